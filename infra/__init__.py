@@ -1,0 +1,1 @@
+"""GridLake infrastructure: settings, the local stack, jars and the ``gridlake`` CLI."""

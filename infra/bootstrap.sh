@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Create .venv with the locked dependencies (idempotent; fast when nothing changed).
+# torch comes from ../shared/wheels (CPU build) when that folder has it, so no CUDA
+# packages are pulled; elsewhere `pip install .[ml]` gets torch from the index.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fail() { echo "gridlake bootstrap: $*" >&2; exit 1; }
+
+PY=${GRIDLAKE_PYTHON:-$(command -v python3.11 || true)}
+[ -n "$PY" ] || fail "Python 3.11 not found: install python3.11 or set GRIDLAKE_PYTHON=/path/to/python3.11"
+"$PY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+  || fail "$PY is not Python 3.11 (GridLake pins 3.11: apache-flink 2.2 wheels); set GRIDLAKE_PYTHON"
+command -v java >/dev/null || fail "java not found: install a JDK 17 (e.g. apt-get install openjdk-17-jdk-headless)"
+command -v mvn >/dev/null || fail "mvn not found: install Maven (e.g. apt-get install maven)"
+
+if ! "$PY" -m uv --version >/dev/null 2>&1; then
+  "$PY" -m pip install -q --disable-pip-version-check "uv==0.13.8" || fail "could not install uv from PyPI"
+fi
+UV=("$PY" -m uv)
+
+stamp=.venv/.gridlake-lock-hash
+want=$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  [ -x .venv/bin/python ] || "${UV[@]}" venv -q --python "$PY" .venv
+  VIRTUAL_ENV=.venv "${UV[@]}" pip sync -q requirements.lock
+  VIRTUAL_ENV=.venv "${UV[@]}" pip install -q --no-deps -e .
+  echo "$want" > "$stamp"
+fi
+
+wheels=../shared/wheels
+if [ -d "$wheels" ] && ls "$wheels"/torch-*.whl >/dev/null 2>&1; then
+  if ! .venv/bin/python -c 'import torch' >/dev/null 2>&1; then
+    tv=$(basename "$(ls "$wheels"/torch-*.whl | head -1)" | cut -d- -f2)
+    VIRTUAL_ENV=.venv "${UV[@]}" pip install -q --find-links "$wheels" "torch==$tv" \
+      || fail "could not install torch $tv from $wheels"
+  fi
+fi
+echo "gridlake bootstrap: .venv ready ($(.venv/bin/python --version))"

@@ -1,0 +1,204 @@
+"""The one typed settings object of GridLake.
+
+Every host, port, path and memory size lives here. Values come from ``GRIDLAKE_*``
+environment variables (nested sections use ``__``, e.g. ``GRIDLAKE_KAFKA__BOOTSTRAP``)
+or a ``.env`` file; the defaults describe the local single-machine stack.
+
+Settings are built in entry points (``load_settings()``), never at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class KafkaSettings(BaseModel):
+    """Kafka broker (KRaft). ``managed=False`` points GridLake at an existing cluster."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    managed: bool = True
+    controller_port: int = 9093
+    heap: str = "512m"
+    partitions: int = 2
+    replication_factor: int = 1
+    topic_prefix: str = "gridlake."
+
+    @property
+    def host(self) -> str:
+        """Host part of the first bootstrap address."""
+        return self.bootstrap.split(",")[0].rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        """Port of the first bootstrap address."""
+        return int(self.bootstrap.split(",")[0].rsplit(":", 1)[1])
+
+
+class DataNodeSettings(BaseModel):
+    """One DataNode role ("slave1", "slave2") of the local HDFS."""
+
+    name: str
+    data_port: int
+    http_port: int
+    ipc_port: int
+
+
+class HdfsSettings(BaseModel):
+    """HDFS: a NameNode ("master") and DataNodes ("slave1", "slave2")."""
+
+    namenode_host: str = "127.0.0.1"
+    namenode_rpc_port: int = 8020
+    namenode_http_port: int = 9870
+    managed: bool = True
+    replication: int = 2
+    heap: str = "384m"
+    datanode_heap: str = "256m"
+    user: str = "gridlake"
+    lake_root: str = "/gridlake/lake"
+    datanodes: list[DataNodeSettings] = Field(
+        default_factory=lambda: [
+            DataNodeSettings(name="slave1", data_port=9866, http_port=9864, ipc_port=9867),
+            DataNodeSettings(name="slave2", data_port=9876, http_port=9874, ipc_port=9877),
+        ]
+    )
+
+    @property
+    def uri(self) -> str:
+        """``hdfs://host:port`` of the NameNode (fs.defaultFS)."""
+        return f"hdfs://{self.namenode_host}:{self.namenode_rpc_port}"
+
+    @property
+    def webhdfs_url(self) -> str:
+        """HTTP address of WebHDFS on the NameNode."""
+        return f"http://{self.namenode_host}:{self.namenode_http_port}"
+
+    @property
+    def lake_uri(self) -> str:
+        """Fully qualified root of the lakehouse tables."""
+        return f"{self.uri}{self.lake_root}"
+
+
+class RedisSettings(BaseModel):
+    """Redis, the serving copy and API cache."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    managed: bool = True
+    maxmemory: str = "512mb"
+    maxmemory_policy: str = "volatile-lru"
+    key_prefix: str = "gridlake:"
+
+    @property
+    def host(self) -> str:
+        """Host part of the URL."""
+        return self.url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        """Port part of the URL."""
+        hostport = self.url.split("://", 1)[1].split("/", 1)[0]
+        return int(hostport.rsplit(":", 1)[1]) if ":" in hostport else 6379
+
+
+class FlinkSettings(BaseModel):
+    """Flink. ``master="local"`` runs jobs in a local PyFlink mini-cluster process;
+    ``host:port`` submits to a remote JobManager's REST endpoint."""
+
+    master: str = "local"
+    rest_port: int = 8081
+    parallelism: int = 1
+    checkpoint_interval_ms: int = 5000
+    checkpoint_dir: str | None = None
+    savepoint_dir: str | None = None
+    resume_from: str | None = None
+    heap: str = "1536m"
+    managed_memory: str = "128m"
+    network_memory: str = "64m"
+    state_ttl: str = "2 d"
+    mini_batch_latency: str = "500 ms"
+
+
+class SparkSettings(BaseModel):
+    """Spark for batch backfills and lake reads."""
+
+    master: str = "local[2]"
+    driver_memory: str = "1g"
+
+
+class ApiSettings(BaseModel):
+    """The FastAPI service."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+
+    @property
+    def base_url(self) -> str:
+        """Root URL of the service."""
+        return f"http://{self.host}:{self.port}"
+
+
+class SimulatorSettings(BaseModel):
+    """Defaults of the mock device fleet."""
+
+    seed: int = 42
+    meters: int = 50
+    linger_ms: int = 20
+    batch_size: int = 262144
+    compression: str = "gzip"
+
+
+class GridLakeSettings(BaseSettings):
+    """All of GridLake's configuration, one nested section per service."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GRIDLAKE_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    home: Path = Field(default=REPO_ROOT / ".gridlake", description="State: data, logs, pids.")
+    jars_dir: Path | None = Field(default=None, description="Resolved jars; default home/jars.")
+    java_home: Path | None = None
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    hdfs: HdfsSettings = Field(default_factory=HdfsSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    flink: FlinkSettings = Field(default_factory=FlinkSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @property
+    def jars(self) -> Path:
+        """Directory of resolved jars, one sub-directory per component."""
+        return (self.jars_dir or self.home / "jars").expanduser().resolve()
+
+    @property
+    def logs(self) -> Path:
+        """Directory of service and job logs."""
+        return self.home / "logs"
+
+    @property
+    def run(self) -> Path:
+        """Directory of pid files and runtime state."""
+        return self.home / "run"
+
+    @property
+    def data(self) -> Path:
+        """Directory of service data (Kafka logs, HDFS blocks, Redis dumps)."""
+        return self.home / "data"
+
+
+def load_settings(**overrides: object) -> GridLakeSettings:
+    """Build the settings from the environment; call this in entry points only."""
+    return GridLakeSettings(**overrides)  # type: ignore[arg-type]

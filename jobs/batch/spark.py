@@ -1,0 +1,51 @@
+"""Spark sessions that read and write GridLake's Hudi tables."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from infra.settings import GridLakeSettings
+from jobs.common.ddl import hudi_table_path
+from lakehouse.contracts import TableContract
+
+log = logging.getLogger(__name__)
+
+
+def spark_session(settings: GridLakeSettings, app_name: str = "gridlake") -> Any:
+    """A SparkSession with the Hudi bundle, against ``settings.spark.master``.
+
+    Raises:
+        FileNotFoundError: The Spark jars were not resolved (run ``gridlake setup``).
+    """
+    from pyspark.sql import SparkSession
+
+    jars = sorted((settings.jars / "spark").glob("*.jar"))
+    if not jars:
+        raise FileNotFoundError(
+            f"no Spark jars in {settings.jars / 'spark'}: run `gridlake setup` first"
+        )
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(settings.spark.master)
+        .config("spark.jars", ",".join(str(j) for j in jars))
+        .config("spark.driver.memory", settings.spark.driver_memory)
+        .config("spark.serializer", "org.apache.spark.serializer.KryoSerializer")
+        .config("spark.sql.extensions", "org.apache.spark.sql.hudi.HoodieSparkSessionExtension")
+        .config(
+            "spark.sql.catalog.spark_catalog", "org.apache.spark.sql.hudi.catalog.HoodieCatalog"
+        )
+        .config("spark.kryo.registrator", "org.apache.spark.HoodieSparkKryoRegistrar")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.hadoop.fs.defaultFS", settings.hdfs.uri)
+    )
+    log.info("starting Spark session %s on %s", app_name, settings.spark.master)
+    return builder.getOrCreate()
+
+
+def read_table(spark: Any, settings: GridLakeSettings, table: TableContract) -> Any:
+    """The latest snapshot of a Hudi table as a DataFrame of its contract's columns."""
+    df = spark.read.format("hudi").load(hudi_table_path(settings, table))
+    return df.select(*table.field_names)

@@ -1,0 +1,186 @@
+"""Flink SQL DDL rendered from the contracts in lakehouse/.
+
+No column list is written by hand anywhere: sources, sinks and validation come from
+:class:`~lakehouse.contracts.MessageContract` and :class:`~lakehouse.contracts.TableContract`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from infra.settings import GridLakeSettings
+from lakehouse.contracts import Field, FieldType, MessageContract, TableContract
+from lakehouse.contracts.serving import serving_key_prefix
+
+FLINK_TYPES: Mapping[FieldType, str] = {
+    FieldType.STRING: "STRING",
+    FieldType.INT: "INT",
+    FieldType.BIGINT: "BIGINT",
+    FieldType.DOUBLE: "DOUBLE",
+    FieldType.BOOLEAN: "BOOLEAN",
+    FieldType.TIMESTAMP: "TIMESTAMP_LTZ(3)",
+}
+
+# JSON_QUERY(... WITH ARRAY WRAPPER) re-serialises the value compactly, so the lexical
+# class of the raw JSON token can be checked with a regular expression: this is how the
+# SQL tells 1 from 1.0 from "1" exactly like MessageContract.validate does in Python.
+_TOKEN_PATTERNS: Mapping[FieldType, str] = {
+    FieldType.STRING: r'^\["',
+    FieldType.INT: r"^\[-?[0-9]+\]$",
+    FieldType.BIGINT: r"^\[-?[0-9]+\]$",
+    FieldType.TIMESTAMP: r"^\[-?[0-9]+\]$",
+    FieldType.DOUBLE: r"^\[-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?\]$",
+    FieldType.BOOLEAN: r"^\[(true|false)\]$",
+}
+
+
+def quote(identifier: str) -> str:
+    """Quote a SQL identifier with backticks."""
+    return f"`{identifier}`"
+
+
+def sql_string(value: str) -> str:
+    """Render a Python string as a SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def with_clause(options: Mapping[str, str]) -> str:
+    """Render a ``WITH (...)`` option list."""
+    body = ",\n  ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in options.items())
+    return f"WITH (\n  {body}\n)"
+
+
+def column_list(fields: Iterable[Field], key: Iterable[str] = ()) -> str:
+    """Render column definitions; key columns are NOT NULL."""
+    keys = set(key)
+    cols = []
+    for f in fields:
+        not_null = " NOT NULL" if f.name in keys else ""
+        cols.append(f"{quote(f.name)} {FLINK_TYPES[f.type]}{not_null}")
+    return ",\n  ".join(cols)
+
+
+def topic_name(settings: GridLakeSettings, contract: MessageContract) -> str:
+    """Full Kafka topic of a message contract."""
+    return settings.kafka.topic_prefix + contract.topic
+
+
+def kafka_raw_source_ddl(
+    settings: GridLakeSettings, contract: MessageContract, name: str, group_id: str
+) -> str:
+    """A Kafka source reading each message value as one raw string plus its position.
+
+    Parsing happens in SQL afterwards so that a malformed message becomes a quarantine
+    row instead of a deserialisation failure that stops the job.
+    """
+    options = {
+        "connector": "kafka",
+        "topic": topic_name(settings, contract),
+        "properties.bootstrap.servers": settings.kafka.bootstrap,
+        "properties.group.id": group_id,
+        "scan.startup.mode": "group-offsets",
+        "properties.auto.offset.reset": "earliest",
+        "format": "raw",
+        "raw.charset": "UTF-8",
+    }
+    return (
+        f"CREATE TEMPORARY TABLE {quote(name)} (\n"
+        "  `payload` STRING,\n"
+        "  `kafka_topic` STRING METADATA FROM 'topic' VIRTUAL,\n"
+        "  `kafka_partition` INT METADATA FROM 'partition' VIRTUAL,\n"
+        "  `kafka_offset` BIGINT METADATA FROM 'offset' VIRTUAL\n"
+        f") {with_clause(options)}"
+    )
+
+
+def validation_reason_sql(contract: MessageContract, payload: str = "payload") -> str:
+    """SQL expression giving why a raw payload violates ``contract`` (NULL when valid).
+
+    Reasons match :meth:`MessageContract.validate`: ``empty_payload``,
+    ``malformed_json``, ``not_an_object``, ``missing_field:X``, ``bad_type:X``.
+    """
+    p = quote(payload)
+    whens = [
+        f"WHEN {p} IS NULL OR TRIM({p}) = '' THEN 'empty_payload'",
+        f"WHEN NOT ({p} IS JSON) THEN 'malformed_json'",
+        f"WHEN NOT ({p} IS JSON OBJECT) THEN 'not_an_object'",
+    ]
+    for f in contract.fields:
+        token = f"JSON_QUERY({p}, '$.{f.name}' WITH ARRAY WRAPPER)"
+        if f.required:
+            whens.append(
+                f"WHEN {token} IS NULL OR {token} IN ('[]', '[null]') "
+                f"THEN 'missing_field:{f.name}'"
+            )
+        present = f"{token} IS NOT NULL AND {token} NOT IN ('[]', '[null]')"
+        whens.append(
+            f"WHEN {present} AND NOT REGEXP({token}, {sql_string(_TOKEN_PATTERNS[f.type])}) "
+            f"THEN 'bad_type:{f.name}'"
+        )
+        if f.type is FieldType.STRING:
+            whens.append(
+                f"WHEN {present} AND JSON_VALUE({p}, '$.{f.name}') = '' "
+                f"THEN 'bad_type:{f.name}'"
+            )
+    return "CASE\n    " + "\n    ".join(whens) + "\n    ELSE CAST(NULL AS STRING)\n  END"
+
+
+def parsed_value_sql(f: Field, payload: str = "payload") -> str:
+    """SQL expression extracting one typed field from a (valid) JSON payload."""
+    p = quote(payload)
+    path = f"'$.{f.name}'"
+    # JSON_VALUE cannot return BIGINT and its RETURNING DOUBLE throws on string tokens,
+    # so values are extracted as text and TRY_CAST (never failing the job on a row the
+    # validation will quarantine anyway).
+    if f.type is FieldType.STRING:
+        return f"JSON_VALUE({p}, {path})"
+    if f.type is FieldType.TIMESTAMP:
+        return f"TO_TIMESTAMP_LTZ(TRY_CAST(JSON_VALUE({p}, {path}) AS BIGINT), 3)"
+    return f"TRY_CAST(JSON_VALUE({p}, {path}) AS {FLINK_TYPES[f.type]})"
+
+
+def hudi_table_path(settings: GridLakeSettings, table: TableContract) -> str:
+    """Base path of a table in the lake: ``<lake_uri>/<layer>/<name>``."""
+    return f"{settings.hdfs.lake_uri}/{table.layer}/{table.name}"
+
+
+def hudi_sink_ddl(
+    settings: GridLakeSettings, table: TableContract, extra: Mapping[str, str] | None = None
+) -> str:
+    """A ``gridlake-hudi`` sink table for ``table`` (upsert by its record key)."""
+    options = {
+        "connector": "gridlake-hudi",
+        "path": hudi_table_path(settings, table),
+        "table.name": table.name,
+        "table.type": table.table_type,
+        "record.key.fields": ",".join(table.record_key),
+        "ordering.field": table.ordering_field,
+    }
+    if table.partition_fields:
+        options["partition.path.field"] = ",".join(table.partition_fields)
+    options.update(table.extra)
+    options.update(extra or {})
+    pk = ", ".join(quote(k) for k in table.record_key)
+    return (
+        f"CREATE TEMPORARY TABLE {quote(table.name)} (\n  "
+        f"{column_list(table.fields, table.record_key)},\n"
+        f"  PRIMARY KEY ({pk}) NOT ENFORCED\n"
+        f") {with_clause(options)}"
+    )
+
+
+def redis_sink_ddl(settings: GridLakeSettings, table: TableContract, score_field: str) -> str:
+    """A ``gridlake-redis`` sink: the serving copy of ``table`` (one hash per key)."""
+    options = {
+        "connector": "gridlake-redis",
+        "url": settings.redis.url,
+        "key.prefix": serving_key_prefix(settings.redis.key_prefix, table),
+        "index.score.field": score_field,
+    }
+    pk = ", ".join(quote(k) for k in table.record_key)
+    return (
+        f"CREATE TEMPORARY TABLE {quote(table.name + '_serving')} (\n  "
+        f"{column_list(table.fields, table.record_key)},\n"
+        f"  PRIMARY KEY ({pk}) NOT ENFORCED\n"
+        f") {with_clause(options)}"
+    )

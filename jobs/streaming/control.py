@@ -1,0 +1,202 @@
+"""Start, stop and inspect streaming jobs (``gridlake stream ...``).
+
+With ``flink.master = "local"`` a job runs in its own PyFlink process (a local
+mini-cluster inside the gateway JVM, jars on the launcher classpath); the process is
+detached, with a pid file and a log file under GridLake's home. Its REST endpoint
+(``flink.rest_port``) reports the job and its checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.settings import REPO_ROOT, GridLakeSettings
+from jobs.common.flink_env import flink_launch_env
+
+log = logging.getLogger(__name__)
+
+JOBS: dict[str, str] = {"meter_pipeline": "jobs.streaming.meter_pipeline"}
+
+
+@dataclass
+class JobStatus:
+    """What ``gridlake stream status`` reports for one job."""
+
+    name: str
+    pid: int | None
+    running: bool
+    flink_job_id: str | None = None
+    flink_state: str | None = None
+    checkpoints_completed: int | None = None
+    last_checkpoint_ms: int | None = None
+    log_file: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready view."""
+        return self.__dict__.copy()
+
+
+def _pid_file(settings: GridLakeSettings, name: str) -> Path:
+    return settings.run / f"stream-{name}.pid"
+
+
+def _log_file(settings: GridLakeSettings, name: str) -> Path:
+    return settings.logs / f"stream-{name}.log"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return False
+    return b"jobs.streaming" in cmdline
+
+
+def _read_pid(settings: GridLakeSettings, name: str) -> int | None:
+    path = _pid_file(settings, name)
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def job_env(settings: GridLakeSettings, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment of a job process: launcher classpath, JVM flags, PYTHONPATH."""
+    env = dict(os.environ)
+    env.update(flink_launch_env(settings.jars / "flink", settings.flink.heap))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env["GRIDLAKE_LOG_JSON"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def start(
+    settings: GridLakeSettings, name: str = "meter_pipeline", extra_env: dict[str, str] | None = None
+) -> int:
+    """Start job ``name`` detached; return its pid (the running one if already started).
+
+    Raises:
+        KeyError: Unknown job name.
+        FileNotFoundError: The Flink jars are missing (run ``gridlake setup``).
+    """
+    if name not in JOBS:
+        raise KeyError(f"unknown streaming job {name!r}; known: {', '.join(JOBS)}")
+    running = _read_pid(settings, name)
+    if running:
+        log.info("stream job %s already running (pid %d)", name, running)
+        return running
+    if not any((settings.jars / "flink").glob("gridlake-flink-connectors*.jar")):
+        raise FileNotFoundError(
+            f"Flink connector jars missing in {settings.jars / 'flink'}: run `gridlake setup`"
+        )
+    settings.logs.mkdir(parents=True, exist_ok=True)
+    settings.run.mkdir(parents=True, exist_ok=True)
+    logf = _log_file(settings, name).open("ab")
+    proc = subprocess.Popen(  # noqa: S603 - fixed interpreter and module
+        [sys.executable, "-m", JOBS[name]],
+        stdout=logf,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=job_env(settings, extra_env),
+        cwd=str(REPO_ROOT),
+        start_new_session=True,
+    )
+    _pid_file(settings, name).write_text(str(proc.pid))
+    log.info("started stream job %s (pid %d, log %s)", name, proc.pid, _log_file(settings, name))
+    return proc.pid
+
+
+def stop(settings: GridLakeSettings, name: str = "meter_pipeline", timeout: float = 30.0) -> bool:
+    """Stop job ``name``; return whether it was running.
+
+    Checkpoints are retained on cancellation, so the next start resumes from Kafka
+    offsets committed at the last checkpoint (upserts make the overlap harmless).
+    """
+    pid = _read_pid(settings, name)
+    if pid is None:
+        return False
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+    if _alive(pid):
+        log.warning("stream job %s did not stop in %.0fs; killing", name, timeout)
+        os.killpg(pid, signal.SIGKILL)
+    _pid_file(settings, name).unlink(missing_ok=True)
+    return True
+
+
+def _rest(settings: GridLakeSettings, path: str) -> Any:
+    base = (
+        f"http://127.0.0.1:{settings.flink.rest_port}"
+        if settings.flink.master == "local"
+        else f"http://{settings.flink.master}"
+    )
+    with urllib.request.urlopen(base + path, timeout=2) as resp:  # noqa: S310 - own endpoint
+        return json.loads(resp.read())
+
+
+def status(settings: GridLakeSettings, name: str = "meter_pipeline") -> JobStatus:
+    """Process and Flink-level state of job ``name``."""
+    pid = _read_pid(settings, name)
+    st = JobStatus(name=name, pid=pid, running=pid is not None,
+                   log_file=str(_log_file(settings, name)))
+    try:
+        jobs = _rest(settings, "/jobs/overview").get("jobs", [])
+    except (OSError, ValueError):
+        return st
+    mine = [j for j in jobs if j.get("name", "").startswith("gridlake-")]
+    if not mine:
+        return st
+    job = max(mine, key=lambda j: j.get("start-time", 0))
+    st.flink_job_id, st.flink_state = job.get("jid"), job.get("state")
+    try:
+        cps = _rest(settings, f"/jobs/{st.flink_job_id}/checkpoints")
+        st.checkpoints_completed = cps.get("counts", {}).get("completed")
+        latest = (cps.get("latest") or {}).get("completed") or {}
+        st.last_checkpoint_ms = latest.get("latest_ack_timestamp")
+    except (OSError, ValueError):
+        pass
+    return st
+
+
+def wait_running(settings: GridLakeSettings, name: str = "meter_pipeline",
+                 timeout: float = 180.0, checkpoints: int = 0) -> JobStatus:
+    """Block until the job is RUNNING (and has ``checkpoints`` completed); raise if it dies.
+
+    Raises:
+        RuntimeError: The process exited; the message quotes the end of its log.
+        TimeoutError: Not running in time.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = status(settings, name)
+        if not st.running:
+            tail = _log_tail(settings, name)
+            raise RuntimeError(f"stream job {name} exited; log tail:\n{tail}")
+        if st.flink_state == "RUNNING" and (st.checkpoints_completed or 0) >= checkpoints:
+            return st
+        time.sleep(0.5)
+    raise TimeoutError(f"stream job {name} not running after {timeout:.0f}s; see {st.log_file}")
+
+
+def _log_tail(settings: GridLakeSettings, name: str, lines: int = 40) -> str:
+    try:
+        return "\n".join(_log_file(settings, name).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
