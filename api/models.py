@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, create_model
@@ -21,15 +20,21 @@ _PY_TYPES: dict[FieldType, type] = {
 }
 
 
-@cache
+_MODELS: dict[str, type[BaseModel]] = {}
+
+
 def row_model(table: TableContract) -> type[BaseModel]:
     """A pydantic model of one row of ``table``, with units in the field descriptions."""
+    if table.name in _MODELS:
+        return _MODELS[table.name]
     fields: dict[str, Any] = {}
     for f in table.fields:
         desc = f"{f.description} [{f.unit}]" if f.unit else f.description
         fields[f.name] = (_PY_TYPES[f.type] | None, PydField(default=None, description=desc))
     model_name = "".join(part.title() for part in table.name.split("_")) + "Row"
-    return create_model(model_name, __doc__=table.description, **fields)
+    model = create_model(model_name, __doc__=table.description, **fields)
+    _MODELS[table.name] = model
+    return model
 
 
 def decode_row(table: TableContract, raw: dict[str, str]) -> dict[str, Any]:

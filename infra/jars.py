@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from infra.settings import REPO_ROOT, GridLakeSettings
+from infra.stack.errors import StackError
 
 logger = logging.getLogger(__name__)
 
@@ -25,17 +26,17 @@ STAMP = ".gridlake-stamp"
 DEFAULT_MODULES: tuple[str, ...] = ("kafka", "hadoop", "flink", "spark")
 
 
-class JarsError(RuntimeError):
+class JarsError(StackError):
     """Resolving jars failed; the message is one actionable line."""
 
 
 def module_pom(module: str) -> Path:
-    """The pom of a JVM module."""
+    """Return the pom of a JVM module."""
     return JVM_DIR / module / "pom.xml"
 
 
 def available_modules(modules: Sequence[str] = DEFAULT_MODULES) -> list[str]:
-    """The requested modules that exist in ``infra/jvm`` (have a pom)."""
+    """Return the requested modules that exist in ``infra/jvm`` (have a pom)."""
     return [m for m in modules if module_pom(m).is_file()]
 
 
@@ -61,7 +62,9 @@ def is_fresh(settings: GridLakeSettings, module: str) -> bool:
         return False
 
 
-def stale_modules(settings: GridLakeSettings, modules: Sequence[str] = DEFAULT_MODULES) -> list[str]:
+def stale_modules(
+    settings: GridLakeSettings, modules: Sequence[str] = DEFAULT_MODULES
+) -> list[str]:
     """Available modules whose jar folder is missing or stale."""
     return [m for m in available_modules(modules) if not is_fresh(settings, m)]
 
@@ -70,7 +73,8 @@ def _require_tools() -> str:
     mvn = shutil.which("mvn")
     if not mvn:
         raise JarsError(
-            "mvn not found: install Maven 3.8+ (`apt-get install -y maven`), then run `gridlake setup`"
+            "mvn not found: install Maven 3.8+ (`apt-get install -y maven`), "
+            "then run `gridlake setup`"
         )
     if not shutil.which("java"):
         raise JarsError(
@@ -140,6 +144,7 @@ def ensure_jars(
 
     Raises:
         JarsError: When mvn/java are missing or the build fails.
+
     """
     todo = available_modules(modules) if force else stale_modules(settings, modules)
     if not todo:
@@ -163,6 +168,7 @@ def classpath(settings: GridLakeSettings, module: str) -> str:
 
     Raises:
         JarsError: When the module's jars are not resolved yet.
+
     """
     jars = sorted(module_dir(settings, module).glob("*.jar"))
     if not jars:

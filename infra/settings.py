@@ -105,8 +105,11 @@ class RedisSettings(BaseModel):
 
 
 class FlinkSettings(BaseModel):
-    """Flink. ``master="local"`` runs jobs in a local PyFlink mini-cluster process;
-    ``host:port`` submits to a remote JobManager's REST endpoint."""
+    """Flink.
+
+    ``master="local"`` runs each job in a local PyFlink mini-cluster process;
+    ``host:port`` submits to a remote JobManager's REST endpoint.
+    """
 
     master: str = "local"
     rest_port: int = 8081

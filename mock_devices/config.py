@@ -42,6 +42,7 @@ class FleetConfig:
         latitude: Latitude of the region centre (solar geometry).
         longitude: Longitude of the region centre.
         utc_offset_h: Offset of the region's local (load-profile) time from UTC in hours.
+
     """
 
     meters: int = 3000
@@ -99,6 +100,7 @@ def parse_duration_ms(text: str) -> int:
 
     Raises:
         ConfigError: When the text is not a positive duration.
+
     """
     m = _DURATION.match(text)
     if not m:
@@ -114,6 +116,7 @@ def parse_time_ms(text: str) -> int:
 
     Raises:
         ConfigError: When the text is not a date.
+
     """
     try:
         dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))

@@ -22,7 +22,7 @@ _REGIME_PHI = 0.85
 _REGIME_SWITCH_PER_MIN = 1.0 / 240.0  # mean regime duration four hours
 _REGIME_WEIGHTS = np.array([0.5, 0.3, 0.2])
 _ANOMALY_PHI = math.exp(-1.0 / 720.0)  # 12-hour correlation time, per minute
-_ANOMALY_SIGMA = 3.0  # K, stationary standard deviation
+_ANOMALY_SIGMA = 2.5  # K, stationary standard deviation
 
 
 def day_of_year(ts_ms: int) -> int:
@@ -61,6 +61,7 @@ class WeatherSample:
         ambient_c: Regional ambient air temperature.
         clear_ghi: Clear-sky irradiance (W/m²).
         site_ghi: Irradiance per substation site (W/m²).
+
     """
 
     ambient_c: float

@@ -27,6 +27,7 @@ class Health:
     Attributes:
         healthy: Whether the service answers as expected.
         detail: One short line on what was observed.
+
     """
 
     healthy: bool
@@ -45,6 +46,7 @@ class ServiceStatus:
         managed: Whether GridLake starts it (False: an external service).
         healthy: Whether it answered its health check.
         detail: What the health check saw.
+
     """
 
     name: str
@@ -66,6 +68,7 @@ def http_json(url: str, timeout_s: float = 2.0) -> Any:
     Raises:
         OSError: On connection errors and HTTP errors (``urllib.error.URLError``).
         ValueError: When the body is not JSON.
+
     """
     with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310
         return json.loads(resp.read().decode("utf-8"))
@@ -159,7 +162,7 @@ class Service(ABC):
         return process.running_pid(self.pid_file)
 
     def status(self) -> ServiceStatus:
-        """Current status row."""
+        """Return the current status row."""
         pid = self.pid() if self.managed else None
         if self.managed and pid is None:
             health = Health(False, "not running")
@@ -188,6 +191,7 @@ class Service(ABC):
 
         Raises:
             ServiceNotReadyError: On timeout or when the process exits, quoting its log.
+
         """
         alive = (lambda: self.pid() is not None) if self.managed else None
         ok, detail = process.poll_until(

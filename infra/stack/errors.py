@@ -17,6 +17,7 @@ class ServiceNotReadyError(StackError):
     Attributes:
         service: Name of the service.
         log_tail: Last lines of the service's log file (may be empty).
+
     """
 
     def __init__(self, service: str, reason: str, log_tail: list[str] | None = None) -> None:

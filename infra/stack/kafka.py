@@ -41,7 +41,7 @@ logger.cleaner.level = WARN
 
 
 def _new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, base64url without padding (22 chars)."""
+    """Return a new KRaft cluster id: 16 random bytes, base64url without padding (22 chars)."""
     while True:
         cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not cid.startswith("-"):
@@ -178,9 +178,7 @@ class KafkaService(Service):
                 cmd, stdout=out, stderr=subprocess.STDOUT, timeout=180, check=False
             ).returncode
         if rc != 0 or not meta.exists():
-            raise StackError(
-                f"formatting Kafka storage failed (exit {rc}): see {self.log_file}"
-            )
+            raise StackError(f"formatting Kafka storage failed (exit {rc}): see {self.log_file}")
 
     def command(self, java: str) -> list[str]:
         """``java ... kafka.Kafka server.properties``."""
@@ -188,7 +186,7 @@ class KafkaService(Service):
 
     @contextmanager
     def admin(self, timeout_ms: int = 5000) -> Iterator[Any]:
-        """A kafka-python admin client, closed on exit."""
+        """Open a kafka-python admin client, closed on exit."""
         from kafka.admin import KafkaAdminClient
 
         client = KafkaAdminClient(
@@ -221,6 +219,7 @@ class KafkaService(Service):
 
         Returns:
             Full names of the topics created by this call.
+
         """
         from kafka.admin import NewTopic
         from kafka.errors import TopicAlreadyExistsError

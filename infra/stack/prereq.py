@@ -31,6 +31,7 @@ class PortClaim:
         service: Service that owns the port.
         purpose: What the port is for ("bootstrap", "web UI"...).
         setting: The ``GRIDLAKE_*`` variable that changes it.
+
     """
 
     host: str
@@ -45,6 +46,7 @@ def java_executable(settings: GridLakeSettings) -> str:
 
     Raises:
         PrerequisiteError: When no java is found.
+
     """
     if settings.java_home is not None:
         candidate = Path(settings.java_home).expanduser() / "bin" / "java"
@@ -161,6 +163,7 @@ def check_ports(claims: Iterable[PortClaim], owned_pids: Iterable[int] = ()) -> 
 
     Raises:
         PrerequisiteError: Naming the port, who holds it and the setting to change.
+
     """
     owned = set(owned_pids)
     for claim in claims:

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,17 @@ from pathlib import Path
 import psutil
 
 logger = logging.getLogger(__name__)
+
+_LAUNCHER = """\
+import json, subprocess, sys
+spec = json.loads(sys.argv[1])
+with open(spec["log"], "ab") as out:
+    proc = subprocess.Popen(
+        spec["cmd"], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+        cwd=spec["cwd"], start_new_session=True, close_fds=True,
+    )
+print(proc.pid, flush=True)
+"""
 
 #: Log files above this size are rotated to ``<name>.log.1`` when a service starts.
 LOG_ROTATE_BYTES = 64 * 1024 * 1024
@@ -32,20 +44,41 @@ class PidRecord:
 
     Attributes:
         pid: Process id.
-        create_time: Process start time (``psutil.Process.create_time``).
+        start: Process start stamp (see :func:`start_stamp`).
         marker: A string that must appear in the process's command line.
+
     """
 
     pid: int
-    create_time: float
+    start: float
     marker: str
+
+
+def start_stamp(pid: int) -> float:
+    """Start time of ``pid`` that does not move when the wall clock is stepped.
+
+    On Linux: clock ticks since boot (``/proc/<pid>/stat`` field 22); psutil's
+    ``create_time`` adds the boot time derived from the wall clock, which shifts when
+    the clock is adjusted (seen in VMs) and would make GridLake disown its processes.
+
+    Raises:
+        psutil.NoSuchProcess: When the process does not exist.
+
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return float(stat.rsplit(")", 1)[1].split()[19])
+    except FileNotFoundError as err:
+        raise psutil.NoSuchProcess(pid) from err
+    except (OSError, IndexError, ValueError):
+        return float(psutil.Process(pid).create_time())
 
 
 def read_pid_file(path: Path) -> PidRecord | None:
     """Read a pid file; ``None`` when it is missing or unreadable."""
     try:
         raw = json.loads(path.read_text())
-        return PidRecord(int(raw["pid"]), float(raw["create_time"]), str(raw["marker"]))
+        return PidRecord(int(raw["pid"]), float(raw["start"]), str(raw["marker"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -59,9 +92,9 @@ def _reap(pid: int) -> None:
 
 
 def owned_process(record: PidRecord | None) -> psutil.Process | None:
-    """The live process described by ``record``, or ``None``.
+    """Return the live process described by ``record``, or ``None``.
 
-    A process only counts when its start time matches and its command line
+    A process only counts when its start stamp matches and its command line
     contains the record's marker; zombies count as dead.
     """
     if record is None:
@@ -71,7 +104,7 @@ def owned_process(record: PidRecord | None) -> psutil.Process | None:
         proc = psutil.Process(record.pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return None
-        if abs(proc.create_time() - record.create_time) > 1.0:
+        if start_stamp(record.pid) != record.start:
             return None
         if record.marker not in " ".join(proc.cmdline()):
             return None
@@ -117,6 +150,7 @@ def launch(
 
     Returns:
         The pid of the started process.
+
     """
     if not any(marker in part for part in cmd):
         raise ValueError(f"marker {marker!r} does not occur in the command of {name}")
@@ -127,27 +161,33 @@ def launch(
     with log_file.open("ab") as out:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         out.write(f"\n===== gridlake: starting {name} at {stamp} =====\n".encode())
-        out.flush()
-        proc = subprocess.Popen(
-            list(cmd),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=full_env,
-            start_new_session=True,
-            close_fds=True,
-        )
+    # Double launch: a short-lived intermediate starts the service and exits, so the
+    # service is re-parented to init instead of staying a child of whoever ran `up`
+    # (a test runner, an API server) and never lingers as that process's zombie.
+    spec = json.dumps({"cmd": list(cmd), "log": str(log_file), "cwd": str(cwd)})
+    res = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, spec],
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if res.returncode != 0 or not res.stdout.strip().isdigit():
+        reason = (res.stderr.strip().splitlines() or ["no output"])[-1]
+        raise OSError(f"could not start {name}: {reason}")
+    pid = int(res.stdout.strip())
     try:
-        create_time = psutil.Process(proc.pid).create_time()
+        start = start_stamp(pid)
     except psutil.NoSuchProcess:
-        create_time = time.time()
-    record = {"pid": proc.pid, "create_time": create_time, "marker": marker}
+        start = -1.0  # exited already: the record will never match
+    record = {"pid": pid, "start": start, "marker": marker}
     tmp = pid_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(record))
     tmp.replace(pid_file)
-    logger.info("started %s (pid %d), log %s", name, proc.pid, log_file)
-    return proc.pid
+    logger.info("started %s (pid %d), log %s", name, pid, log_file)
+    return pid
 
 
 def signal_owned(pid_file: Path, sig: signal.Signals) -> bool:
@@ -155,6 +195,7 @@ def signal_owned(pid_file: Path, sig: signal.Signals) -> bool:
 
     Returns:
         True when a signal was delivered.
+
     """
     proc = owned_process(read_pid_file(pid_file))
     if proc is None:
@@ -174,6 +215,7 @@ def stop(pid_file: Path, *, name: str, timeout_s: float = 30.0) -> bool:
 
     Returns:
         True when a process was stopped, False when none was running.
+
     """
     record = read_pid_file(pid_file)
     proc = owned_process(record)
@@ -181,20 +223,38 @@ def stop(pid_file: Path, *, name: str, timeout_s: float = 30.0) -> bool:
         pid_file.unlink(missing_ok=True)
         return False
     logger.info("stopping %s (pid %d)", name, proc.pid)
-    try:
-        proc.terminate()
-        proc.wait(timeout=timeout_s)
-    except psutil.TimeoutExpired:
+    _signal(proc, signal.SIGTERM)
+    if not _wait_gone(proc, timeout_s):
         logger.warning("%s did not exit %.0f s after SIGTERM; sending SIGKILL", name, timeout_s)
-        try:
-            proc.kill()
-            proc.wait(timeout=10)
-        except psutil.NoSuchProcess:
-            pass
-    except psutil.NoSuchProcess:
-        pass
+        _signal(proc, signal.SIGKILL)
+        _wait_gone(proc, 10.0)
     _reap(proc.pid)
     pid_file.unlink(missing_ok=True)
+    return True
+
+
+def _signal(proc: psutil.Process, sig: signal.Signals) -> None:
+    try:
+        proc.send_signal(sig)
+    except psutil.NoSuchProcess:
+        pass
+
+
+def _gone(proc: psutil.Process) -> bool:
+    _reap(proc.pid)
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait_gone(proc: psutil.Process, timeout_s: float) -> bool:
+    """Wait until ``proc`` exited (a zombie counts as exited); False on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while not _gone(proc):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
     return True
 
 
@@ -237,6 +297,7 @@ def poll_until(
 
     Returns:
         The last ``(ok, detail)``.
+
     """
     deadline = time.monotonic() + timeout_s
     ok, detail = check()

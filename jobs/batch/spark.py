@@ -17,6 +17,7 @@ def spark_session(settings: GridLakeSettings, app_name: str = "gridlake") -> Any
 
     Raises:
         FileNotFoundError: The Spark jars were not resolved (run ``gridlake setup``).
+
     """
     from pyspark.sql import SparkSession
 

@@ -8,11 +8,11 @@ detached, with a pid file and a log file under GridLake's home. Its REST endpoin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.settings import REPO_ROOT, GridLakeSettings
+from infra.stack import process
 from jobs.common.flink_env import flink_launch_env
 
 log = logging.getLogger(__name__)
@@ -54,31 +55,14 @@ def _log_file(settings: GridLakeSettings, name: str) -> Path:
     return settings.logs / f"stream-{name}.log"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-    except OSError:
-        return False
-    return b"jobs.streaming" in cmdline
-
-
 def _read_pid(settings: GridLakeSettings, name: str) -> int | None:
-    path = _pid_file(settings, name)
-    try:
-        pid = int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    return pid if _alive(pid) else None
+    return process.running_pid(_pid_file(settings, name))
 
 
 def job_env(settings: GridLakeSettings, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment of a job process: launcher classpath, JVM flags, PYTHONPATH."""
     env = dict(os.environ)
-    env.update(flink_launch_env(settings.jars / "flink", settings.flink.heap))
+    env.update(flink_launch_env(settings.jars, settings.flink.heap))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env["GRIDLAKE_LOG_JSON"] = "1"
     env.update(extra or {})
@@ -86,13 +70,16 @@ def job_env(settings: GridLakeSettings, extra: dict[str, str] | None = None) -> 
 
 
 def start(
-    settings: GridLakeSettings, name: str = "meter_pipeline", extra_env: dict[str, str] | None = None
+    settings: GridLakeSettings,
+    name: str = "meter_pipeline",
+    extra_env: dict[str, str] | None = None,
 ) -> int:
     """Start job ``name`` detached; return its pid (the running one if already started).
 
     Raises:
         KeyError: Unknown job name.
         FileNotFoundError: The Flink jars are missing (run ``gridlake setup``).
+
     """
     if name not in JOBS:
         raise KeyError(f"unknown streaming job {name!r}; known: {', '.join(JOBS)}")
@@ -104,21 +91,15 @@ def start(
         raise FileNotFoundError(
             f"Flink connector jars missing in {settings.jars / 'flink'}: run `gridlake setup`"
         )
-    settings.logs.mkdir(parents=True, exist_ok=True)
-    settings.run.mkdir(parents=True, exist_ok=True)
-    logf = _log_file(settings, name).open("ab")
-    proc = subprocess.Popen(  # noqa: S603 - fixed interpreter and module
+    return process.launch(
         [sys.executable, "-m", JOBS[name]],
-        stdout=logf,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
+        name=f"stream job {name}",
+        marker=JOBS[name],
+        log_file=_log_file(settings, name),
+        pid_file=_pid_file(settings, name),
+        cwd=REPO_ROOT,
         env=job_env(settings, extra_env),
-        cwd=str(REPO_ROOT),
-        start_new_session=True,
     )
-    _pid_file(settings, name).write_text(str(proc.pid))
-    log.info("started stream job %s (pid %d, log %s)", name, proc.pid, _log_file(settings, name))
-    return proc.pid
 
 
 def stop(settings: GridLakeSettings, name: str = "meter_pipeline", timeout: float = 30.0) -> bool:
@@ -130,13 +111,17 @@ def stop(settings: GridLakeSettings, name: str = "meter_pipeline", timeout: floa
     pid = _read_pid(settings, name)
     if pid is None:
         return False
+    # The job's process group holds the Python driver and its gateway JVM (the local
+    # mini-cluster); signalling the group stops both.
     os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and _read_pid(settings, name) is not None:
         time.sleep(0.2)
-    if _alive(pid):
+    if _read_pid(settings, name) is not None:
         log.warning("stream job %s did not stop in %.0fs; killing", name, timeout)
         os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)  # a gateway JVM left behind by the driver
     _pid_file(settings, name).unlink(missing_ok=True)
     return True
 
@@ -182,6 +167,7 @@ def wait_running(settings: GridLakeSettings, name: str = "meter_pipeline",
     Raises:
         RuntimeError: The process exited; the message quotes the end of its log.
         TimeoutError: Not running in time.
+
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -196,7 +182,4 @@ def wait_running(settings: GridLakeSettings, name: str = "meter_pipeline",
 
 
 def _log_tail(settings: GridLakeSettings, name: str, lines: int = 40) -> str:
-    try:
-        return "\n".join(_log_file(settings, name).read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+    return "\n".join(process.tail(_log_file(settings, name), lines)) or "(no log)"

@@ -64,7 +64,9 @@ def sink(t_env: Any, settings: GridLakeSettings) -> Any:
     statements.add_insert_sql(
         f"INSERT INTO `{QUARANTINE.name}` " + meter_energy.quarantine_sql(CHECKED)
     )
-    statements.add_insert_sql(f"INSERT INTO `{ADS_METER_ENERGY_15MIN.name}` SELECT * FROM `{ENERGY}`")
+    statements.add_insert_sql(
+        f"INSERT INTO `{ADS_METER_ENERGY_15MIN.name}` SELECT * FROM `{ENERGY}`"
+    )
     statements.add_insert_sql(
         f"INSERT INTO `{ADS_METER_ENERGY_15MIN.name}_serving` SELECT * FROM `{ENERGY}`"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lakehouse.contracts.schema import Field, FieldType, MessageContract
 
-S, I, D, B, TS, BOOL = (
+S, INT, D, B, TS, BOOL = (
     FieldType.STRING, FieldType.INT, FieldType.DOUBLE, FieldType.BIGINT, FieldType.TIMESTAMP,
     FieldType.BOOLEAN,
 )
@@ -37,7 +37,7 @@ METER_READING = MessageContract(
               "Reactive power, lagging (inductive) positive.", minimum=-1000.0, maximum=1000.0),
         Field("power_factor", D, "", "Displacement power factor |P|/S (1.0 when S is 0).",
               minimum=0.0, maximum=1.0),
-        Field("interval_s", I, "s",
+        Field("interval_s", INT, "s",
               "Reading interval: 900 for 15-minute AMI interval reads, 60 for 1-minute reads.",
               minimum=1),
         Field("voltage_b_v", D, "V", "Phase-B RMS voltage; absent on single-phase meters.",
@@ -104,7 +104,7 @@ SUBSTATION_SCADA = MessageContract(
               minimum=0.0),
         Field("energy_export_kwh", D, "kWh", "Cumulative energy exported to the HV grid.",
               minimum=0.0),
-        Field("oltc_tap_position", I, "", "On-load tap changer position of the main "
+        Field("oltc_tap_position", INT, "", "On-load tap changer position of the main "
               "transformer (0 = nominal, +1 raises the MV voltage by 1.25 %).",
               minimum=-8, maximum=8),
         Field("seq", B, "", "Per-substation sequence number.", minimum=0),
@@ -136,7 +136,7 @@ TRANSFORMER_TELEMETRY = MessageContract(
         Field("aging_factor", D, "",
               "Insulation aging acceleration factor F_AA (1.0 at a 110 °C hot spot).",
               minimum=0.0),
-        Field("tap_position", I, "", "Off-circuit tap position (+1 raises LV by 2.5 %).",
+        Field("tap_position", INT, "", "Off-circuit tap position (+1 raises LV by 2.5 %).",
               minimum=-2, maximum=2),
         Field("seq", B, "", "Per-transformer sequence number.", minimum=0),
     ),
@@ -225,7 +225,7 @@ DEVICE_REGISTRY = MessageContract(
     fields=(
         Field("device_id", S, description="Device id (the asset position)."),
         Field("ts", TS, "ms", "Event time: when this version took effect."),
-        Field("version", I, "", "Version number of the device's record, from 1.", minimum=1),
+        Field("version", INT, "", "Version number of the device's record, from 1.", minimum=1),
         Field("change_type", S, "", "create, replace (equipment swapped) or move "
               "(re-parented in the topology)."),
         Field("device_type", S, "",
@@ -250,7 +250,7 @@ DEVICE_REGISTRY = MessageContract(
               required=False, minimum=0.0),
         Field("rated_voltage_kv", D, "kV", "Rated (line-to-line) voltage.", required=False,
               minimum=0.0),
-        Field("phases", I, "", "1 or 3 (meters).", required=False, minimum=1, maximum=3),
+        Field("phases", INT, "", "1 or 3 (meters).", required=False, minimum=1, maximum=3),
         Field("customer_class", S, "", "residential, commercial or industrial (meters).",
               required=False),
         Field("pv_capacity_kw", D, "kW", "Rooftop PV behind a prosumer meter.",

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class FieldType(str, Enum):
+class FieldType(StrEnum):
     """Logical field types, mapped to each engine's types by its renderer."""
 
     STRING = "string"
@@ -35,6 +35,7 @@ class Field:
         required: Whether a message without it is schema-violating.
         minimum: Smallest physically plausible value (quality rule "range"), if any.
         maximum: Largest physically plausible value, if any.
+
     """
 
     name: str
@@ -87,6 +88,7 @@ class MessageContract:
         description: What one message means.
         compacted: Whether the topic is log-compacted (latest value per key is kept),
             e.g. for dimension data keyed by device id.
+
     """
 
     name: str
@@ -134,6 +136,7 @@ class TableContract:
         fed_by: What produces the table.
         retention_days: How long rows are kept (None: forever).
         table_type: Hudi table type.
+
     """
 
     name: str

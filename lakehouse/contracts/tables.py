@@ -5,13 +5,13 @@ from __future__ import annotations
 from lakehouse.contracts.messages import METER_READING
 from lakehouse.contracts.schema import Field, FieldType, TableContract
 
-S, I, B, D, TS = (
+S, INT, B, D, TS = (
     FieldType.STRING, FieldType.INT, FieldType.BIGINT, FieldType.DOUBLE, FieldType.TIMESTAMP,
 )
 
 INGEST_FIELDS: tuple[Field, ...] = (
     Field("kafka_topic", S, description="Topic the message was read from."),
-    Field("kafka_partition", I, description="Partition the message was read from."),
+    Field("kafka_partition", INT, description="Partition the message was read from."),
     Field("kafka_offset", B, description="Offset of the message in its partition."),
     Field("ingest_ts", TS, "ms", "When the streaming job ingested the message."),
     Field("dt", S, description="Partition: event date (UTC) yyyy-MM-dd."),
@@ -35,7 +35,7 @@ QUARANTINE = TableContract(
     layer="ods",
     fields=(
         Field("kafka_topic", S, description="Topic the message was read from."),
-        Field("kafka_partition", I, description="Partition the message was read from."),
+        Field("kafka_partition", INT, description="Partition the message was read from."),
         Field("kafka_offset", B, description="Offset of the message in its partition."),
         Field("reason", S, description="Why it was rejected, e.g. missing_field:ts."),
         Field("payload", S, description="The raw message value as received.", required=False),

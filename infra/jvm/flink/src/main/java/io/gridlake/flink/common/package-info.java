@@ -1,0 +1,2 @@
+/** Helpers shared by the GridLake connectors. */
+package io.gridlake.flink.common;

@@ -1,0 +1,2 @@
+/** The {@code gridlake-redis} serving-copy sink. */
+package io.gridlake.flink.redis;

@@ -1,0 +1,89 @@
+"""Shared fixtures: isolated ``settings`` for unit tests, the live ``stack`` for integration.
+
+The stack fixture uses ``GRIDLAKE_HOME`` when set (else the default home), so tests
+share the stack that ``gridlake up`` started. It reuses a healthy stack untouched, or
+starts one and, at session end, stops only the services it started itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.settings import (
+    DataNodeSettings,
+    GridLakeSettings,
+    HdfsSettings,
+    KafkaSettings,
+    RedisSettings,
+    load_settings,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove every ``GRIDLAKE_*`` variable for the test (restored afterwards)."""
+    for var in list(os.environ):
+        if var.startswith("GRIDLAKE_"):
+            monkeypatch.delenv(var)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, clean_env: None) -> GridLakeSettings:
+    """Settings with a throw-away home and free ports, independent of ``GRIDLAKE_*``."""
+    return GridLakeSettings(  # type: ignore[call-arg]
+        _env_file=None,
+        home=tmp_path / "gridlake",
+        kafka=KafkaSettings(bootstrap=f"127.0.0.1:{free_port()}", controller_port=free_port()),
+        hdfs=HdfsSettings(
+            namenode_rpc_port=free_port(),
+            namenode_http_port=free_port(),
+            datanodes=[
+                DataNodeSettings(
+                    name=f"slave{i}",
+                    data_port=free_port(),
+                    http_port=free_port(),
+                    ipc_port=free_port(),
+                )
+                for i in (1, 2)
+            ],
+        ),
+        redis=RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0"),
+    )
+
+
+def stack_settings() -> GridLakeSettings:
+    """Settings of the shared stack (``GRIDLAKE_HOME`` or the default home)."""
+    home = os.environ.get("GRIDLAKE_HOME")
+    return load_settings(home=Path(home)) if home else load_settings()
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[GridLakeSettings]:
+    """The running local stack's settings; starts it when it is not healthy."""
+    from infra.stack.manager import Stack
+
+    settings = stack_settings()
+    st = Stack(settings)
+    started: list[str] = []
+    if not st.healthy():
+        result = st.up()  # waits on every readiness check, no sleeps
+        started = result.started
+        logger.info("test session started: %s", started)
+    yield settings
+    if started:
+        Stack(settings).down(only=started)
