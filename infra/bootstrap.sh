@@ -23,8 +23,8 @@ stamp=.venv/.gridlake-lock-hash
 want=$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   [ -x .venv/bin/python ] || "${UV[@]}" venv -q --python "$PY" .venv
-  VIRTUAL_ENV=.venv "${UV[@]}" pip sync -q requirements.lock
-  VIRTUAL_ENV=.venv "${UV[@]}" pip install -q --no-deps -e .
+  "${UV[@]}" pip sync -q --python .venv/bin/python requirements.lock
+  "${UV[@]}" pip install -q --python .venv/bin/python --no-deps -e .
   echo "$want" > "$stamp"
 fi
 
@@ -32,7 +32,7 @@ wheels=../shared/wheels
 if [ -d "$wheels" ] && ls "$wheels"/torch-*.whl >/dev/null 2>&1; then
   if ! .venv/bin/python -c 'import torch' >/dev/null 2>&1; then
     tv=$(basename "$(ls "$wheels"/torch-*.whl | head -1)" | cut -d- -f2)
-    VIRTUAL_ENV=.venv "${UV[@]}" pip install -q --find-links "$wheels" "torch==$tv" \
+    "${UV[@]}" pip install -q --python .venv/bin/python --find-links "$wheels" "torch==$tv" \
       || fail "could not install torch $tv from $wheels"
   fi
 fi

@@ -125,6 +125,9 @@ def status(
 #     from jobs.cli import app as stream_app
 #     app.add_typer(stream_app, name="stream")
 # ---------------------------------------------------------------------------------------
+from infra.commands import register  # noqa: E402 - the groups import this module's app
+
+register(app)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from infra.stack.manager import Stack
 
 log = logging.getLogger(__name__)
 
-SIMULATOR_MARKER = "gridlake-demo-simulator"
+SIMULATOR_MARKER = "simulate"
 
 
 @dataclass
@@ -29,21 +30,11 @@ def _sim_pid_file(settings: GridLakeSettings) -> Path:
 
 
 def simulator_command(settings: GridLakeSettings) -> list[str]:
-    """The demo's simulator: the meter fleet in real time, publishing until stopped."""
+    """The demo's simulator: the fleet in real time (1-minute meter readings), until stopped."""
     return [
-        sys.executable,
-        "-m",
-        "infra.cli",
-        "simulate",
-        "run",
-        "--mode",
-        "realtime",
-        "--meters",
-        str(settings.simulator.meters),
-        "--seed",
-        str(settings.simulator.seed),
-        "--tag",
-        SIMULATOR_MARKER,
+        sys.executable, "-m", "infra.cli", SIMULATOR_MARKER, "run",
+        "--mode", "realtime", "--meter-interval", "60", "--quiet",
+        "--meters", str(settings.simulator.meters), "--seed", str(settings.simulator.seed),
     ]
 
 
@@ -79,10 +70,11 @@ def run_all(settings: GridLakeSettings) -> RunResult:
         if settings.flink.master == "local"
         else f"http://{settings.flink.master}"
     )
+    day = datetime.now(UTC).date()
     result.links = {
         "API docs": f"{settings.api.base_url}/docs",
         "API example": f"{settings.api.base_url}/api/v1/meters/MTR-000001/energy/15min"
-        "?start=<ISO time>&end=<ISO time>",
+        f"?start={day:%Y-%m-%d}T00:00:00Z&end={day + timedelta(days=1):%Y-%m-%d}T00:00:00Z",
         "Flink REST": f"{flink}/jobs/overview",
         "HDFS NameNode": f"{settings.hdfs.webhdfs_url}/dfshealth.html",
         "Logs": str(settings.logs),

@@ -155,6 +155,20 @@ class SimulatorSettings(BaseModel):
     compression: str = "gzip"
 
 
+class NetworkSettings(BaseModel):
+    """Listen addresses for services whose clients are on other hosts (containers).
+
+    The defaults keep the local stack on loopback: every service binds the host it
+    advertises and DataNodes register as ``127.0.0.1``. The compose deployment
+    (``docker/``) sets ``bind_host=0.0.0.0``, each DataNode's container hostname and
+    ``redis_protected_mode=false``.
+    """
+
+    bind_host: str | None = None
+    datanode_hostname: str | None = None
+    redis_protected_mode: bool = True
+
+
 class GridLakeSettings(BaseSettings):
     """All of GridLake's configuration, one nested section per service."""
 
@@ -175,6 +189,7 @@ class GridLakeSettings(BaseSettings):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
 
     @field_validator("home")
     @classmethod
