@@ -149,10 +149,11 @@ class SimulatorSettings(BaseModel):
     """Defaults of the mock device fleet."""
 
     seed: int = 42
-    meters: int = 50
+    meters: int = 3000
     linger_ms: int = 20
     batch_size: int = 262144
-    compression: str = "gzip"
+    # kafka-python compresses in Python; on a local broker "none" (with crc32c) is fastest.
+    compression: str = "none"
 
 
 class NetworkSettings(BaseModel):
@@ -162,11 +163,45 @@ class NetworkSettings(BaseModel):
     advertises and DataNodes register as ``127.0.0.1``. The compose deployment
     (``docker/``) sets ``bind_host=0.0.0.0``, each DataNode's container hostname and
     ``redis_protected_mode=false``.
+
+    Attributes:
+        bind_host: Address Kafka, the HDFS daemons and Redis listen on (``0.0.0.0``);
+            ``None`` binds each service's advertised host.
+        datanode_hostname: Hostname a DataNode advertises and registers with at the
+            NameNode; ``None`` means ``127.0.0.1``.
+        redis_protected_mode: Redis ``protected-mode`` (with no password it refuses
+            clients that are not on loopback).
+
     """
 
     bind_host: str | None = None
     datanode_hostname: str | None = None
     redis_protected_mode: bool = True
+
+
+class MlSettings(BaseModel):
+    """The ML microservice (equipment anomaly detection) and its model registry.
+
+    Attributes:
+        registry: Where models are stored: ``hdfs`` (WebHDFS under ``hdfs_root``) or
+            ``local`` (a directory under ``local_dir``).
+        hdfs_root: Root directory of the model registry on HDFS.
+        local_dir: Local model directory (the local registry, and the download cache of
+            the HDFS registry); ``None`` means ``home/models``.
+        host: Address the ML service binds.
+        port: Port of the ML service.
+        batch_size: Windows per forward pass when scoring.
+        active_model: Model id the service activates at start; ``None`` means the newest.
+
+    """
+
+    registry: str = "hdfs"
+    hdfs_root: str = "/gridlake/models"
+    local_dir: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8100
+    batch_size: int = 64
+    active_model: str | None = None
 
 
 class GridLakeSettings(BaseSettings):
@@ -190,6 +225,7 @@ class GridLakeSettings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
+    ml: MlSettings = Field(default_factory=MlSettings)
 
     @field_validator("home")
     @classmethod

@@ -206,7 +206,7 @@ def run(
     devices: Annotated[str | None, typer.Option(
         help=f"Comma list of message families ({','.join(DEVICE_KINDS)}).")] = None,
     fault: Annotated[list[str] | None, typer.Option(
-        help="Inject a fault: type[:device][@start][/duration]; repeatable.")] = None,
+        help="Inject a fault: type\\[:device]\\[@start]\\[/duration]; repeatable.")] = None,
     defects: Annotated[str | None, typer.Option(
         help="Defect rates, e.g. duplicate=0.001,late=0.0005 or all=0.0002.")] = None,
     registry_changes: Annotated[float, typer.Option(

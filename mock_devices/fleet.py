@@ -511,6 +511,8 @@ class Fleet:
                 np.round(b.gap_mv, 1).tolist()]
         out: list[Record] = []
         for k, ts in enumerate(b.ts.tolist()):
+            if self.end_ms is not None and ts >= self.end_ms:
+                break
             vs, cs, ps, ss, xt, nt, xv, nv, gp = (c[k] for c in cols)
             st = b.state[k]
             out.extend(

@@ -225,8 +225,16 @@ class NameNodeService(HdfsDaemon):
         ]
 
     def hdfs_site(self) -> dict[str, Any]:
-        """Shared properties plus the name directory."""
-        return {**super().hdfs_site(), "dfs.namenode.name.dir": f"file://{self.data_dir / 'name'}"}
+        """Shared properties plus the name directory (and bind hosts when set)."""
+        props = {
+            **super().hdfs_site(),
+            "dfs.namenode.name.dir": f"file://{self.data_dir / 'name'}",
+        }
+        bind = self.settings.network.bind_host
+        if bind:
+            props["dfs.namenode.rpc-bind-host"] = bind
+            props["dfs.namenode.http-bind-host"] = bind
+        return props
 
     def prepare(self, java: str) -> None:
         """Write the configuration and format the namespace once."""
@@ -261,10 +269,14 @@ class NameNodeService(HdfsDaemon):
         return self.jmx("Hadoop:service=NameNode,name=FSNamesystemState", timeout_s)
 
     def live_nodes(self, timeout_s: float = 2.0) -> set[str]:
-        """Transfer addresses (``host:port``) of the DataNodes the NameNode sees live."""
+        """Transfer addresses of the DataNodes the NameNode sees live.
+
+        Each live DataNode appears twice when its registered hostname is not its IP:
+        as ``hostname:port`` (the JMX key) and as ``ip:port`` (``xferaddr``).
+        """
         info = self.jmx("Hadoop:service=NameNode,name=NameNodeInfo", timeout_s)
         nodes = json.loads(info.get("LiveNodes") or "{}")
-        return {str(v.get("xferaddr", k)) for k, v in nodes.items()}
+        return {str(v.get("xferaddr", k)) for k, v in nodes.items()} | {str(k) for k in nodes}
 
     def health(self) -> Health:
         """WebHDFS answers and the namespace is out of safe mode."""
@@ -313,8 +325,13 @@ class DataNodeService(HdfsDaemon):
 
     @property
     def host(self) -> str:
-        """Address the DataNode binds and registers with."""
-        return "127.0.0.1"
+        """Hostname the DataNode registers with (``127.0.0.1`` unless set in settings)."""
+        return self.settings.network.datanode_hostname or "127.0.0.1"
+
+    @property
+    def bind_host(self) -> str:
+        """Address the DataNode's servers listen on (its registered host unless set)."""
+        return self.settings.network.bind_host or self.host
 
     @property
     def xfer_address(self) -> str:
@@ -347,9 +364,9 @@ class DataNodeService(HdfsDaemon):
         return {
             **super().hdfs_site(),
             "dfs.datanode.data.dir": f"file://{self.data_dir / 'data'}",
-            "dfs.datanode.address": self.xfer_address,
-            "dfs.datanode.http.address": f"{self.host}:{self.node.http_port}",
-            "dfs.datanode.ipc.address": f"{self.host}:{self.node.ipc_port}",
+            "dfs.datanode.address": f"{self.bind_host}:{self.node.data_port}",
+            "dfs.datanode.http.address": f"{self.bind_host}:{self.node.http_port}",
+            "dfs.datanode.ipc.address": f"{self.bind_host}:{self.node.ipc_port}",
             "dfs.datanode.hostname": self.host,
         }
 

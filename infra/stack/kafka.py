@@ -98,13 +98,18 @@ class KafkaService(Service):
     def server_properties(self) -> str:
         """Content of ``server.properties``."""
         host, port, cport = self.cfg.host, self.cfg.port, self.cfg.controller_port
+        bind = self.settings.network.bind_host
+        advertised = f"PLAINTEXT://{host}:{port}"
+        if bind:  # listen on bind, advertise host (the controller too: not on 0.0.0.0)
+            advertised += f",CONTROLLER://{host}:{cport}"
+        listen = bind or host
         rf = 1  # a single broker: internal topics cannot have more replicas
         props = {
             "process.roles": "broker,controller",
             "node.id": NODE_ID,
             "controller.quorum.voters": f"{NODE_ID}@{host}:{cport}",
-            "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
-            "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+            "listeners": f"PLAINTEXT://{listen}:{port},CONTROLLER://{listen}:{cport}",
+            "advertised.listeners": advertised,
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",

@@ -334,8 +334,61 @@ def run_spark_reads(cfg: dict[str, Any]) -> None:
     out["files"] = _list_files(spark, f"{lake}/t_twice")
     out["props"] = _read_text(spark, f"{lake}/t_twice/.hoodie/hoodie.properties")
     out["mor_files"] = _list_files(spark, f"{lake}/t_mor")
+    out["spark_upsert"] = _spark_upsert(spark, f"{lake}/t_round1")
     Path(cfg["spark_out"]).write_text(json.dumps(out))
+    if cfg.get("remove_lake"):
+        jvm = spark.sparkContext._jvm
+        root = jvm.org.apache.hadoop.fs.Path(lake)
+        root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(root, True)
     spark.stop()
+
+
+# What a Spark writer needs to upsert into a table the gridlake-hudi connector created
+# (docs/connectors.md): same key generator, ordering field, merge mode, no metadata table,
+# and schema reconciliation (Spark's TimestampType is timestamp-micros, the table's millis).
+SPARK_WRITE_OPTIONS = {
+    "hoodie.datasource.write.operation": "upsert",
+    "hoodie.datasource.write.recordkey.field": "meter_id,window_start",
+    "hoodie.datasource.write.partitionpath.field": "dt",
+    "hoodie.datasource.write.keygenerator.class": "org.apache.hudi.keygen.ComplexKeyGenerator",
+    "hoodie.table.ordering.fields": "updated_ts",
+    "hoodie.record.merge.mode": "EVENT_TIME_ORDERING",
+    "hoodie.metadata.enable": "false",
+    "hoodie.index.type": "SIMPLE",
+    "hoodie.datasource.write.hive_style_partitioning": "false",
+    "hoodie.datasource.write.reconcile.schema": "true",
+}
+
+
+def _spark_upsert(spark: Any, path: str) -> list[dict[str, Any]]:
+    """Upsert from Spark: m1 one hour newer, m2 one hour older (ignored), new key m9."""
+    from pyspark.sql import functions as F
+
+    cur = spark.read.format("hudi").load(path)
+    cols = [c for c in cur.columns if not c.startswith("_hoodie")]
+    newer = F.expr("updated_ts + INTERVAL 1 HOUR")
+    older = F.expr("updated_ts - INTERVAL 1 HOUR")
+    changes = (
+        cur.select(*cols)
+        .where("meter_id IN ('m1', 'm2')")
+        .withColumn("kwh", F.lit(42.0))
+        .withColumn("updated_ts", F.when(F.col("meter_id") == "m1", newer).otherwise(older))
+        .unionByName(cur.select(*cols).where("meter_id = 'm4'").withColumn("meter_id", F.lit("m9")))
+    )
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    changes.write.format("hudi").options(**SPARK_WRITE_OPTIONS).option(
+        "hoodie.table.name", name
+    ).mode("append").save(path)
+    after = spark.read.format("hudi").load(path)
+    return [
+        r.asDict()
+        for r in after.selectExpr(
+            "_hoodie_record_key AS record_key",
+            "meter_id",
+            "unix_millis(updated_ts) AS updated_ms",
+            "kwh",
+        ).collect()
+    ]
 
 
 def _list_files(spark: Any, root: str) -> list[str]:
@@ -488,6 +541,7 @@ def run(
         "spark_out": str(work / "spark.json"),
         "flink_out": str(work / "flink.json"),
         "dead_port": _free_port(),
+        "remove_lake": bool(base_uri),  # a shared file system: leave nothing behind
     }
     events: list[int] = []
     pubsub = None
@@ -583,6 +637,16 @@ def test_hudi_merge_on_read(run: Run) -> None:
     assert any(".log." in f for f in files if not f.startswith(".hoodie")), files
     assert any(f.endswith(".deltacommit") for f in timeline)
     assert any(f.endswith(".compaction.requested") for f in timeline), timeline
+
+
+def test_spark_upserts_into_connector_table(run: Run) -> None:
+    rows = {r["record_key"]: r for r in run.tables["spark_upsert"]}
+    assert len(rows) == len(run.tables["spark_upsert"]) == 4  # no duplicated keys
+    m1 = rows[f"meter_id:m1,window_start:{W0}"]
+    assert (m1["updated_ms"], m1["kwh"]) == (2000 + 3600_000, 42.0)
+    m2 = rows[f"meter_id:m2,window_start:{W0}"]
+    assert (m2["updated_ms"], m2["kwh"]) == (1000, 2.0)  # older: ignored
+    assert rows[f"meter_id:m9,window_start:{W1}"]["kwh"] == 4.0
 
 
 def test_hudi_unpartitioned_single_key(run: Run) -> None:

@@ -271,3 +271,9 @@ def test_registry_changes_are_versioned_and_move_meters() -> None:
         else:
             assert r["install_date"] == "2024-01-15"
             assert r["device_type"] == "transformer"
+
+
+def test_nothing_at_or_after_the_end() -> None:
+    fleet = Fleet(FleetConfig(meters=30, seed=1), START, START + 30_000)
+    ts = [v[CONTRACTS[t].event_time_field] for t, _, v in dicts(fleet.records())]
+    assert max(ts) == START + 29_000 and min(ts) == START

@@ -1,0 +1,427 @@
+"""Where training and scoring series come from: the :class:`SeriesSource` protocol.
+
+A source yields :class:`Series`: one device's multichannel readings on a regular time
+grid, with ``NaN`` where a reading is missing and, when known, the ground-truth fault
+type of every step. Channels are the numeric (``DOUBLE``) fields of a message contract
+(:mod:`lakehouse.contracts.messages`), in contract order, unless a subset is chosen.
+
+Implemented here:
+
+* :class:`SimulatorSource` - a thin adapter over the seeded :class:`mock_devices.fleet.Fleet`
+  with labelled fault injection (ESS cell imbalance, thermal runaway onset, ...);
+* :class:`FileSource` - a Parquet or CSV file (one row per device and instant).
+
+A lake-backed source (Spark reading the DWD tables) only has to implement
+:meth:`SeriesSource.description` and :meth:`SeriesSource.load`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from lakehouse.contracts.messages import ESS_BMS, MESSAGES
+from lakehouse.contracts.schema import Field, FieldType, MessageContract
+from mock_devices.config import FleetConfig, parse_time_ms
+from mock_devices.faults import FaultRequest
+from mock_devices.fleet import Fleet
+
+logger = logging.getLogger(__name__)
+
+LABEL_COLUMN = "fault_type"
+"""Optional column of a series file: the fault type of the step, empty when normal."""
+
+_SIM_DEVICE_KIND = {"ess.bms": "ess", "transformer.telemetry": "transformer",
+                    "pv.inverter": "pv", "scada.feeder": "feeder",
+                    "scada.substation": "substation", "meter.readings": "meter"}
+"""Simulator device family (``FleetConfig.devices``) emitting each contract's topic."""
+
+
+class SourceError(ValueError):
+    """A source cannot produce series (bad file, unknown channel, empty result)."""
+
+
+def contract_by_name(name: str) -> MessageContract:
+    """The message contract called ``name`` (e.g. ``ess_bms``).
+
+    Raises:
+        SourceError: No such contract.
+
+    """
+    for m in MESSAGES:
+        if m.name == name:
+            return m
+    raise SourceError(f"unknown message contract {name!r}")
+
+
+def numeric_channels(contract: MessageContract) -> tuple[Field, ...]:
+    """The contract's numeric measurement fields (type ``DOUBLE``), in contract order."""
+    return tuple(f for f in contract.fields if f.type is FieldType.DOUBLE)
+
+
+def resolve_channels(
+    contract: MessageContract, names: Sequence[str] | None = None
+) -> tuple[Field, ...]:
+    """The channel fields to use: all numeric fields, or the named subset in that order.
+
+    Raises:
+        SourceError: A name is not a numeric field of the contract.
+
+    """
+    numeric = numeric_channels(contract)
+    if names is None:
+        return numeric
+    by_name = {f.name: f for f in numeric}
+    unknown = [n for n in names if n not in by_name]
+    if unknown or not names:
+        raise SourceError(
+            f"{contract.name}: channels must be a non-empty subset of "
+            f"{[f.name for f in numeric]}, got unknown {unknown}"
+        )
+    return tuple(by_name[n] for n in names)
+
+
+@dataclass(frozen=True)
+class DataDescription:
+    """What a model was trained on; stored in the model's metadata.
+
+    Attributes:
+        source: Kind of source (``simulator``, ``file``; later ``lake``).
+        contract: Message contract name the channels come from.
+        channels: Channel names, in input order.
+        units: Unit of every channel.
+        step_ms: Spacing of the time grid in milliseconds.
+        site: Free-text site identifier (seed, plant name, file name).
+        details: Further source parameters, as strings.
+
+    """
+
+    source: str
+    contract: str
+    channels: tuple[str, ...]
+    units: tuple[str, ...]
+    step_ms: int
+    site: str = ""
+    details: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_channels(self) -> int:
+        """Number of channels."""
+        return len(self.channels)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        d = dataclasses.asdict(self)
+        d["channels"] = list(self.channels)
+        d["units"] = list(self.units)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DataDescription:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            source=str(d["source"]), contract=str(d["contract"]),
+            channels=tuple(d["channels"]), units=tuple(d["units"]), step_ms=int(d["step_ms"]),
+            site=str(d.get("site", "")), details={str(k): str(v) for k, v in
+                                                  d.get("details", {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class Series:
+    """One device's series on a regular time grid.
+
+    Attributes:
+        device_id: Device (message key).
+        ts_ms: Event times, epoch milliseconds, shape ``(T,)``, evenly spaced.
+        values: Readings, shape ``(T, C)``, float64, ``NaN`` where missing.
+        fault_types: Ground truth per step, shape ``(T,)``: the fault type, ``""`` when
+            normal; ``None`` when the source has no labels.
+
+    """
+
+    device_id: str
+    ts_ms: np.ndarray
+    values: np.ndarray
+    fault_types: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.values.ndim != 2 or self.ts_ms.shape != (self.values.shape[0],):
+            raise SourceError(
+                f"{self.device_id}: values must be (T, C) and ts (T,), got "
+                f"{self.values.shape} and {self.ts_ms.shape}"
+            )
+        if self.fault_types is not None and self.fault_types.shape != self.ts_ms.shape:
+            raise SourceError(f"{self.device_id}: fault_types must be shaped like ts")
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        """Boolean anomaly label per step, or ``None`` when unlabelled."""
+        return None if self.fault_types is None else self.fault_types != ""
+
+    def slice(self, start: int, stop: int) -> Series:
+        """The steps ``[start, stop)`` as a new series."""
+        ft = None if self.fault_types is None else self.fault_types[start:stop]
+        return Series(self.device_id, self.ts_ms[start:stop], self.values[start:stop], ft)
+
+
+@runtime_checkable
+class SeriesSource(Protocol):
+    """Anything that yields labelled or unlabelled device series of one contract."""
+
+    def description(self) -> DataDescription:
+        """What the series are (contract, channels, units, step, site)."""
+        ...
+
+    def load(self) -> list[Series]:
+        """Every device's series."""
+        ...
+
+
+def _default_fleet() -> FleetConfig:
+    return FleetConfig(meters=50, ess_interval_s=10)
+
+
+@dataclass(frozen=True)
+class SimulatorSource:
+    """Series of one contract from the seeded simulator, labelled by injected faults.
+
+    Attributes:
+        contract: Message contract whose numeric fields become channels.
+        fleet: Fleet configuration (seed, size, ESS interval); only the contract's device
+            family is emitted.
+        start: First instant (ISO date or date-time, UTC).
+        hours: Length of the run.
+        faults: Faults to inject (``None`` parts are drawn from the seed).
+        channels: Channel subset; ``None`` means every numeric field.
+        site: Site name for the data description; default ``sim-seed<seed>``.
+
+    """
+
+    contract: MessageContract = ESS_BMS
+    fleet: FleetConfig = field(default_factory=_default_fleet)
+    start: str = "2024-06-01"
+    hours: float = 24.0
+    faults: tuple[FaultRequest, ...] = ()
+    channels: tuple[str, ...] | None = None
+    site: str = ""
+
+    def _fields(self) -> tuple[Field, ...]:
+        return resolve_channels(self.contract, self.channels)
+
+    def _step_ms(self) -> int:
+        if self.contract.topic == "ess.bms":
+            return self.fleet.ess_interval_s * 1000
+        if self.contract.topic == "meter.readings":
+            return self.fleet.meter_interval_s * 1000
+        return 60_000
+
+    def description(self) -> DataDescription:
+        """Contract, channels and grid of the simulated series."""
+        fields = self._fields()
+        return DataDescription(
+            source="simulator", contract=self.contract.name,
+            channels=tuple(f.name for f in fields), units=tuple(f.unit for f in fields),
+            step_ms=self._step_ms(), site=self.site or f"sim-seed{self.fleet.seed}",
+            details={"start": self.start, "hours": str(self.hours),
+                     "seed": str(self.fleet.seed), "meters": str(self.fleet.meters),
+                     "faults": ",".join(f.type for f in self.faults)},
+        )
+
+    def load(self) -> list[Series]:
+        """Run the simulation and collect every device's series and fault labels.
+
+        Raises:
+            SourceError: The contract is not simulated or the run emits nothing.
+
+        """
+        topic = self.contract.topic
+        kind = _SIM_DEVICE_KIND.get(topic)
+        if kind is None:
+            raise SourceError(f"the simulator does not emit {self.contract.name}")
+        fields = self._fields()
+        names = [f.name for f in fields]
+        key, tcol = self.contract.key_field, self.contract.event_time_field
+        t0 = parse_time_ms(self.start)
+        cfg = dataclasses.replace(self.fleet, devices=frozenset({kind}))
+        fleet = Fleet(cfg, t0, t0 + int(self.hours * 3_600_000), faults=self.faults)
+        rows: dict[str, list[list[float]]] = defaultdict(list)
+        times: dict[str, list[int]] = defaultdict(list)
+        for rec_topic, _, msg in fleet.records():
+            if rec_topic != topic or not isinstance(msg, dict):
+                continue
+            dev = str(msg[key])
+            times[dev].append(int(msg[tcol]))
+            rows[dev].append([float(msg.get(n, np.nan)) for n in names])
+        if not rows:
+            raise SourceError(f"the simulation emitted no {topic} messages")
+        out: list[Series] = []
+        step = self._step_ms()
+        for dev in sorted(rows):
+            ts = np.asarray(times[dev], dtype=np.int64)
+            vals = np.asarray(rows[dev], dtype=np.float64)
+            grid_ts, grid_vals = _to_grid(ts, vals, step)
+            ft = np.full(grid_ts.shape, "", dtype=object)
+            for spec in fleet.faults:
+                if spec.kind.topic == topic and spec.device_id == dev:
+                    ft[(grid_ts >= spec.start_ms) & (grid_ts < spec.end_ms)] = spec.type
+            out.append(Series(dev, grid_ts, grid_vals, ft.astype(str)))
+        logger.info("simulated %d %s series of %d steps", len(out), topic, len(out[0]))
+        return out
+
+
+def _to_grid(ts: np.ndarray, vals: np.ndarray, step_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """Place readings on the regular grid ``ts[0] + k·step``; absent steps become NaN.
+
+    Readings are snapped to the nearest grid point; of duplicates the last one wins.
+    """
+    order = np.argsort(ts, kind="stable")
+    ts, vals = ts[order], vals[order]
+    t0 = int(ts[0])
+    idx = np.rint((ts - t0) / step_ms).astype(np.int64)
+    n = int(idx[-1]) + 1
+    grid = np.full((n, vals.shape[1]), np.nan)
+    grid[idx] = vals
+    return t0 + np.arange(n, dtype=np.int64) * step_ms, grid
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """Series from a Parquet (``.parquet``) or CSV (``.csv``) file.
+
+    The file has one row per device and instant: the contract's key column (e.g.
+    ``ess_id``), its event-time column (``ts``: epoch milliseconds or date-times) and
+    channel columns named like the contract's fields; an optional ``fault_type`` column
+    (empty or null when normal) gives labels. Rows are placed on a regular grid of
+    ``step_ms`` (default: the median spacing); missing instants become NaN rows, which
+    :mod:`ml.data.scaling` then interpolates or splits at.
+
+    Attributes:
+        path: The file.
+        contract: Message contract naming the key, time and channel columns.
+        channels: Channel subset; ``None`` means every numeric contract field present
+            in the file.
+        step_ms: Grid spacing; ``None`` infers it.
+        site: Site name for the data description; default the file name.
+
+    """
+
+    path: Path
+    contract: MessageContract = ESS_BMS
+    channels: tuple[str, ...] | None = None
+    step_ms: int | None = None
+    site: str = ""
+
+    def _frame(self) -> pd.DataFrame:
+        suffix = self.path.suffix.lower()
+        try:
+            if suffix == ".parquet":
+                return pd.read_parquet(self.path)
+            if suffix == ".csv":
+                return pd.read_csv(self.path, keep_default_na=True)
+        except (OSError, ValueError) as err:
+            raise SourceError(f"cannot read {self.path}: {err}") from err
+        raise SourceError(f"{self.path}: expected a .parquet or .csv file")
+
+    def _fields(self, frame: pd.DataFrame) -> tuple[Field, ...]:
+        if self.channels is not None:
+            fields = resolve_channels(self.contract, self.channels)
+        else:
+            fields = tuple(f for f in numeric_channels(self.contract) if f.name in frame)
+        missing = [f.name for f in fields if f.name not in frame]
+        if missing or not fields:
+            raise SourceError(f"{self.path}: missing channel columns {missing or 'all'}")
+        return fields
+
+    def _load(self) -> tuple[DataDescription, list[Series]]:
+        frame = self._frame()
+        key, tcol = self.contract.key_field, self.contract.event_time_field
+        for col in (key, tcol):
+            if col not in frame:
+                raise SourceError(f"{self.path}: missing column {col!r}")
+        fields = self._fields(frame)
+        ts_col = frame[tcol]
+        if pd.api.types.is_numeric_dtype(ts_col):
+            ts_all = ts_col.to_numpy(dtype=np.int64)
+        else:
+            ts_all = (pd.to_datetime(ts_col, utc=True).astype("int64") // 1_000_000).to_numpy()
+        step = self.step_ms
+        if step is None:
+            diffs = np.concatenate([np.diff(np.sort(ts_all[(frame[key] == d).to_numpy()]))
+                                    for d in frame[key].unique()])
+            diffs = diffs[diffs > 0]
+            if len(diffs) == 0:
+                raise SourceError(f"{self.path}: cannot infer the time step")
+            step = int(np.median(diffs))
+        names = [f.name for f in fields]
+        has_labels = LABEL_COLUMN in frame
+        out: list[Series] = []
+        for dev, part in frame.groupby(key, sort=True):
+            idx = part.index.to_numpy()
+            ts = ts_all[frame.index.get_indexer(idx)]
+            vals = part[names].to_numpy(dtype=np.float64)
+            grid_ts, grid_vals = _to_grid(ts, vals, step)
+            ft = None
+            if has_labels:
+                lab = part[LABEL_COLUMN].fillna("").astype(str).to_numpy()
+                _, grid_lab = _to_grid(ts, np.arange(len(lab), dtype=float)[:, None], step)
+                pos = grid_lab[:, 0]
+                ft = np.where(np.isnan(pos), "", lab[np.nan_to_num(pos).astype(np.int64)])
+                ft = ft.astype(str)
+            out.append(Series(str(dev), grid_ts, grid_vals, ft))
+        if not out:
+            raise SourceError(f"{self.path}: no rows")
+        desc = DataDescription(
+            source="file", contract=self.contract.name, channels=tuple(names),
+            units=tuple(f.unit for f in fields), step_ms=step,
+            site=self.site or self.path.name, details={"path": str(self.path)},
+        )
+        return desc, out
+
+    def description(self) -> DataDescription:
+        """Contract, channels and grid of the file's series."""
+        return self._load()[0]
+
+    def load(self) -> list[Series]:
+        """Every device's series from the file."""
+        return self._load()[1]
+
+
+def write_series_file(
+    series: Sequence[Series], description: DataDescription, path: Path
+) -> Path:
+    """Write series as a Parquet or CSV file that :class:`FileSource` reads back.
+
+    Missing readings (NaN) are written as empty values; rows that are entirely missing
+    are left out (they come back as NaN rows on the grid).
+    """
+    contract = contract_by_name(description.contract)
+    frames = []
+    for s in series:
+        present = ~np.isnan(s.values).all(axis=1)
+        df = pd.DataFrame(s.values[present], columns=list(description.channels))
+        df.insert(0, contract.event_time_field, s.ts_ms[present])
+        df.insert(0, contract.key_field, s.device_id)
+        if s.fault_types is not None:
+            df[LABEL_COLUMN] = s.fault_types[present]
+        frames.append(df)
+    frame = pd.concat(frames, ignore_index=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".parquet":
+        frame.to_parquet(path, index=False)
+    elif path.suffix.lower() == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        raise SourceError(f"{path}: expected a .parquet or .csv file")
+    return path
