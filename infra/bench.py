@@ -144,11 +144,19 @@ def bench_publish_to_api(settings: GridLakeSettings, probes: int = 40) -> dict[s
     }
 
 
+def bench_simulator(settings: GridLakeSettings) -> dict[str, Any]:
+    """Simulator publish rate into Kafka, with a plain kafka-python loop as the ceiling."""
+    from mock_devices.bench import run_benchmark
+
+    return run_benchmark(settings, seconds=10.0, meters=settings.simulator.meters)
+
+
 #: Benchmarks that measure the running platform; ``gridlake run`` is ensured first.
 NEEDS_PLATFORM = {"publish_to_api", "memory"}
 
 BENCHMARKS: dict[str, Benchmark] = {
     "cold_up": bench_cold_up,
+    "simulator": bench_simulator,
     "publish_to_api": bench_publish_to_api,
     "memory": bench_memory,
 }

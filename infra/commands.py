@@ -18,12 +18,9 @@ def register(app: typer.Typer) -> None:
 
     app.add_typer(stream_app, name="stream")
     app.add_typer(api_app, name="api")
-    try:
-        from mock_devices.cli import app as simulate_app
-    except ImportError:  # pragma: no cover - the simulator package is optional at import
-        simulate_app = None
-    if simulate_app is not None:
-        app.add_typer(simulate_app, name="simulate")
+    from mock_devices.cli import app as simulate_app
+
+    app.add_typer(simulate_app, name="simulate")
     app.command("run")(run)
     app.command("stop")(stop)
     app.command("bench")(bench)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from infra.settings import GridLakeSettings
 
@@ -50,7 +51,7 @@ def flink_config(settings: GridLakeSettings, job_name: str) -> dict[str, str]:
     return conf
 
 
-def create_table_env(settings: GridLakeSettings, job_name: str):  # type: ignore[no-untyped-def]
+def create_table_env(settings: GridLakeSettings, job_name: str) -> Any:
     """A streaming TableEnvironment configured by :func:`flink_config`."""
     from pyflink.common import Configuration
     from pyflink.table import EnvironmentSettings, TableEnvironment
