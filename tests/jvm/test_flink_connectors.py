@@ -34,6 +34,8 @@ import pytest
 
 log = logging.getLogger(__name__)
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 REPO = Path(__file__).resolve().parents[2]
 JARS = REPO / ".gridlake" / "jars"
 HEAP = "768m"
@@ -337,7 +339,7 @@ def run_spark_reads(cfg: dict[str, Any]) -> None:
     out["spark_upsert"] = _spark_upsert(spark, f"{lake}/t_round1")
     Path(cfg["spark_out"]).write_text(json.dumps(out))
     if cfg.get("remove_lake"):
-        jvm = spark.sparkContext._jvm
+        jvm: Any = spark.sparkContext._jvm
         root = jvm.org.apache.hadoop.fs.Path(lake)
         root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(root, True)
     spark.stop()
