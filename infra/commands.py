@@ -21,6 +21,9 @@ def register(app: typer.Typer) -> None:
     from mock_devices.cli import app as simulate_app
 
     app.add_typer(simulate_app, name="simulate")
+    from lakehouse.cli import app as tables_app
+
+    app.add_typer(tables_app, name="tables")
     app.command("run")(run)
     app.command("stop")(stop)
     app.command("bench")(bench)

@@ -12,6 +12,7 @@ group: ``python -m infra.service_cli check kafka`` (cheap enough for a healthche
 
 from __future__ import annotations
 
+import logging
 from typing import NoReturn
 
 import typer
@@ -95,4 +96,6 @@ def list_services() -> None:
 
 if __name__ == "__main__":
     configure_logging()
+    # kafka-python logs every connection; the check's one line says what matters.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     app()

@@ -27,7 +27,7 @@ ODS_METER_READING = TableContract(
     ordering_field="ingest_ts",
     partition_fields=("dt",),
     description="Every schema-valid meter reading exactly as received, with its Kafka position.",
-    fed_by="stream job `slice` from topic meter.readings",
+    fed_by="stream job `meter_pipeline` from topic meter.readings",
 )
 
 QUARANTINE = TableContract(
@@ -46,7 +46,7 @@ QUARANTINE = TableContract(
     ordering_field="ingest_ts",
     partition_fields=("dt",),
     description="Messages that are not valid JSON or violate their topic's contract.",
-    fed_by="stream job `slice`, every topic",
+    fed_by="stream job `meter_pipeline` (topic meter.readings; more topics join with the layered lakehouse)",
 )
 
 ADS_METER_ENERGY_15MIN = TableContract(
@@ -70,7 +70,7 @@ ADS_METER_ENERGY_15MIN = TableContract(
     ordering_field="updated_ts",
     partition_fields=("dt",),
     description="15-minute import energy per meter (one row per meter and interval).",
-    fed_by="stream job `slice` from ods_meter_reading's stream",
+    fed_by="stream job `meter_pipeline` from the validated readings",
 )
 
 TABLES: tuple[TableContract, ...] = (ODS_METER_READING, QUARANTINE, ADS_METER_ENERGY_15MIN)
