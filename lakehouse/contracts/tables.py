@@ -46,7 +46,7 @@ QUARANTINE = TableContract(
     ordering_field="ingest_ts",
     partition_fields=("dt",),
     description="Messages that are not valid JSON or violate their topic's contract.",
-    fed_by="stream job `meter_pipeline` (topic meter.readings; more topics join with the layered lakehouse)",
+    fed_by="stream job `meter_pipeline` (topic meter.readings)",
 )
 
 ADS_METER_ENERGY_15MIN = TableContract(
