@@ -24,6 +24,9 @@ def register(app: typer.Typer) -> None:
     from lakehouse.cli import app as tables_app
 
     app.add_typer(tables_app, name="tables")
+    from infra.service_cli import app as service_app
+
+    app.add_typer(service_app, name="service")
     app.command("run")(run)
     app.command("stop")(stop)
     app.command("bench")(bench)
