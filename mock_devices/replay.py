@@ -15,12 +15,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from mock_devices.config import MINUTE_MS, ConfigError, Record
+
+if TYPE_CHECKING:  # pandas is imported by load_uci only: it costs ~2.5 s at CLI start
+    import pandas as pd
 
 UCI_COLUMNS = ("Date", "Time", "Global_active_power", "Global_reactive_power", "Voltage",
                "Global_intensity")
@@ -41,6 +43,8 @@ def load_uci(path: Path, max_rows: int | None = None) -> pd.DataFrame:
         ConfigError: When the file is missing or not in the expected format.
 
     """
+    import pandas as pd
+
     if not path.is_file():
         raise ConfigError(f"replay file {path} does not exist")
     try:
