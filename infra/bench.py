@@ -83,7 +83,7 @@ def bench_memory(settings: GridLakeSettings) -> dict[str, Any]:
     return out
 
 
-def bench_publish_to_api(settings: GridLakeSettings, probes: int = 40) -> dict[str, Any]:
+def bench_publish_to_api(settings: GridLakeSettings, probes: int = 60) -> dict[str, Any]:
     """Latency of a reading from Kafka publish to visible through the API.
 
     Needs the streaming job and the API running (``gridlake run``). Each probe is a
@@ -92,8 +92,13 @@ def bench_publish_to_api(settings: GridLakeSettings, probes: int = 40) -> dict[s
     """
     from kafka import KafkaProducer
 
+    from jobs.streaming import control
     from lakehouse.contracts.messages import METER_READING
 
+    # Steady state: the job has caught up with the simulator's start-up burst and
+    # completed checkpoints before the clock starts.
+    done = control.status(settings).checkpoints_completed or 0
+    control.wait_running(settings, checkpoints=done + 2)
     producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all", linger_ms=0)
     topic = settings.kafka.topic_prefix + METER_READING.topic
     run = uuid.uuid4().hex[:6]

@@ -47,3 +47,6 @@ def configure_logging(level: str | None = None, json_lines: bool | None = None) 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Per-request lines of HTTP clients drown the platform's own logs.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -314,7 +314,7 @@ class ModelRegistry:
         torch.save(model.state_dict(), buf)
         blob = buf.getvalue()
         meta = ModelMetadata(
-            model_id=mid, created=datetime.now(UTC).isoformat(timespec="seconds"),
+            model_id=mid, created=datetime.now(UTC).isoformat(timespec="microseconds"),
             data=data, scaler=scaler.to_dict(), model_config=model.config.to_dict(),
             train_config=train_config, sha256=hashlib.sha256(blob).hexdigest(),
             metrics=None if metrics is None else metrics.to_dict(), threshold=threshold,
@@ -348,7 +348,7 @@ class ModelRegistry:
         except (ValueError, KeyError, TypeError) as err:
             raise CorruptModelError(f"model {model_id}: unreadable metadata ({err})") from err
 
-    def list(self) -> list[ModelMetadata]:
+    def list_models(self) -> list[ModelMetadata]:
         """Metadata of every readable model, oldest first (unreadable ones are logged)."""
         out = []
         for mid in self.backend.list_ids():

@@ -345,7 +345,7 @@ class FileSource:
         return fields
 
     def _load(self) -> tuple[DataDescription, list[Series]]:
-        frame = self._frame()
+        frame = self._frame().reset_index(drop=True)
         key, tcol = self.contract.key_field, self.contract.event_time_field
         for col in (key, tcol):
             if col not in frame:
@@ -368,8 +368,7 @@ class FileSource:
         has_labels = LABEL_COLUMN in frame
         out: list[Series] = []
         for dev, part in frame.groupby(key, sort=True):
-            idx = part.index.to_numpy()
-            ts = ts_all[frame.index.get_indexer(idx)]
+            ts = ts_all[part.index.to_numpy()]
             vals = part[names].to_numpy(dtype=np.float64)
             grid_ts, grid_vals = _to_grid(ts, vals, step)
             ft = None

@@ -1,0 +1,267 @@
+"""The ML microservice: score posted series with the active AnomalyBERT model.
+
+Endpoints:
+
+* ``GET /health`` - liveness and the active model id;
+* ``GET /models`` - every model in the registry (the active one marked);
+* ``POST /models/{model_id}/activate`` - load a model and swap it in (thread-safe, no
+  restart; in-flight requests finish with the model they started with);
+* ``POST /score`` - anomaly probability per step of one or more series (JSON arrays of
+  ``[steps][channels]`` in the model's channel order); all windows of a request are
+  scored in batches. No training ever happens in a request.
+
+Bad input gets a 4xx with a one-line ``detail``: wrong channel count, a series shorter
+than one window, NaN/infinite/null values (422); unknown model id (404); a corrupt
+checkpoint (422; the previous model stays active); no active model (409). A registry
+that cannot be reached gives 503.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Annotated
+
+import numpy as np
+from fastapi import FastAPI, HTTPException, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from infra.settings import GridLakeSettings, load_settings
+from ml.inference import InputError, Scorer
+from ml.registry import (
+    CorruptModelError,
+    LoadedModel,
+    ModelMetadata,
+    ModelRegistry,
+    RegistryError,
+    UnknownModelError,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_SERIES = 256
+MAX_TOTAL_STEPS = 2_000_000
+
+
+class SeriesIn(BaseModel):
+    """One series to score."""
+
+    values: list[list[float | None]] = Field(
+        description="Readings, one row per step, one column per model channel (in the "
+                    "model's channel order); no gaps (null, NaN).")
+    device_id: str | None = Field(default=None, description="Echoed back.")
+
+
+class ScoreRequest(BaseModel):
+    """Series to score with the active model."""
+
+    series: list[SeriesIn] = Field(min_length=1, max_length=MAX_SERIES)
+
+
+class SeriesScore(BaseModel):
+    """Scores of one series."""
+
+    device_id: str | None
+    scores: list[float] = Field(description="Anomaly probability per step.")
+    anomalous: list[bool] | None = Field(
+        description="scores >= threshold per step; null when the model has no threshold.")
+    anomalous_steps: int
+
+
+class ScoreResponse(BaseModel):
+    """Scores of every posted series."""
+
+    model_id: str
+    threshold: float | None
+    channels: list[str]
+    results: list[SeriesScore]
+
+
+class ModelInfo(BaseModel):
+    """A model in the registry."""
+
+    model_id: str
+    created: str
+    active: bool
+    contract: str
+    channels: list[str]
+    step_ms: int
+    site: str
+    window: int
+    parent_id: str | None
+    threshold: float | None
+    f1: float | None
+    pa_f1: float | None
+    auc_pr: float | None
+
+
+class HealthOut(BaseModel):
+    """Liveness."""
+
+    status: str
+    active_model: str | None
+
+
+def model_info(meta: ModelMetadata, active_id: str | None) -> ModelInfo:
+    """The public summary of a model."""
+    metrics = meta.metrics or {}
+    cfg = meta.model_config
+    return ModelInfo(
+        model_id=meta.model_id, created=meta.created, active=meta.model_id == active_id,
+        contract=meta.data.contract, channels=list(meta.data.channels),
+        step_ms=meta.data.step_ms, site=meta.data.site,
+        window=int(cfg.get("patch_size", 0)) * int(cfg.get("n_patches", 0)),
+        parent_id=meta.parent_id, threshold=meta.threshold, f1=metrics.get("f1"),
+        pa_f1=metrics.get("pa_f1"), auc_pr=metrics.get("auc_pr"),
+    )
+
+
+class ModelManager:
+    """Holds the active model; activation swaps it atomically.
+
+    Loading happens outside the lock (a slow or failing load never blocks scoring);
+    only the reference swap is locked. A scoring request takes a snapshot of the active
+    model and its scorer and uses it to the end.
+    """
+
+    def __init__(self, registry: ModelRegistry, batch_size: int = 64) -> None:
+        self.registry = registry
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self._active: tuple[LoadedModel, Scorer] | None = None
+
+    def activate(self, model_id: str) -> LoadedModel:
+        """Load ``model_id`` and make it active (raises registry errors)."""
+        loaded = self.registry.load(model_id)
+        scorer = loaded.scorer(batch_size=self.batch_size)
+        with self._lock:
+            self._active = (loaded, scorer)
+        logger.info("active model: %s", model_id)
+        return loaded
+
+    def snapshot(self) -> tuple[LoadedModel, Scorer] | None:
+        """The active model and its scorer (or None)."""
+        with self._lock:
+            return self._active
+
+    @property
+    def active_id(self) -> str | None:
+        """Id of the active model."""
+        snap = self.snapshot()
+        return None if snap is None else snap[0].model_id
+
+
+def _to_array(index: int, s: SeriesIn, n_channels: int) -> np.ndarray:
+    rows = s.values
+    bad = [i for i, r in enumerate(rows) if len(r) != n_channels]
+    if bad:
+        raise InputError(f"series {index}: expected {n_channels} channels per step, step "
+                         f"{bad[0]} has {len(rows[bad[0]])}")
+    arr = np.array([[np.nan if v is None else v for v in r] for r in rows], dtype=np.float64)
+    return arr.reshape(len(rows), n_channels)
+
+
+def create_app(
+    settings: GridLakeSettings | None = None,
+    registry: ModelRegistry | None = None,
+    activate: str | None = None,
+) -> FastAPI:
+    """Build the service.
+
+    Args:
+        settings: Settings (default: the environment's).
+        registry: Model registry (default: the one ``settings.ml`` describes).
+        activate: Model to activate at start; default ``settings.ml.active_model``, else
+            the newest model. A failure is logged and the service starts without one.
+
+    """
+    cfg = settings or load_settings()
+    reg = registry or ModelRegistry.from_settings(cfg)
+    manager = ModelManager(reg, cfg.ml.batch_size)
+    app = FastAPI(title="GridLake ML", version="0.1.0",
+                  description="Equipment anomaly detection (AnomalyBERT).")
+    app.state.manager = manager
+
+    wanted = activate or cfg.ml.active_model
+    try:
+        if wanted is None:
+            models = reg.list_models()
+            wanted = models[-1].model_id if models else None
+        if wanted is not None:
+            manager.activate(wanted)
+    except (RegistryError, OSError) as err:
+        logger.warning("no model activated at start: %s", err)
+
+    @app.exception_handler(InputError)
+    async def _input_error(request: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    @app.exception_handler(UnknownModelError)
+    async def _unknown(request: Request, exc: UnknownModelError) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(CorruptModelError)
+    async def _corrupt(request: Request, exc: CorruptModelError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    @app.exception_handler(RegistryError)
+    async def _registry(request: Request, exc: RegistryError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+    @app.get("/health", response_model=HealthOut)
+    def health() -> HealthOut:
+        """Liveness and the active model."""
+        return HealthOut(status="ok", active_model=manager.active_id)
+
+    @app.get("/models", response_model=list[ModelInfo])
+    def list_models() -> list[ModelInfo]:
+        """Every model in the registry, oldest first."""
+        try:
+            metas = reg.list_models()
+        except OSError as err:
+            raise HTTPException(503, f"model registry unreachable: {err}") from err
+        active = manager.active_id
+        return [model_info(m, active) for m in metas]
+
+    @app.post("/models/{model_id}/activate", response_model=ModelInfo)
+    def activate_model(
+        model_id: Annotated[str, Path(min_length=1, max_length=128)],
+    ) -> ModelInfo:
+        """Load a model and make it the active one (hot swap)."""
+        try:
+            loaded = manager.activate(model_id)
+        except OSError as err:
+            raise HTTPException(503, f"model registry unreachable: {err}") from err
+        return model_info(loaded.metadata, loaded.model_id)
+
+    @app.post("/score", response_model=ScoreResponse)
+    def score(request: ScoreRequest) -> ScoreResponse:
+        """Anomaly probability per step of every posted series (batched)."""
+        snap = manager.snapshot()
+        if snap is None:
+            raise HTTPException(409, "no active model; POST /models/{model_id}/activate")
+        loaded, scorer = snap
+        total = sum(len(s.values) for s in request.series)
+        if total > MAX_TOTAL_STEPS:
+            raise HTTPException(413, f"at most {MAX_TOTAL_STEPS} steps per request")
+        arrays = [_to_array(i, s, scorer.n_channels) for i, s in enumerate(request.series)]
+        for i, arr in enumerate(arrays):
+            try:
+                scorer.check(arr)
+            except InputError as err:
+                raise InputError(f"series {i}: {err}") from None
+        scores = scorer.score(arrays)
+        th = loaded.metadata.threshold
+        results = []
+        for s, sc in zip(request.series, scores, strict=True):
+            flags = None if th is None else (sc >= th)
+            results.append(SeriesScore(
+                device_id=s.device_id, scores=sc.tolist(),
+                anomalous=None if flags is None else flags.tolist(),
+                anomalous_steps=0 if flags is None else int(flags.sum()),
+            ))
+        return ScoreResponse(model_id=loaded.model_id, threshold=th,
+                             channels=list(loaded.metadata.data.channels), results=results)
+
+    return app
