@@ -19,11 +19,18 @@ def start(
     name: str = typer.Argument("meter_pipeline", help="Job name."),
     wait: bool = typer.Option(True, help="Wait until the Flink job is RUNNING."),
     timeout: float = typer.Option(240.0, help="Seconds to wait."),
+    resume: bool = typer.Option(
+        True, help="Resume from the savepoint of the last `stream stop` (if any)."
+    ),
 ) -> None:
-    """Start a streaming job detached (resumes from committed Kafka offsets)."""
+    """Start a streaming job detached.
+
+    It resumes from the last stop's savepoint, else from the Kafka offsets committed at
+    its last checkpoint.
+    """
     settings = load_settings()
     try:
-        pid = control.start(settings, name)
+        pid = control.start(settings, name, resume=resume)
         if wait:
             st = control.wait_running(settings, name, timeout=timeout)
             console.print(f"{name}: pid {pid}, Flink job {st.flink_job_id} {st.flink_state}")
@@ -35,10 +42,18 @@ def start(
 
 
 @app.command()
-def stop(name: str = typer.Argument("meter_pipeline", help="Job name.")) -> None:
-    """Stop a streaming job (checkpoints are retained)."""
-    stopped = control.stop(load_settings(), name)
-    console.print(f"{name}: {'stopped' if stopped else 'was not running'}")
+def stop(
+    name: str = typer.Argument("meter_pipeline", help="Job name."),
+    savepoint: bool = typer.Option(True, help="Stop through Flink with a savepoint."),
+) -> None:
+    """Stop a streaming job (with a savepoint that the next start resumes from)."""
+    settings = load_settings()
+    stopped = control.stop(settings, name, savepoint=savepoint)
+    where = control.last_savepoint(settings, name) if savepoint else None
+    console.print(
+        f"{name}: {'stopped' if stopped else 'was not running'}"
+        + (f", savepoint {where}" if stopped and where else "")
+    )
 
 
 @app.command()

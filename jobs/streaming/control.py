@@ -73,6 +73,7 @@ def start(
     settings: GridLakeSettings,
     name: str = "meter_pipeline",
     extra_env: dict[str, str] | None = None,
+    resume: bool = True,
 ) -> int:
     """Start job ``name`` detached; return its pid (the running one if already started).
 
@@ -91,6 +92,13 @@ def start(
         raise FileNotFoundError(
             f"Flink connector jars missing in {settings.jars / 'flink'}: run `gridlake setup`"
         )
+    env = dict(extra_env or {})
+    savepoint = last_savepoint(settings, name) if resume else None
+    if savepoint and not settings.flink.resume_from:
+        log.info("stream job %s resumes from savepoint %s", name, savepoint)
+        env["GRIDLAKE_FLINK__RESUME_FROM"] = savepoint
+        # Consumed: a later crash-restart resumes from checkpoints and committed offsets.
+        _savepoint_file(settings, name).unlink(missing_ok=True)
     return process.launch(
         [sys.executable, "-m", JOBS[name]],
         name=f"stream job {name}",
@@ -98,41 +106,113 @@ def start(
         log_file=_log_file(settings, name),
         pid_file=_pid_file(settings, name),
         cwd=REPO_ROOT,
-        env=job_env(settings, extra_env),
+        env=job_env(settings, env),
     )
 
 
-def stop(settings: GridLakeSettings, name: str = "meter_pipeline", timeout: float = 30.0) -> bool:
+def _savepoint_file(settings: GridLakeSettings, name: str) -> Path:
+    return settings.run / f"stream-{name}.savepoint"
+
+
+def last_savepoint(settings: GridLakeSettings, name: str = "meter_pipeline") -> str | None:
+    """Location of the savepoint the last graceful stop of ``name`` took, if any."""
+    try:
+        return _savepoint_file(settings, name).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def stop_with_savepoint(
+    settings: GridLakeSettings, name: str = "meter_pipeline", timeout: float = 120.0
+) -> str:
+    """Stop job ``name`` through Flink with a savepoint; return the savepoint location.
+
+    Raises:
+        RuntimeError: The job is not running, or Flink reports the savepoint failed.
+        TimeoutError: The savepoint did not complete in time.
+
+    """
+    st = status(settings, name)
+    if not st.running or st.flink_state != "RUNNING" or st.flink_job_id is None:
+        raise RuntimeError(f"stream job {name} is not running (state {st.flink_state})")
+    target = settings.flink.savepoint_dir or (settings.home / "flink" / "savepoints").as_uri()
+    trigger = _rest(
+        settings, f"/jobs/{st.flink_job_id}/stop",
+        body={"targetDirectory": target, "drain": False},
+    )["request-id"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = _rest(settings, f"/jobs/{st.flink_job_id}/savepoints/{trigger}")
+        if info.get("status", {}).get("id") == "COMPLETED":
+            op = info.get("operation", {})
+            if "location" not in op:
+                raise RuntimeError(f"savepoint of {name} failed: {op.get('failure-cause')}")
+            location = str(op["location"])
+            _savepoint_file(settings, name).write_text(location)
+            log.info("stream job %s stopped with savepoint %s", name, location)
+            return location
+        time.sleep(0.5)
+    raise TimeoutError(f"savepoint of stream job {name} not done after {timeout:.0f}s")
+
+
+def _wait_exit(settings: GridLakeSettings, name: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _read_pid(settings, name) is None:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def stop(
+    settings: GridLakeSettings,
+    name: str = "meter_pipeline",
+    timeout: float = 30.0,
+    savepoint: bool = True,
+) -> bool:
     """Stop job ``name``; return whether it was running.
 
-    Checkpoints are retained on cancellation, so the next start resumes from Kafka
-    offsets committed at the last checkpoint (upserts make the overlap harmless).
+    With ``savepoint`` the job is first stopped through Flink with a savepoint, which
+    the next :func:`start` resumes from (state and Kafka offsets exactly as at the
+    stop). Without it, or when the savepoint fails, the process is terminated: the next
+    start resumes from the Kafka offsets committed at the last checkpoint, and the
+    replayed overlap is harmless because every sink upserts by key.
     """
     pid = _read_pid(settings, name)
     if pid is None:
         return False
+    if savepoint:
+        try:
+            stop_with_savepoint(settings, name)
+        except (RuntimeError, TimeoutError, OSError, KeyError, ValueError) as err:
+            log.warning("no savepoint for %s (%s); terminating the process", name, err)
+    # After a savepoint-stop the driver exits by itself once its job finished.
+    if savepoint:
+        _wait_exit(settings, name, timeout / 2)
     # The job's process group holds the Python driver and its gateway JVM (the local
     # mini-cluster); signalling the group stops both.
-    os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _read_pid(settings, name) is not None:
-        time.sleep(0.2)
     if _read_pid(settings, name) is not None:
-        log.warning("stream job %s did not stop in %.0fs; killing", name, timeout)
-        os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        if not _wait_exit(settings, name, timeout / 2):
+            log.warning("stream job %s did not stop in %.0fs; killing", name, timeout)
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)  # a gateway JVM left behind by the driver
+        os.killpg(pid, signal.SIGKILL)  # whatever is left of the group (gateway JVM)
     _pid_file(settings, name).unlink(missing_ok=True)
     return True
 
 
-def _rest(settings: GridLakeSettings, path: str) -> Any:
+def _rest(settings: GridLakeSettings, path: str, body: dict[str, Any] | None = None) -> Any:
     base = (
         f"http://127.0.0.1:{settings.flink.rest_port}"
         if settings.flink.master == "local"
         else f"http://{settings.flink.master}"
     )
-    with urllib.request.urlopen(base + path, timeout=2) as resp:  # noqa: S310 - own endpoint
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(  # noqa: S310 - own endpoint
+        base + path, data=data, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - own endpoint
         return json.loads(resp.read())
 
 

@@ -1,0 +1,137 @@
+"""Fixtures of the streaming tests: an isolated pipeline (own topics, tables, keys,
+ports) per test module, its API, and helpers to publish and to wait for the oracle."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pandas as pd
+import pytest
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from infra.settings import REPO_ROOT, GridLakeSettings
+from jobs.streaming import control
+from lakehouse.contracts.messages import METER_READING
+from tests.conftest import free_port
+from tests.jobs.streaming import meter_data
+
+
+@pytest.fixture(scope="module")
+def isolated(stack: GridLakeSettings) -> Iterator[tuple[GridLakeSettings, dict[str, str]]]:
+    """Settings + env overrides giving this module its own topics, tables, keys and ports."""
+    run = uuid.uuid4().hex[:8]
+    rest_port = free_port()
+    env = {
+        "GRIDLAKE_KAFKA__TOPIC_PREFIX": f"t{run}.",
+        "GRIDLAKE_HDFS__LAKE_ROOT": f"/gridlake/test/{run}",
+        "GRIDLAKE_REDIS__KEY_PREFIX": f"t{run}:",
+        "GRIDLAKE_FLINK__REST_PORT": str(rest_port),
+        "GRIDLAKE_FLINK__CHECKPOINT_INTERVAL_MS": "2000",
+        "GRIDLAKE_HOME": str(stack.home),
+    }
+    settings = stack.model_copy(
+        update={
+            "kafka": stack.kafka.model_copy(update={"topic_prefix": f"t{run}."}),
+            "hdfs": stack.hdfs.model_copy(update={"lake_root": f"/gridlake/test/{run}"}),
+            "redis": stack.redis.model_copy(update={"key_prefix": f"t{run}:"}),
+            "flink": stack.flink.model_copy(
+                update={"rest_port": rest_port, "checkpoint_interval_ms": 2000}
+            ),
+        }
+    )
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    admin.create_topics([NewTopic(settings.kafka.topic_prefix + METER_READING.topic, 2, 1)])
+    admin.close()
+    yield settings, env
+
+
+@pytest.fixture(scope="module")
+def pipeline(isolated: tuple[GridLakeSettings, dict[str, str]]) -> Iterator[GridLakeSettings]:
+    """The meter pipeline running on the isolated settings."""
+    settings, env = isolated
+    control.start(settings, "meter_pipeline", extra_env=env)
+    try:
+        control.wait_running(settings, "meter_pipeline", timeout=240)
+        yield settings
+    finally:
+        control.stop(settings, "meter_pipeline", savepoint=False)
+
+
+@pytest.fixture(scope="module")
+def api_url(isolated: tuple[GridLakeSettings, dict[str, str]]) -> Iterator[str]:
+    """A real uvicorn API process on the isolated settings."""
+    settings, env = isolated
+    port = free_port()
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        cwd=REPO_ROOT, env={**os.environ, **env},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/api/v1/ready", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("API did not become ready in 60 s")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def publish(settings: GridLakeSettings, messages: list[tuple[str, bytes]]) -> None:
+    """Publish (key, value) pairs to the meter topic; fail if any is not delivered."""
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
+    topic = settings.kafka.topic_prefix + METER_READING.topic
+    futures = [producer.send(topic, key=k.encode(), value=v) for k, v in messages]
+    producer.flush()
+    for f in futures:
+        f.get(timeout=30)
+    producer.close()
+
+
+def wait_api_matches(api_url: str, expected: pd.DataFrame, timeout: float = 180) -> None:
+    """Poll the API until every meter's 15-minute energies equal ``expected``."""
+    start = datetime.fromtimestamp(meter_data.T0_MS / 1000, UTC)
+    end = datetime.fromtimestamp((meter_data.T0_MS + 24 * 3600_000) / 1000, UTC)
+    want = {d: g.sort_values("window_ms") for d, g in expected.groupby("device_id")}
+    got: dict[str, list[dict]] = {}
+
+    def matches() -> bool:
+        for device, exp in want.items():
+            resp = httpx.get(
+                f"{api_url}/api/v1/meters/{device}/energy/15min",
+                params={"start": start.isoformat(), "end": end.isoformat()},
+                timeout=5,
+            )
+            assert resp.status_code == 200, resp.text
+            rows = resp.json()["rows"]
+            got[device] = rows
+            if len(rows) != len(exp):
+                return False
+            for row, e in zip(rows, exp.itertuples(), strict=True):
+                ws = int(datetime.fromisoformat(row["window_start"]).timestamp() * 1000)
+                if (ws, row["readings"], row["baseline"]) != (e.window_ms, e.readings, e.baseline):
+                    return False
+                if abs(row["energy_kwh"] - e.energy_kwh) > 1e-9:
+                    return False
+        return True
+
+    deadline = time.monotonic() + timeout
+    while not matches():
+        if time.monotonic() > deadline:
+            pytest.fail(f"API never matched the oracle; last response: {got}")
+        time.sleep(1)
