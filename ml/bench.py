@@ -76,6 +76,7 @@ def run_benchmark(
     transfer_steps: int = 50,
     default_steps: int = 2,
     seed: int = 0,
+    threads: int = 1,
 ) -> dict[str, Any]:
     """Measure speed and detection quality; see the module docstring.
 
@@ -85,9 +86,22 @@ def run_benchmark(
         transfer_steps: Target budget (steps) on site B, for transfer and scratch alike.
         default_steps: Timed training steps of the published configuration.
         seed: Training seed.
+        threads: Torch CPU threads during the benchmark (restored afterwards). One
+            thread is the default: on a small shared machine, more threads than idle
+            cores make every step many times slower.
 
     """
     del settings  # no service or storage is involved
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _run(train_steps, transfer_steps, default_steps, seed)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run(train_steps: int, transfer_steps: int, default_steps: int,
+         seed: int) -> dict[str, Any]:
     out: dict[str, Any] = {"torch_threads": torch.get_num_threads()}
     n_ch = 9
     for name, cfg, steps, windows in (

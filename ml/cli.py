@@ -28,6 +28,19 @@ app = typer.Typer(name="ml", help="Equipment anomaly detection (AnomalyBERT).",
                   no_args_is_help=True, add_completion=False)
 
 
+@app.callback()
+def _main(
+    threads: int = typer.Option(
+        0, help="Torch CPU threads (0: torch's default). On a small shared machine 1 is "
+                "often much faster than oversubscribing busy cores."),
+) -> None:
+    """Equipment anomaly detection (AnomalyBERT)."""
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 class SourceKind(StrEnum):
     """Where the series come from."""
 

@@ -68,7 +68,7 @@ def test_errors_are_typed(tmp_path: Path, trained_a: FitOutcome) -> None:
     with pytest.raises(CorruptModelError):
         reg.load(meta.model_id)
     assert reg.list_models() == []  # unreadable models are skipped, not fatal
-    assert new_model_id("x y/z") .startswith("x-y-z-")
+    assert new_model_id("x y/z").startswith("x-y-z-")
 
 
 def test_cache_of_remote_backend(tmp_path: Path, trained_a: FitOutcome) -> None:
