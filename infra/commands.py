@@ -27,6 +27,9 @@ def register(app: typer.Typer) -> None:
     from infra.service_cli import app as service_app
 
     app.add_typer(service_app, name="service")
+    from ml.cli import app as ml_app
+
+    app.add_typer(ml_app, name="ml")
     app.command("run")(run)
     app.command("stop")(stop)
     app.command("bench")(bench)
