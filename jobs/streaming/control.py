@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,13 @@ from typing import Any
 from infra.settings import REPO_ROOT, GridLakeSettings
 from infra.stack import process
 from jobs.common.flink_env import flink_launch_env
+from jobs.streaming.runtime import checkpoint_root
 
 log = logging.getLogger(__name__)
 
 JOBS: dict[str, str] = {"meter_pipeline": "jobs.streaming.meter_pipeline"}
+#: Flink job (pipeline) name of each job, as set by its module.
+JOB_NAMES: dict[str, str] = {"meter_pipeline": "gridlake-meter-pipeline"}
 
 
 @dataclass
@@ -93,12 +97,16 @@ def start(
             f"Flink connector jars missing in {settings.jars / 'flink'}: run `gridlake setup`"
         )
     env = dict(extra_env or {})
-    savepoint = last_savepoint(settings, name) if resume else None
-    if savepoint and not settings.flink.resume_from:
-        log.info("stream job %s resumes from savepoint %s", name, savepoint)
-        env["GRIDLAKE_FLINK__RESUME_FROM"] = savepoint
-        # Consumed: a later crash-restart resumes from checkpoints and committed offsets.
-        _savepoint_file(settings, name).unlink(missing_ok=True)
+    if resume and not settings.flink.resume_from:
+        savepoint = last_savepoint(settings, name)
+        if savepoint:
+            log.info("stream job %s resumes from savepoint %s", name, savepoint)
+            env["GRIDLAKE_FLINK__RESUME_FROM"] = savepoint
+            # Consumed: a later crash-restart resumes from the newest checkpoint instead.
+            _savepoint_file(settings, name).unlink(missing_ok=True)
+        elif checkpoint := latest_checkpoint(settings, name):
+            log.info("stream job %s resumes from checkpoint %s", name, checkpoint)
+            env["GRIDLAKE_FLINK__RESUME_FROM"] = checkpoint
     return process.launch(
         [sys.executable, "-m", JOBS[name]],
         name=f"stream job {name}",
@@ -112,6 +120,24 @@ def start(
 
 def _savepoint_file(settings: GridLakeSettings, name: str) -> Path:
     return settings.run / f"stream-{name}.savepoint"
+
+
+def latest_checkpoint(settings: GridLakeSettings, name: str = "meter_pipeline") -> str | None:
+    """The newest completed, retained checkpoint of job ``name`` (local file systems).
+
+    A crashed job restarts from it, so its aggregation state continues exactly where
+    the checkpoint left it and Kafka is re-read from the checkpoint's offsets.
+    """
+    root = checkpoint_root(settings, JOB_NAMES[name])
+    if not root.startswith("file:"):
+        log.warning("cannot list checkpoints under %s; starting from committed offsets", root)
+        return None
+    folder = Path(urllib.parse.urlparse(root).path)
+    done = [m.parent for m in folder.glob("*/chk-*/_metadata")]
+    if not done:
+        return None
+    newest = max(done, key=lambda p: p.stat().st_mtime)
+    return newest.as_uri()
 
 
 def last_savepoint(settings: GridLakeSettings, name: str = "meter_pipeline") -> str | None:

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from infra.settings import GridLakeSettings
 
 log = logging.getLogger(__name__)
+
+
+def checkpoint_root(settings: GridLakeSettings, job_name: str) -> str:
+    """Checkpoint directory of one pipeline.
+
+    Scoped by job name and topic prefix, so isolated pipelines (tests, tenants) never
+    pick up each other's checkpoints on recovery.
+    """
+    base = settings.flink.checkpoint_dir or (settings.home / "flink" / "checkpoints").as_uri()
+    scope = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{job_name}-{settings.kafka.topic_prefix}")
+    return f"{base.rstrip('/')}/{scope.strip('.')}"
 
 
 def flink_config(settings: GridLakeSettings, job_name: str) -> dict[str, str]:
@@ -18,7 +30,7 @@ def flink_config(settings: GridLakeSettings, job_name: str) -> dict[str, str]:
     remote JobManager.
     """
     f = settings.flink
-    checkpoints = f.checkpoint_dir or (settings.home / "flink" / "checkpoints").as_uri()
+    checkpoints = checkpoint_root(settings, job_name)
     savepoints = f.savepoint_dir or (settings.home / "flink" / "savepoints").as_uri()
     conf = {
         "pipeline.name": job_name,

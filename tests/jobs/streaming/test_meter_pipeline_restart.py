@@ -43,7 +43,8 @@ def test_stop_resume_and_kill_lose_nothing(
     deadline = time.monotonic() + 30
     while control.status(settings).running and time.monotonic() < deadline:
         time.sleep(0.1)  # SIGKILL is asynchronous: wait until the old process is gone
-    control.start(settings, extra_env=env, resume=False)
+    assert control.latest_checkpoint(settings) is not None
+    control.start(settings, extra_env=env)  # recovers from the newest retained checkpoint
     control.wait_running(settings, timeout=240)
 
     expected = meter_data.oracle_energy_15min(data.valid)
