@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.models import decode_row, row_model
@@ -80,8 +81,6 @@ def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
             checks["redis"] = f"down: {exc}"
         ok = all(v == "ok" for v in checks.values())
         if not ok:
-            from fastapi.responses import JSONResponse
-
             return JSONResponse(
                 status_code=503, content=Health(status="degraded", checks=checks).model_dump()
             )

@@ -65,11 +65,7 @@ def run_all(settings: GridLakeSettings) -> RunResult:
     control.wait_running(settings)
     result.pids["api"] = api_service.start(settings)
     result.pids["simulator"] = start_simulator(settings)
-    flink = (
-        f"http://127.0.0.1:{settings.flink.rest_port}"
-        if settings.flink.master == "local"
-        else f"http://{settings.flink.master}"
-    )
+    flink = control.rest_url(settings)
     day = datetime.now(UTC).date()
     result.links = {
         "API docs": f"{settings.api.base_url}/docs",

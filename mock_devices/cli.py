@@ -187,6 +187,18 @@ def _finish(report: PublishReport, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
+
+# Publishing options shared by `run` and `replay`.
+DryRunOpt = Annotated[bool, typer.Option(help="Generate and count, send nothing.")]
+TopicPrefixOpt = Annotated[str | None, typer.Option(help="Topic prefix (default: settings).")]
+CreateTopicsOpt = Annotated[bool, typer.Option(
+    "--create-topics/--no-create-topics", help="Create missing topics first.")]
+ConnectRetriesOpt = Annotated[int, typer.Option(help="Kafka connection attempts.")]
+ConnectTimeoutOpt = Annotated[float, typer.Option(help="Seconds one connection attempt waits.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+QuietOpt = Annotated[bool, typer.Option(help="No progress display.")]
+
+
 @app.command()
 def run(
     meters: Annotated[int | None, typer.Option(help="Smart meters (default: settings).")] = None,
@@ -217,16 +229,13 @@ def run(
         help="Publish labels to the sim.labels topic.")] = True,
     output: Annotated[Path | None, typer.Option(
         help="Write JSON lines to this file instead of Kafka.")] = None,
-    dry_run: Annotated[bool, typer.Option(help="Generate and count, send nothing.")] = False,
-    topic_prefix: Annotated[str | None, typer.Option(
-        help="Topic prefix (default: settings).")] = None,
-    create: Annotated[bool, typer.Option(
-        "--create-topics/--no-create-topics", help="Create missing topics first.")] = True,
-    connect_retries: Annotated[int, typer.Option(help="Kafka connection attempts.")] = 5,
-    connect_timeout: Annotated[float, typer.Option(
-        help="Seconds one connection attempt waits.")] = 5.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+    dry_run: DryRunOpt = False,
+    topic_prefix: TopicPrefixOpt = None,
+    create: CreateTopicsOpt = True,
+    connect_retries: ConnectRetriesOpt = 5,
+    connect_timeout: ConnectTimeoutOpt = 5.0,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Simulate the fleet (meters, SCADA, transformers, ESS, PV, registry) into Kafka."""
     settings = _settings()
@@ -281,14 +290,13 @@ def replay(
     rate: Annotated[float | None, typer.Option(help="Cap on messages per second.")] = None,
     max_rows: Annotated[int | None, typer.Option(help="Read at most this many rows.")] = None,
     output: Annotated[Path | None, typer.Option(help="JSON lines instead of Kafka.")] = None,
-    dry_run: Annotated[bool, typer.Option(help="Generate and count, send nothing.")] = False,
-    topic_prefix: Annotated[str | None, typer.Option(help="Topic prefix.")] = None,
-    create: Annotated[bool, typer.Option("--create-topics/--no-create-topics")] = True,
-    connect_retries: Annotated[int, typer.Option(help="Kafka connection attempts.")] = 5,
-    connect_timeout: Annotated[float, typer.Option(
-        help="Seconds one connection attempt waits.")] = 5.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+    dry_run: DryRunOpt = False,
+    topic_prefix: TopicPrefixOpt = None,
+    create: CreateTopicsOpt = True,
+    connect_retries: ConnectRetriesOpt = 5,
+    connect_timeout: ConnectTimeoutOpt = 5.0,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Replay a public 1-minute household series as meter telemetry."""
     settings = _settings()

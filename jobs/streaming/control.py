@@ -228,12 +228,15 @@ def stop(
     return True
 
 
+def rest_url(settings: GridLakeSettings) -> str:
+    """Base URL of the Flink REST endpoint (local mini-cluster or remote JobManager)."""
+    if settings.flink.master == "local":
+        return f"http://127.0.0.1:{settings.flink.rest_port}"
+    return f"http://{settings.flink.master}"
+
+
 def _rest(settings: GridLakeSettings, path: str, body: dict[str, Any] | None = None) -> Any:
-    base = (
-        f"http://127.0.0.1:{settings.flink.rest_port}"
-        if settings.flink.master == "local"
-        else f"http://{settings.flink.master}"
-    )
+    base = rest_url(settings)
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(  # noqa: S310 - own endpoint
         base + path, data=data, headers={"Content-Type": "application/json"}

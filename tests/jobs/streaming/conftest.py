@@ -135,3 +135,19 @@ def wait_api_matches(api_url: str, expected: pd.DataFrame, timeout: float = 180)
         if time.monotonic() > deadline:
             pytest.fail(f"API never matched the oracle; last response: {got}")
         time.sleep(1)
+
+
+def read_lake(settings: GridLakeSettings) -> dict[str, pd.DataFrame]:
+    """The slice's Hudi tables on HDFS, read back with Spark: ods, quarantine, ads."""
+    from jobs.batch.spark import read_table, spark_session
+    from lakehouse.contracts.tables import ADS_METER_ENERGY_15MIN, ODS_METER_READING, QUARANTINE
+
+    spark = spark_session(settings, "test-streaming")
+    try:
+        return {
+            "ods": read_table(spark, settings, ODS_METER_READING).toPandas(),
+            "quarantine": read_table(spark, settings, QUARANTINE).toPandas(),
+            "ads": read_table(spark, settings, ADS_METER_ENERGY_15MIN).toPandas(),
+        }
+    finally:
+        spark.stop()

@@ -12,7 +12,7 @@ import pytest
 
 from infra.settings import GridLakeSettings
 from tests.jobs.streaming import meter_data
-from tests.jobs.streaming.conftest import publish, wait_api_matches
+from tests.jobs.streaming.conftest import publish, read_lake, wait_api_matches
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -25,16 +25,8 @@ def test_slice_end_to_end(pipeline: GridLakeSettings, api_url: str) -> None:
     wait_api_matches(api_url, expected)
 
     # The lake itself: Hudi tables on HDFS read back with Spark.
-    from jobs.batch.spark import read_table, spark_session
-    from lakehouse.contracts.tables import ADS_METER_ENERGY_15MIN, ODS_METER_READING, QUARANTINE
-
-    spark = spark_session(settings, "test-slice")
-    try:
-        ods = read_table(spark, settings, ODS_METER_READING).toPandas()
-        quarantine = read_table(spark, settings, QUARANTINE).toPandas()
-        ads = read_table(spark, settings, ADS_METER_ENERGY_15MIN).toPandas()
-    finally:
-        spark.stop()
+    lake = read_lake(settings)
+    ods, quarantine, ads = lake["ods"], lake["quarantine"], lake["ads"]
     assert len(ods) == len(data.valid)  # the duplicate is kept in ODS (raw, as received)
     assert not ods.duplicated(["kafka_topic", "kafka_partition", "kafka_offset"]).any()
     assert sorted(quarantine["reason"]) == sorted(data.quarantine_reasons)

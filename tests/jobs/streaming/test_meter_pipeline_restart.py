@@ -11,7 +11,7 @@ import pytest
 from infra.settings import GridLakeSettings
 from jobs.streaming import control
 from tests.jobs.streaming import meter_data
-from tests.jobs.streaming.conftest import publish, wait_api_matches
+from tests.jobs.streaming.conftest import publish, read_lake, wait_api_matches
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -50,16 +50,8 @@ def test_stop_resume_and_kill_lose_nothing(
     expected = meter_data.oracle_energy_15min(data.valid)
     wait_api_matches(api_url, expected, timeout=240)
 
-    from jobs.batch.spark import read_table, spark_session
-    from lakehouse.contracts.tables import ADS_METER_ENERGY_15MIN, ODS_METER_READING, QUARANTINE
-
-    spark = spark_session(settings, "test-restart")
-    try:
-        ods = read_table(spark, settings, ODS_METER_READING).toPandas()
-        quarantine = read_table(spark, settings, QUARANTINE).toPandas()
-        ads = read_table(spark, settings, ADS_METER_ENERGY_15MIN).toPandas()
-    finally:
-        spark.stop()
+    lake = read_lake(settings)
+    ods, quarantine, ads = lake["ods"], lake["quarantine"], lake["ads"]
     # Every Kafka record exactly once: valid ones in ODS, malformed ones in quarantine.
     assert len(ods) == len(data.valid)
     assert not ods.duplicated(["kafka_topic", "kafka_partition", "kafka_offset"]).any()
