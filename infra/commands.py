@@ -1,4 +1,9 @@
-"""Platform-level commands of ``gridlake``: run, stop, bench, and the command groups."""
+"""Platform-level commands of ``gridlake``: run, stop, bench, and the command groups.
+
+The ``tables`` group comes from :mod:`lakehouse.cli` (contracts only: ``list``, ``docs``);
+the commands that touch the lake (``tables check``, ``tables create``) need HDFS and
+Spark, which :mod:`lakehouse` must not depend on, so they are added to the group here.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(simulate_app, name="simulate")
     from lakehouse.cli import app as tables_app
 
+    tables_app.command("check")(tables_check)
+    tables_app.command("create")(tables_create)
     app.add_typer(tables_app, name="tables")
     from infra.service_cli import app as service_app
 
@@ -86,3 +93,54 @@ def bench(
         for key, value in figures.items():
             table.add_row(name, key, str(value))
     console.print(table)
+
+
+def tables_check() -> None:
+    """Compare every lake table's hoodie.properties with its contract (exit 1 on mismatch).
+
+    Checks record key, ordering field, partition fields, table type and merge mode; prints
+    one line per table: ok, missing, or mismatch with what differs.
+    """
+    from infra.lake import LakeError
+    from jobs.catalog import MISMATCH, OK, check_tables
+
+    settings = load_settings()
+    try:
+        checks = check_tables(settings)
+    except LakeError as err:
+        console.print(f"[bold red]error:[/] {err}", highlight=False)
+        raise typer.Exit(1) from err
+    colour = {OK: "green", MISMATCH: "red"}
+    for c in checks:
+        console.print(
+            f"[{colour.get(c.state, 'yellow')}]{c.line()}[/]", highlight=False, soft_wrap=True
+        )
+    counts = {s: sum(1 for c in checks if c.state == s) for s in (OK, "missing", MISMATCH)}
+    console.print(
+        f"{len(checks)} tables under {settings.hdfs.lake_uri}: "
+        + ", ".join(f"{n} {s}" for s, n in counts.items()),
+        highlight=False,
+    )
+    if counts[MISMATCH]:
+        raise typer.Exit(1)
+
+
+def tables_create() -> None:
+    """Create every missing lake table as an empty Hudi table (existing ones are kept)."""
+    from infra.lake import LakeError
+    from jobs.catalog import create_tables
+
+    settings = load_settings()
+    try:
+        results = create_tables(settings)
+    except (LakeError, FileNotFoundError) as err:
+        console.print(f"[bold red]error:[/] {err}", highlight=False)
+        raise typer.Exit(1) from err
+    except Exception as err:  # noqa: BLE001 - Spark/py4j errors: one line for the operator
+        console.print(f"[bold red]error:[/] creating tables failed: {err}", highlight=False)
+        raise typer.Exit(1) from err
+    for r in results:
+        console.print(f"{r.action:8} {r.layer:4} {r.table}", highlight=False, soft_wrap=True)
+    created = sum(1 for r in results if r.action == "created")
+    console.print(f"{created} created, {len(results) - created} already existed "
+                  f"(under {settings.hdfs.lake_uri})", highlight=False)

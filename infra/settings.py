@@ -109,6 +109,12 @@ class FlinkSettings(BaseModel):
 
     ``master="local"`` runs each job in a local PyFlink mini-cluster process;
     ``host:port`` submits to a remote JobManager's REST endpoint.
+
+    Lateness: ``watermark_delay_ms`` is how far behind the largest event time seen the
+    watermark runs (records behind it are flagged ``late`` but still counted);
+    ``allowed_lateness_ms`` is how far behind the watermark a record may still update
+    summaries (beyond it: ``too_late``, kept in ODS/DWD only). It must stay below
+    ``state_ttl`` so that the state a late record updates still exists.
     """
 
     master: str = "local"
@@ -123,6 +129,10 @@ class FlinkSettings(BaseModel):
     network_memory: str = "64m"
     state_ttl: str = "2 d"
     mini_batch_latency: str = "500 ms"
+    state_backend: str = "rocksdb"
+    watermark_delay_ms: int = 300_000
+    allowed_lateness_ms: int = 86_400_000
+    source_idle_timeout: str = "30 s"
 
 
 class SparkSettings(BaseModel):

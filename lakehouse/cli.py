@@ -1,4 +1,9 @@
-"""``gridlake tables ...``: the table catalog."""
+"""``gridlake tables ...``: the table catalog.
+
+The commands here need the contracts only. ``tables check`` and ``tables create`` touch
+the lake (WebHDFS, Spark); they live in :mod:`jobs.catalog` and are added to this group by
+``infra.commands.register`` (this package does not import ``infra`` or ``jobs``).
+"""
 
 from __future__ import annotations
 

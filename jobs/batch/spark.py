@@ -7,7 +7,7 @@ from typing import Any
 
 from infra.settings import GridLakeSettings
 from jobs.common.ddl import hudi_table_path
-from lakehouse.contracts import TableContract
+from lakehouse.contracts import FieldType, TableContract
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +50,26 @@ def read_table(spark: Any, settings: GridLakeSettings, table: TableContract) -> 
     """The latest snapshot of a Hudi table as a DataFrame of its contract's columns."""
     df = spark.read.format("hudi").load(hudi_table_path(settings, table))
     return df.select(*table.field_names)
+
+
+def spark_schema(table: TableContract) -> Any:
+    """The Spark ``StructType`` of a table's contract; record key columns are not nullable.
+
+    Timestamps are ``TimestampType`` (microseconds in Spark; Hudi writes from Spark need
+    ``hoodie.datasource.write.reconcile.schema=true`` against the connector's millisecond
+    columns, see docs/connectors.md).
+    """
+    from pyspark.sql import types as T
+
+    spark_types = {
+        FieldType.STRING: T.StringType(),
+        FieldType.INT: T.IntegerType(),
+        FieldType.BIGINT: T.LongType(),
+        FieldType.DOUBLE: T.DoubleType(),
+        FieldType.BOOLEAN: T.BooleanType(),
+        FieldType.TIMESTAMP: T.TimestampType(),
+    }
+    keys = set(table.record_key)
+    return T.StructType(
+        [T.StructField(f.name, spark_types[f.type], f.name not in keys) for f in table.fields]
+    )

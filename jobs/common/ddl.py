@@ -21,19 +21,6 @@ FLINK_TYPES: Mapping[FieldType, str] = {
     FieldType.TIMESTAMP: "TIMESTAMP_LTZ(3)",
 }
 
-# JSON_QUERY(... WITH ARRAY WRAPPER) re-serialises the value compactly, so the lexical
-# class of the raw JSON token can be checked with a regular expression: this is how the
-# SQL tells 1 from 1.0 from "1" exactly like MessageContract.validate does in Python.
-_TOKEN_PATTERNS: Mapping[FieldType, str] = {
-    FieldType.STRING: r'^\["',
-    FieldType.INT: r"^\[-?[0-9]+\]$",
-    FieldType.BIGINT: r"^\[-?[0-9]+\]$",
-    FieldType.TIMESTAMP: r"^\[-?[0-9]+\]$",
-    FieldType.DOUBLE: r"^\[-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?\]$",
-    FieldType.BOOLEAN: r"^\[(true|false)\]$",
-}
-
-
 def quote(identifier: str) -> str:
     """Quote a SQL identifier with backticks."""
     return f"`{identifier}`"
@@ -65,13 +52,24 @@ def topic_name(settings: GridLakeSettings, contract: MessageContract) -> str:
     return settings.kafka.topic_prefix + contract.topic
 
 
+def interval_literal(ms: int) -> str:
+    """A SQL ``INTERVAL ... DAY TO SECOND`` literal of ``ms`` milliseconds."""
+    days, rest = divmod(int(ms), 86_400_000)
+    hours, rest = divmod(rest, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}' DAY TO SECOND"
+
+
 def kafka_raw_source_ddl(
     settings: GridLakeSettings, contract: MessageContract, name: str, group_id: str
 ) -> str:
     """A Kafka source reading each message value as one raw string plus its position.
 
     Parsing happens in SQL afterwards so that a malformed message becomes a quarantine
-    row instead of a deserialisation failure that stops the job.
+    row instead of a deserialisation failure that stops the job. The event time is read
+    from the payload for the watermark (``flink.watermark_delay_ms`` behind the largest
+    event time seen); an unparseable message gets epoch 0, which never advances it.
     """
     options = {
         "connector": "kafka",
@@ -83,13 +81,40 @@ def kafka_raw_source_ddl(
         "format": "raw",
         "raw.charset": "UTF-8",
     }
+    ts = contract.event_time_field
+    event_ms = (
+        f"COALESCE(TRY_CAST(JSON_VALUE(`payload`, '$.{ts}') AS BIGINT), CAST(0 AS BIGINT))"
+    )
+    delay = interval_literal(settings.flink.watermark_delay_ms)
     return (
         f"CREATE TEMPORARY TABLE {quote(name)} (\n"
         "  `payload` STRING,\n"
         "  `kafka_topic` STRING METADATA FROM 'topic' VIRTUAL,\n"
         "  `kafka_partition` INT METADATA FROM 'partition' VIRTUAL,\n"
-        "  `kafka_offset` BIGINT METADATA FROM 'offset' VIRTUAL\n"
+        "  `kafka_offset` BIGINT METADATA FROM 'offset' VIRTUAL,\n"
+        f"  `event_time` AS TO_TIMESTAMP_LTZ({event_ms}, 3),\n"
+        "  `proc_time` AS PROCTIME(),\n"
+        f"  WATERMARK FOR `event_time` AS `event_time` - {delay}\n"
         f") {with_clause(options)}"
+    )
+
+
+REASON_FUNCTION = "GRIDLAKE_REASON"
+REASON_FUNCTION_CLASS = "io.gridlake.flink.udf.ContractReason"
+
+
+def reason_function_ddl() -> str:
+    """Registers the JVM contract check used by :func:`validation_reason_sql`."""
+    return (
+        f"CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS {REASON_FUNCTION} "
+        f"AS '{REASON_FUNCTION_CLASS}' LANGUAGE JAVA"
+    )
+
+
+def contract_spec(contract: MessageContract) -> str:
+    """The contract as the check function's spec string: ``name:type:required;...``."""
+    return ";".join(
+        f"{f.name}:{f.type.value}:{1 if f.required else 0}" for f in contract.fields
     )
 
 
@@ -97,32 +122,10 @@ def validation_reason_sql(contract: MessageContract, payload: str = "payload") -
     """SQL expression giving why a raw payload violates ``contract`` (NULL when valid).
 
     Reasons match :meth:`MessageContract.validate`: ``empty_payload``,
-    ``malformed_json``, ``not_an_object``, ``missing_field:X``, ``bad_type:X``.
+    ``malformed_json``, ``not_an_object``, ``missing_field:X``, ``bad_type:X``. The check
+    is the JVM function registered by :func:`reason_function_ddl`.
     """
-    p = quote(payload)
-    whens = [
-        f"WHEN {p} IS NULL OR TRIM({p}) = '' THEN 'empty_payload'",
-        f"WHEN NOT ({p} IS JSON) THEN 'malformed_json'",
-        f"WHEN NOT ({p} IS JSON OBJECT) THEN 'not_an_object'",
-    ]
-    for f in contract.fields:
-        token = f"JSON_QUERY({p}, '$.{f.name}' WITH ARRAY WRAPPER)"
-        if f.required:
-            whens.append(
-                f"WHEN {token} IS NULL OR {token} IN ('[]', '[null]') "
-                f"THEN 'missing_field:{f.name}'"
-            )
-        present = f"{token} IS NOT NULL AND {token} NOT IN ('[]', '[null]')"
-        whens.append(
-            f"WHEN {present} AND NOT REGEXP({token}, {sql_string(_TOKEN_PATTERNS[f.type])}) "
-            f"THEN 'bad_type:{f.name}'"
-        )
-        if f.type is FieldType.STRING:
-            whens.append(
-                f"WHEN {present} AND JSON_VALUE({p}, '$.{f.name}') = '' "
-                f"THEN 'bad_type:{f.name}'"
-            )
-    return "CASE\n    " + "\n    ".join(whens) + "\n    ELSE CAST(NULL AS STRING)\n  END"
+    return f"{REASON_FUNCTION}({quote(payload)}, {sql_string(contract_spec(contract))})"
 
 
 def parsed_value_sql(f: Field, payload: str = "payload") -> str:

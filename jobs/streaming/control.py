@@ -28,9 +28,13 @@ from jobs.streaming.runtime import checkpoint_root
 
 log = logging.getLogger(__name__)
 
-JOBS: dict[str, str] = {"meter_pipeline": "jobs.streaming.meter_pipeline"}
+JOBS: dict[str, str] = {
+    "meter_pipeline": "jobs.streaming.meter_pipeline", "lakehouse": "jobs.streaming.lakehouse",
+}
 #: Flink job (pipeline) name of each job, as set by its module.
-JOB_NAMES: dict[str, str] = {"meter_pipeline": "gridlake-meter-pipeline"}
+JOB_NAMES: dict[str, str] = {
+    "meter_pipeline": "gridlake-meter-pipeline", "lakehouse": "gridlake-lakehouse",
+}
 
 
 @dataclass

@@ -48,6 +48,13 @@ def flink_config(settings: GridLakeSettings, job_name: str) -> dict[str, str]:
         "table.exec.mini-batch.enabled": "true",
         "table.exec.mini-batch.allow-latency": f.mini_batch_latency,
         "table.exec.mini-batch.size": "5000",
+        "table.exec.source.idle-timeout": f.source_idle_timeout,
+        # Every operator runs with the same parallelism (1 by default), so each key's
+        # changelog reaches its sink in order and the upsert sinks need no materializer
+        # (which otherwise drops retractions whose rows carry a fresh updated_ts).
+        "table.exec.sink.upsert-materialize": "NONE" if f.parallelism == 1 else "AUTO",
+        "state.backend.type": f.state_backend,
+        "execution.checkpointing.incremental": "true",
         "taskmanager.memory.managed.size": f.managed_memory,
         "taskmanager.memory.network.min": f.network_memory,
         "taskmanager.memory.network.max": f.network_memory,

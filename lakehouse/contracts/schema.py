@@ -135,7 +135,10 @@ class TableContract:
         description: What one row means (its grain).
         fed_by: What produces the table.
         retention_days: How long rows are kept (None: forever).
-        table_type: Hudi table type.
+        table_type: Hudi table type (COPY_ON_WRITE or MERGE_ON_READ).
+        grain: What one row stands for, e.g. "one reading per device and event time".
+        index_type: Hudi index locating a key's file group (the same for every writer).
+        extra: Additional sink options (Hudi write configs).
 
     """
 
@@ -149,6 +152,8 @@ class TableContract:
     fed_by: str = ""
     retention_days: int | None = None
     table_type: str = "COPY_ON_WRITE"
+    grain: str = ""
+    index_type: str = "SIMPLE"
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -163,3 +168,10 @@ class TableContract:
     def field_names(self) -> list[str]:
         """Column names in order."""
         return [f.name for f in self.fields]
+
+    def field(self, name: str) -> Field:
+        """Return the column called ``name``."""
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"{self.name} has no column {name!r}")

@@ -54,6 +54,12 @@ CASES = {
     "null_energy": "NULL_ENERGY",
     "exp_energy": "EXP_ENERGY",
     "good": "GOOD",
+    "nan_energy": "NAN_ENERGY",
+    "trailing": "TRAILING",
+    "bool_seq": "BOOL_SEQ",
+    "empty_device": "EMPTY_DEVICE",
+    "blank": "   ",
+    "number": "42",
 }
 
 
@@ -75,9 +81,20 @@ def test_sql_validation_matches_python() -> None:
         "NULL_ENERGY": json.dumps({**good, "energy_import_kwh": None}),
         "EXP_ENERGY": json.dumps({**good, "energy_import_kwh": 1.25e2}),
         "GOOD": json.dumps(good),
+        "NAN_ENERGY": json.dumps({**good, "energy_import_kwh": float("nan")}),
+        "TRAILING": json.dumps(good) + " x",
+        "BOOL_SEQ": json.dumps({**good, "seq": True}),
+        "EMPTY_DEVICE": json.dumps({**good, "device_id": ""}),
     }
     payloads = {k: subs.get(v, v) for k, v in CASES.items()}
+    from infra.settings import load_settings
+    from jobs.common.ddl import reason_function_ddl
+    from jobs.common.flink_env import flink_classpath
+
+    connector = flink_classpath(load_settings().jars)[0]
     t = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
+    t.get_config().set("pipeline.jars", connector.as_uri())
+    t.execute_sql(reason_function_ddl())
     values = ", ".join(f"('{k}', '{v.replace(chr(39), chr(39) * 2)}')" for k, v in payloads.items())
     t.execute_sql(
         f"CREATE TEMPORARY VIEW src AS SELECT * FROM (VALUES {values}) AS v(name, payload)"

@@ -1,0 +1,418 @@
+"""The lake on HDFS, read through WebHDFS: files, Hudi timelines and table properties.
+
+Everything here speaks HTTP to the NameNode (``settings.hdfs.webhdfs_url``) with
+:mod:`httpx`; no JVM is needed, so operational commands (``gridlake stream status``,
+``gridlake tables check``) stay fast. Paths are HDFS paths (``/gridlake/lake/ods/x``), not
+URIs. The Hudi helpers understand table version 9 (timeline under
+``.hoodie/timeline/``, completed instants named ``<requested>_<completed>.<action>``) and
+fall back to the pre-1.0 layout (instants in ``.hoodie/``, named ``<time>.<action>``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from infra.settings import GridLakeSettings
+
+log = logging.getLogger(__name__)
+
+HOODIE_DIR = ".hoodie"
+TIMELINE_DIR = "timeline"
+PROPERTIES_FILE = "hoodie.properties"
+
+#: Actions whose completed instant adds data to a table (what "last commit" means).
+COMMIT_ACTIONS: frozenset[str] = frozenset({"commit", "deltacommit", "replacecommit"})
+#: Every action a completed instant file can carry.
+COMPLETED_ACTIONS: frozenset[str] = COMMIT_ACTIONS | {
+    "clean", "rollback", "savepoint", "restore", "indexing", "logcompaction", "clustering",
+    "compaction", "schemacommit",
+}
+
+# ``20240101120000000_20240101120001000.commit`` (v9) or ``20240101120000000.commit`` (v6);
+# ``.requested`` / ``.inflight`` files have a second dot or the action "inflight".
+_INSTANT_RE = re.compile(r"^(?P<requested>\d+)(?:_(?P<completed>\d+))?\.(?P<action>[a-z]+)$")
+
+
+class LakeError(Exception):
+    """WebHDFS answered with an error."""
+
+
+class LakeUnavailable(LakeError):
+    """WebHDFS cannot be reached (NameNode down, wrong address)."""
+
+
+class LakeNotFound(LakeError):
+    """The path does not exist."""
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    """One entry of a WebHDFS ``LISTSTATUS``.
+
+    Attributes:
+        name: File or directory name (``pathSuffix``).
+        is_dir: Whether it is a directory.
+        length: Size in bytes (0 for directories).
+        modified_ms: Modification time, epoch milliseconds.
+
+    """
+
+    name: str
+    is_dir: bool
+    length: int
+    modified_ms: int
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> FileStatus:
+        """Build from a WebHDFS ``FileStatus`` object."""
+        return cls(
+            name=str(entry.get("pathSuffix", "")),
+            is_dir=entry.get("type") == "DIRECTORY",
+            length=int(entry.get("length", 0)),
+            modified_ms=int(entry.get("modificationTime", 0)),
+        )
+
+
+class WebHdfs:
+    """A small WebHDFS client (simple authentication, ``user.name``).
+
+    Args:
+        url: WebHDFS base address, e.g. ``http://127.0.0.1:9870``.
+        user: HDFS user the requests act as.
+        timeout: Seconds per request (connect and read).
+
+    """
+
+    def __init__(self, url: str, user: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.user = user
+        self._http = httpx.Client(timeout=timeout)
+
+    @classmethod
+    def from_settings(cls, settings: GridLakeSettings, timeout: float = 10.0) -> WebHdfs:
+        """Client of the NameNode in ``settings.hdfs``."""
+        return cls(settings.hdfs.webhdfs_url, settings.hdfs.user, timeout)
+
+    def __enter__(self) -> WebHdfs:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._http.close()
+
+    def _url(self, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError(f"HDFS path must be absolute: {path!r}")
+        return f"{self.url}/webhdfs/v1{quote(path)}"
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        op: str,
+        params: dict[str, str] | None = None,
+        follow_redirects: bool = True,
+    ) -> httpx.Response:
+        query = {"op": op, "user.name": self.user, **(params or {})}
+        try:
+            resp = self._http.request(
+                method, self._url(path), params=query, follow_redirects=follow_redirects
+            )
+        except httpx.TransportError as err:
+            raise LakeUnavailable(f"WebHDFS {self.url} unreachable: {err}") from err
+        if resp.status_code == 404:
+            raise LakeNotFound(f"{path} does not exist")
+        if resp.status_code >= 400:
+            raise LakeError(f"WebHDFS {op} {path}: HTTP {resp.status_code}: {_remote_error(resp)}")
+        return resp
+
+    def list_status(self, path: str) -> list[FileStatus]:
+        """Entries of a directory.
+
+        Raises:
+            LakeNotFound: The directory does not exist.
+            LakeUnavailable: WebHDFS cannot be reached.
+
+        """
+        body = self._request("GET", path, "LISTSTATUS").json()
+        return [FileStatus.from_json(e) for e in body["FileStatuses"]["FileStatus"]]
+
+    def status(self, path: str) -> FileStatus | None:
+        """Status of one path, or None when it does not exist."""
+        try:
+            body = self._request("GET", path, "GETFILESTATUS").json()
+        except LakeNotFound:
+            return None
+        return FileStatus.from_json({**body["FileStatus"], "pathSuffix": path.rsplit("/", 1)[-1]})
+
+    def exists(self, path: str) -> bool:
+        """Whether the path exists."""
+        return self.status(path) is not None
+
+    def read(self, path: str) -> bytes:
+        """Whole content of a file (the NameNode redirects to a DataNode).
+
+        Raises:
+            LakeNotFound: The file does not exist.
+
+        """
+        return self._request("GET", path, "OPEN").content
+
+    def write(self, path: str, data: bytes, overwrite: bool = True) -> None:
+        """Create (or replace) a file with ``data``: NameNode first, then the DataNode."""
+        params = {"overwrite": str(overwrite).lower()}
+        first = self._request("PUT", path, "CREATE", params, follow_redirects=False)
+        location = first.headers.get("location")
+        if first.status_code != 307 or not location:
+            raise LakeError(f"WebHDFS CREATE {path}: no DataNode redirect ({first.status_code})")
+        try:
+            resp = self._http.put(location, content=data)
+        except httpx.TransportError as err:
+            raise LakeUnavailable(f"DataNode for {path} unreachable: {err}") from err
+        if resp.status_code >= 400:
+            raise LakeError(f"WebHDFS CREATE {path}: HTTP {resp.status_code}: "
+                            f"{_remote_error(resp)}")
+
+    def mkdirs(self, path: str) -> None:
+        """Create a directory and its parents."""
+        self._request("PUT", path, "MKDIRS")
+
+    def delete(self, path: str, recursive: bool = False) -> bool:
+        """Delete a path; return whether something was deleted."""
+        resp = self._request("DELETE", path, "DELETE", {"recursive": str(recursive).lower()})
+        return bool(resp.json().get("boolean", False))
+
+
+def _remote_error(resp: httpx.Response) -> str:
+    try:
+        exc = resp.json().get("RemoteException", {})
+        return f"{exc.get('exception', '?')}: {exc.get('message', '')}"
+    except ValueError:
+        return resp.text[:200]
+
+
+def lake_path(settings: GridLakeSettings, layer: str, name: str) -> str:
+    """HDFS path of a lake table: ``<hdfs.lake_root>/<layer>/<name>``."""
+    return f"{settings.hdfs.lake_root.rstrip('/')}/{layer}/{name}"
+
+
+# --------------------------------------------------------------------------------------
+# Hudi metadata
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HudiInstant:
+    """A completed instant of a Hudi timeline.
+
+    Attributes:
+        requested: Instant time the action was requested at (``yyyyMMddHHmmssSSS``); this
+            is Hudi's "instant time" (``_hoodie_commit_time`` of the rows it wrote).
+        action: ``commit``, ``deltacommit``, ``replacecommit``, ``clean``, ...
+        completed: Completion time (table version 8+; None in the pre-1.0 layout).
+        modified_ms: Modification time of the instant file, epoch ms (0 when unknown).
+
+    """
+
+    requested: str
+    action: str
+    completed: str | None = None
+    modified_ms: int = 0
+
+    @property
+    def sort_key(self) -> tuple[str, str]:
+        """Order of completion: completion time, then requested time."""
+        return (self.completed or self.requested, self.requested)
+
+
+def parse_instant(file_name: str, modified_ms: int = 0) -> HudiInstant | None:
+    """The completed instant a timeline file name stands for, or None.
+
+    ``*.requested``, ``*.inflight`` and anything that is not an instant file (``history``,
+    ``hoodie.properties``, ...) give None.
+    """
+    m = _INSTANT_RE.match(file_name)
+    if not m or m["action"] not in COMPLETED_ACTIONS:
+        return None
+    return HudiInstant(m["requested"], m["action"], m["completed"], modified_ms)
+
+
+def newest_instant(
+    files: Iterable[str | FileStatus], actions: Iterable[str] = COMMIT_ACTIONS
+) -> HudiInstant | None:
+    """The most recently completed instant among timeline files, of the given actions.
+
+    Args:
+        files: Timeline file names, or their ``LISTSTATUS`` entries.
+        actions: Actions to consider (default: the data commits).
+
+    """
+    wanted = set(actions)
+    found: list[HudiInstant] = []
+    for f in files:
+        instant = (
+            parse_instant(f) if isinstance(f, str) else parse_instant(f.name, f.modified_ms)
+        )
+        if instant is not None and instant.action in wanted:
+            found.append(instant)
+    return max(found, key=lambda i: i.sort_key) if found else None
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    r"""Parse a Java ``.properties`` file (what ``hoodie.properties`` is).
+
+    Handles comments, ``=``/``:``/blank separators, backslash escapes (``\:``, ``\=``,
+    ``\uXXXX``) and continuation lines.
+    """
+    props: dict[str, str] = {}
+    logical: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.lstrip()
+        if not pending and (not line or line[0] in "#!"):
+            continue
+        trailing = len(line) - len(line.rstrip("\\"))
+        if trailing % 2 == 1:  # odd number of backslashes: the line continues
+            pending += line[:-1]
+            continue
+        logical.append(pending + line)
+        pending = ""
+    if pending:
+        logical.append(pending)
+    for line in logical:
+        key, value = _split_property(line)
+        props[_unescape(key)] = _unescape(value)
+    return props
+
+
+def _split_property(line: str) -> tuple[str, str]:
+    """Split a logical line at the first unescaped ``=``, ``:`` or blank."""
+    i, n = 0, len(line)
+    while i < n and line[i] not in "=: \t\f":
+        i += 2 if line[i] == "\\" else 1
+    key, rest = line[:i], line[i:].lstrip(" \t\f")
+    if rest[:1] in ("=", ":"):
+        rest = rest[1:].lstrip(" \t\f")
+    return key, rest
+
+
+def _unescape(s: str) -> str:
+    out: list[str] = []
+    i, n = 0, len(s)
+    while i < n:
+        c = s[i]
+        if c != "\\" or i + 1 >= n:
+            out.append(c)
+            i += 1
+            continue
+        nxt = s[i + 1]
+        if nxt == "u" and i + 6 <= n:
+            try:
+                out.append(chr(int(s[i + 2:i + 6], 16)))
+                i += 6
+                continue
+            except ValueError:
+                pass
+        out.append({"t": "\t", "n": "\n", "r": "\r", "f": "\f"}.get(nxt, nxt))
+        i += 2
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class HudiTableConfig:
+    """The parts of ``hoodie.properties`` GridLake checks against its contracts.
+
+    Attributes:
+        record_key: ``hoodie.table.recordkey.fields``, in order.
+        ordering_fields: ``hoodie.table.ordering.fields`` (table version 9) or
+            ``hoodie.table.precombine.field`` (older tables).
+        partition_fields: ``hoodie.table.partition.fields`` (key generator type suffixes
+            such as ``:simple`` removed).
+        table_type: ``COPY_ON_WRITE`` or ``MERGE_ON_READ``.
+        merge_mode: ``hoodie.record.merge.mode`` (None when not recorded).
+        version: ``hoodie.table.version``.
+        name: ``hoodie.table.name``.
+        raw: Every property.
+
+    """
+
+    record_key: tuple[str, ...]
+    ordering_fields: tuple[str, ...]
+    partition_fields: tuple[str, ...]
+    table_type: str
+    merge_mode: str | None
+    version: int | None
+    name: str
+    raw: dict[str, str]
+
+    @classmethod
+    def from_properties(cls, props: dict[str, str]) -> HudiTableConfig:
+        """Interpret parsed ``hoodie.properties``."""
+
+        def fields(key: str) -> tuple[str, ...]:
+            return tuple(f.strip() for f in props.get(key, "").split(",") if f.strip())
+
+        ordering = fields("hoodie.table.ordering.fields") or fields(
+            "hoodie.table.precombine.field"
+        )
+        partitions = tuple(f.split(":", 1)[0] for f in fields("hoodie.table.partition.fields"))
+        version = props.get("hoodie.table.version")
+        return cls(
+            record_key=fields("hoodie.table.recordkey.fields"),
+            ordering_fields=ordering,
+            partition_fields=partitions,
+            table_type=props.get("hoodie.table.type", "COPY_ON_WRITE"),
+            merge_mode=props.get("hoodie.record.merge.mode"),
+            version=int(version) if version and version.isdigit() else None,
+            name=props.get("hoodie.table.name", ""),
+            raw=dict(props),
+        )
+
+
+def read_table_config(fs: WebHdfs, base_path: str) -> HudiTableConfig | None:
+    """``hoodie.properties`` of the Hudi table at ``base_path``; None when there is none.
+
+    Raises:
+        LakeUnavailable: WebHDFS cannot be reached.
+
+    """
+    try:
+        data = fs.read(f"{base_path}/{HOODIE_DIR}/{PROPERTIES_FILE}")
+    except LakeNotFound:
+        return None
+    return HudiTableConfig.from_properties(parse_properties(data.decode("utf-8", "replace")))
+
+
+def last_instant(
+    fs: WebHdfs, base_path: str, actions: Iterable[str] = COMMIT_ACTIONS
+) -> HudiInstant | None:
+    """The newest completed instant (of ``actions``) of the table at ``base_path``.
+
+    Returns:
+        The instant, or None when the table has none yet.
+
+    Raises:
+        LakeNotFound: There is no Hudi table at ``base_path`` (no ``.hoodie``).
+        LakeUnavailable: WebHDFS cannot be reached.
+
+    """
+    hoodie = f"{base_path}/{HOODIE_DIR}"
+    try:
+        entries = fs.list_status(f"{hoodie}/{TIMELINE_DIR}")
+    except LakeNotFound:
+        entries = fs.list_status(hoodie)  # pre-1.0 layout; raises LakeNotFound: no table
+    return newest_instant(entries, actions)

@@ -1,0 +1,189 @@
+"""Streaming job ``lakehouse``: every topic → ODS → DIM → DWD → DWS → ADS, in one job.
+
+Shape (as every streaming job): :func:`source`, :func:`transform`, :func:`sink`,
+:func:`main`. All logic is SQL from :mod:`jobs.transforms`.
+
+One Flink job computes all five layers from Kafka in memory and writes each layer as a
+side output, so an indicator is as fresh as one checkpoint interval, not one per layer.
+Every Hudi sink upserts by record key and commits once per checkpoint; the ADS serving
+copy in Redis is written by the same job, idempotently (hash per key). A restart
+re-reads Kafka from the last checkpoint and rewrites the same keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from infra.logs import configure_logging
+from infra.settings import GridLakeSettings, load_settings
+from jobs.common.ddl import (
+    hudi_sink_ddl,
+    kafka_raw_source_ddl,
+    quote,
+    reason_function_ddl,
+    redis_sink_ddl,
+)
+from jobs.streaming.runtime import create_table_env
+from jobs.transforms import detail, indicators, ingest, summary
+from lakehouse.contracts.messages import DEVICE_REGISTRY, MESSAGES
+from lakehouse.contracts.quality import DWD_SPECS
+from lakehouse.contracts.schema import TableContract
+from lakehouse.contracts.tables import (
+    ADS_ESS_DAILY,
+    ADS_FEEDER_DAILY,
+    ADS_LOAD_CURVE,
+    ADS_LOAD_DAILY,
+    ADS_METER_ENERGY_15MIN,
+    ADS_QUALITY_SCORECARD,
+    ADS_TRANSFORMER_DAILY,
+    ADS_VOLTAGE_DAILY,
+    DIM_DEVICE,
+    DWD_QUALITY_DAILY,
+    DWD_TABLES,
+    DWS_ESS,
+    DWS_FEEDER,
+    DWS_LOAD,
+    DWS_TRANSFORMER,
+    DWS_VOLTAGE,
+    ODS_TABLES,
+    QUARANTINE,
+    SERVING_SCORE,
+)
+
+log = logging.getLogger(__name__)
+
+JOB_NAME = "gridlake-lakehouse"
+GROUP_SUFFIX = "lakehouse"
+
+
+def _src(name: str) -> str:
+    return f"src_{name}"
+
+
+def _checked(name: str) -> str:
+    return f"checked_{name}"
+
+
+def source(t_env: Any, settings: GridLakeSettings) -> None:
+    """Register one raw Kafka source per topic (event time + watermark from the payload)."""
+    # The group id carries the topic prefix so that isolated pipelines (tests, tenants)
+    # never share committed offsets.
+    group_id = f"{settings.kafka.topic_prefix}{GROUP_SUFFIX}"
+    t_env.execute_sql(reason_function_ddl())
+    for m in MESSAGES:
+        t_env.execute_sql(kafka_raw_source_ddl(settings, m, _src(m.name), group_id))
+
+
+def _views(settings: GridLakeSettings) -> dict[str, str]:
+    """Every view of the job, name → query, in dependency order."""
+    lateness = settings.flink.allowed_lateness_ms
+    views: dict[str, str] = {}
+    for m in MESSAGES:
+        views[_checked(m.name)] = ingest.checked_sql(m, _src(m.name), lateness)
+    views["registry_versions"] = detail.registry_versions_sql(_checked(DEVICE_REGISTRY.name))
+    views["dim_versions"] = detail.dim_versions_sql("registry_versions")
+    for spec in DWD_SPECS:
+        views[f"dedup_{spec.name}"] = detail.dedup_sql(spec, _checked(spec.name))
+        views[f"first_{spec.name}"] = detail.first_seen_sql(f"dedup_{spec.name}")
+        views[f"detail_{spec.name}"] = detail.dwd_sql(
+            spec, f"dedup_{spec.name}", f"first_{spec.name}", "dim_versions"
+        )
+    views["quality_rows"] = indicators.quality_rows_sql(
+        {s.name: f"detail_{s.name}" for s in DWD_SPECS},
+        {m.name: _checked(m.name) for m in MESSAGES},
+    )
+    views["meter_intervals"] = summary.meter_intervals_sql("detail_meter_reading")
+    views["meter_energy"] = summary.meter_energy_sql("meter_intervals")
+    views["load_points"] = summary.load_points_sql("meter_energy")
+    views["v_dws_load"] = summary.dws_load_sql("load_points")
+    views["v_dws_voltage"] = summary.dws_voltage_sql("meter_intervals")
+    views["v_dws_transformer"] = summary.dws_transformer_sql("detail_transformer_telemetry")
+    views["v_dws_ess"] = summary.dws_ess_sql("detail_ess_bms")
+    views["feeder_intervals"] = summary.feeder_intervals_sql("detail_feeder_scada")
+    views["feeder_energy"] = summary.feeder_energy_sql("feeder_intervals")
+    views["v_dws_feeder"] = summary.dws_feeder_sql("feeder_energy")
+    return views
+
+
+def transform(t_env: Any, settings: GridLakeSettings) -> None:
+    """Register every layer's SQL as temporary views."""
+    for name, query in _views(settings).items():
+        t_env.execute_sql(f"CREATE TEMPORARY VIEW {quote(name)} AS\n{query}")
+
+
+def outputs() -> list[tuple[TableContract, str]]:
+    """Every sink table with the query feeding it (columns in the table's order)."""
+    out: list[tuple[TableContract, str]] = []
+    for m in MESSAGES:
+        out.append((ODS_TABLES[m.name], ingest.ods_sql(m, _checked(m.name))))
+    out.append((QUARANTINE, ingest.quarantine_sql([_checked(m.name) for m in MESSAGES])))
+    out.append((DIM_DEVICE, detail.dim_device_sql("dim_versions")))
+    for spec in DWD_SPECS:
+        out.append((DWD_TABLES[spec.name], detail.dwd_table_sql(spec, f"detail_{spec.name}")))
+    out.append((DWD_QUALITY_DAILY, indicators.quality_daily_sql("quality_rows")))
+    for table in (DWS_LOAD, DWS_VOLTAGE, DWS_TRANSFORMER, DWS_ESS, DWS_FEEDER):
+        out.append((table, summary.summary_table_sql(table, f"v_{table.name}")))
+    out += [
+        (ADS_METER_ENERGY_15MIN, indicators.meter_energy_15min_sql("meter_energy")),
+        (ADS_LOAD_CURVE, indicators.load_curve_sql("v_dws_load")),
+        (ADS_LOAD_DAILY, indicators.load_daily_sql("v_dws_load")),
+        (ADS_FEEDER_DAILY, indicators.feeder_daily_sql("v_dws_feeder", "v_dws_load")),
+        (ADS_VOLTAGE_DAILY, indicators.voltage_daily_sql("v_dws_voltage")),
+        (ADS_TRANSFORMER_DAILY, indicators.transformer_daily_sql("v_dws_transformer")),
+        (ADS_ESS_DAILY, indicators.ess_daily_sql("v_dws_ess")),
+        (ADS_QUALITY_SCORECARD, indicators.scorecard_sql("quality_rows")),
+    ]
+    return out
+
+
+def _ordered(table: TableContract, query: str) -> str:
+    cols = ", ".join(quote(c) for c in table.field_names)
+    return f"SELECT {cols} FROM (\n{query}\n)"
+
+
+def sink(t_env: Any, settings: GridLakeSettings) -> Any:
+    """Register the Hudi sinks (+ Redis serving copies of ADS) and the statement set."""
+    statements = t_env.create_statement_set()
+    for table, query in outputs():
+        t_env.execute_sql(hudi_sink_ddl(settings, table))
+        t_env.execute_sql(f"CREATE TEMPORARY VIEW {quote('out_' + table.name)} AS\n"
+                          + _ordered(table, query))
+        statements.add_insert_sql(
+            f"INSERT INTO {quote(table.name)} SELECT * FROM {quote('out_' + table.name)}"
+        )
+        if table.name in SERVING_SCORE:
+            t_env.execute_sql(redis_sink_ddl(settings, table, SERVING_SCORE[table.name]))
+            statements.add_insert_sql(
+                f"INSERT INTO {quote(table.name + '_serving')} "
+                f"SELECT * FROM {quote('out_' + table.name)}"
+            )
+    return statements
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Build and run the job; blocks while it runs."""
+    parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__)
+    parser.add_argument("--explain", action="store_true", help="log the plan and exit")
+    args = parser.parse_args(argv)
+    configure_logging()
+    settings = load_settings()
+    t_env = create_table_env(settings, JOB_NAME)
+    source(t_env, settings)
+    transform(t_env, settings)
+    statements = sink(t_env, settings)
+    if args.explain:
+        log.info("plan:\n%s", statements.explain())
+        return
+    result = statements.execute()
+    job_client = result.get_job_client()
+    job_id = str(job_client.get_job_id()) if job_client is not None else "unknown"
+    log.info("submitted %s as job %s", JOB_NAME, job_id)
+    (settings.run / "lakehouse.jobid").parent.mkdir(parents=True, exist_ok=True)
+    (settings.run / "lakehouse.jobid").write_text(job_id)
+    result.wait()
+
+
+if __name__ == "__main__":
+    main()

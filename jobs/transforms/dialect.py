@@ -1,0 +1,50 @@
+"""The few SQL expressions that differ between engines, behind one small interface.
+
+Transformations are written once, in SQL, with event times carried as epoch
+milliseconds (BIGINT) until the sink. Only converting to and from timestamps, "now" and
+first-value aggregation are engine-specific; :class:`FlinkDialect` renders them for
+Flink SQL. (The batch engine gets its own implementation of the same interface.)
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Dialect(Protocol):
+    """Engine-specific SQL fragments."""
+
+    name: str
+
+    def ts(self, ms: str) -> str:
+        """A TIMESTAMP (UTC instant, ms precision) from an epoch-millisecond expression."""
+
+    def date(self, ms: str) -> str:
+        """The UTC date ``yyyy-MM-dd`` of an epoch-millisecond expression."""
+
+    def now(self) -> str:
+        """The current time as a timestamp (used for ``updated_ts``)."""
+
+    def first(self, expr: str) -> str:
+        """Aggregate: the first non-null value received."""
+
+
+class FlinkDialect:
+    """Flink SQL (the session time zone is UTC, see ``runtime.flink_config``)."""
+
+    name = "flink"
+
+    def ts(self, ms: str) -> str:  # noqa: D102
+        return f"TO_TIMESTAMP_LTZ({ms}, 3)"
+
+    def date(self, ms: str) -> str:  # noqa: D102
+        return f"DATE_FORMAT(TO_TIMESTAMP_LTZ({ms}, 3), 'yyyy-MM-dd')"
+
+    def now(self) -> str:  # noqa: D102
+        return "CAST(CURRENT_ROW_TIMESTAMP() AS TIMESTAMP_LTZ(3))"
+
+    def first(self, expr: str) -> str:  # noqa: D102
+        return f"FIRST_VALUE({expr})"
+
+
+FLINK = FlinkDialect()

@@ -1,0 +1,65 @@
+"""ODS layer: raw messages → validated rows (ODS) or quarantine rows, as SQL.
+
+:func:`checked_sql` parses every raw message of one topic and classifies it; ODS and
+quarantine are two filters of that one view, so every message read lands in exactly one
+of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from jobs.common.ddl import interval_literal, parsed_value_sql, quote, validation_reason_sql
+from jobs.transforms.dialect import FLINK, Dialect
+from lakehouse.contracts import MessageContract
+
+
+def checked_sql(contract: MessageContract, source: str, allowed_lateness_ms: int) -> str:
+    """Every raw message with its parsed fields, rejection reason and lateness.
+
+    ``lateness`` compares the event time with the source watermark at arrival:
+    ``on_time``, ``late`` (behind the watermark) or ``too_late`` (more than
+    ``allowed_lateness_ms`` behind it).
+    """
+    parsed = ",\n  ".join(
+        f"{parsed_value_sql(f)} AS {quote(f.name)}" for f in contract.fields
+    )
+    ts = contract.event_time_field
+    wm = "CURRENT_WATERMARK(`event_time`)"
+    lateness = (
+        f"CASE WHEN {wm} IS NULL THEN 'on_time'\n"
+        f"    WHEN `event_time` < {wm} - {interval_literal(allowed_lateness_ms)} "
+        "THEN 'too_late'\n"
+        f"    WHEN `event_time` < {wm} THEN 'late' ELSE 'on_time' END"
+    )
+    return (
+        "SELECT\n"
+        f"  {validation_reason_sql(contract)} AS `reason`,\n"
+        "  `payload`, `kafka_topic`, `kafka_partition`, `kafka_offset`,\n"
+        f"  {parsed},\n"
+        f"  TRY_CAST(JSON_VALUE(`payload`, '$.{ts}') AS BIGINT) AS `event_ms`,\n"
+        f"  {lateness} AS `lateness`,\n"
+        "  CAST(CURRENT_ROW_TIMESTAMP() AS TIMESTAMP_LTZ(3)) AS `ingest_ts`\n"
+        f"FROM {quote(source)}"
+    )
+
+
+def ods_sql(contract: MessageContract, checked: str, d: Dialect = FLINK) -> str:
+    """Valid messages as ODS rows (contract fields + Kafka position + ingest time)."""
+    cols = ", ".join(quote(f.name) for f in contract.fields)
+    return (
+        f"SELECT {cols}, `kafka_topic`, `kafka_partition`, `kafka_offset`, `ingest_ts`,\n"
+        f"  {d.date('`event_ms`')} AS `dt`\n"
+        f"FROM {quote(checked)} WHERE `reason` IS NULL"
+    )
+
+
+def quarantine_sql(checked: Sequence[str]) -> str:
+    """Rejected messages of every topic with their reason and raw payload."""
+    parts = [
+        "SELECT `kafka_topic`, `kafka_partition`, `kafka_offset`, `reason`, `payload`,\n"
+        "  `ingest_ts`, DATE_FORMAT(`ingest_ts`, 'yyyy-MM-dd') AS `dt`\n"
+        f"FROM {quote(c)} WHERE `reason` IS NOT NULL"
+        for c in checked
+    ]
+    return "\nUNION ALL\n".join(parts)

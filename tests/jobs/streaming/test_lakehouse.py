@@ -1,0 +1,220 @@
+"""The whole lakehouse job end to end: seeded messages on every topic → Kafka → Flink →
+Hudi on HDFS (every layer) + Redis; every DIM, DWD, DWS and ADS table equals the pandas
+oracle key by key and value by value, and the counts reconcile."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import pytest
+import redis
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+
+from infra.settings import GridLakeSettings
+from jobs.streaming import control
+from jobs.streaming.lakehouse import GROUP_SUFFIX
+from lakehouse.contracts.messages import MESSAGES
+from lakehouse.contracts.schema import FieldType, TableContract
+from lakehouse.contracts.serving import index_key, serving_key_prefix
+from lakehouse.contracts.tables import ODS_TABLES, QUARANTINE, SERVING_SCORE, TABLES
+from tests.conftest import free_port
+from tests.jobs.streaming import lakehouse_data, lakehouse_oracle
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+JOB = "lakehouse"
+IGNORED = {"updated_ts", "ingest_ts", "kafka_topic", "kafka_partition", "kafka_offset", "seq"}
+
+
+def isolated_settings(
+    stack: GridLakeSettings, scn: lakehouse_data.Scenario
+) -> tuple[GridLakeSettings, dict[str, str]]:
+    """Settings + env giving one test module its own topics, lake, keys, ports, lateness."""
+    run = f"lh{int(time.time() * 1000) % 10**9}"
+    rest_port = free_port()
+    flink = {
+        "rest_port": rest_port, "checkpoint_interval_ms": 2000,
+        "watermark_delay_ms": scn.watermark_delay_ms,
+        "allowed_lateness_ms": scn.allowed_lateness_ms,
+    }
+    env = {
+        "GRIDLAKE_KAFKA__TOPIC_PREFIX": f"{run}.",
+        "GRIDLAKE_HDFS__LAKE_ROOT": f"/gridlake/test/{run}",
+        "GRIDLAKE_REDIS__KEY_PREFIX": f"{run}:",
+        "GRIDLAKE_HOME": str(stack.home),
+        **{f"GRIDLAKE_FLINK__{k.upper()}": str(v) for k, v in flink.items()},
+    }
+    settings = stack.model_copy(update={
+        "kafka": stack.kafka.model_copy(update={"topic_prefix": f"{run}."}),
+        "hdfs": stack.hdfs.model_copy(update={"lake_root": f"/gridlake/test/{run}"}),
+        "redis": stack.redis.model_copy(update={"key_prefix": f"{run}:"}),
+        "flink": stack.flink.model_copy(update=flink),
+    })
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    # One partition per topic: the oracle's arrival order is the publish order.
+    admin.create_topics([NewTopic(settings.kafka.topic_prefix + m.topic, 1, 1) for m in MESSAGES])
+    admin.close()
+    return settings, env
+
+
+def publish(settings: GridLakeSettings, messages: list[lakehouse_data.Message]) -> None:
+    """Publish (topic suffix, key, value) in order; fail if any is not delivered."""
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
+    futures = [
+        producer.send(settings.kafka.topic_prefix + topic, key=key, value=value)
+        for topic, key, value in messages
+    ]
+    producer.flush()
+    for f in futures:
+        f.get(timeout=30)
+    producer.close()
+
+
+def wait_consumed(settings: GridLakeSettings, timeout: float = 300) -> None:
+    """Wait until the job's committed offsets reach the end of every topic.
+
+    Offsets are committed when a checkpoint completes, and every sink flushes its rows
+    in that checkpoint: once committed == end, all of it is in Hudi and Redis.
+    """
+    topics = [settings.kafka.topic_prefix + m.topic for m in MESSAGES]
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    group = settings.kafka.topic_prefix + GROUP_SUFFIX
+    try:
+        parts = [TopicPartition(t, 0) for t in topics]
+        end = consumer.end_offsets(parts)
+        deadline = time.monotonic() + timeout
+        while True:
+            committed = admin.list_consumer_group_offsets(group)
+            behind = {
+                tp.topic: end[tp] - (committed[tp].offset if tp in committed else 0)
+                for tp in parts if end[tp] > (committed[tp].offset if tp in committed else 0)
+            }
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                pytest.fail(f"job did not consume everything in {timeout} s: {behind}")
+            time.sleep(0.5)
+    finally:
+        consumer.close()
+        admin.close()
+
+
+@pytest.fixture(scope="module")
+def scenario() -> lakehouse_data.Scenario:
+    """The seeded scenario."""
+    return lakehouse_data.scenario(7)
+
+
+@pytest.fixture(scope="module")
+def lake_run(
+    stack: GridLakeSettings, scenario: lakehouse_data.Scenario
+) -> Iterator[tuple[GridLakeSettings, str]]:
+    """Run the job over both phases of the scenario; yields settings and the ingest date."""
+    settings, env = isolated_settings(stack, scenario)
+    control.start(settings, JOB, extra_env=env, resume=False)
+    try:
+        control.wait_running(settings, JOB, timeout=400)
+        ingest_dt = datetime.now(UTC).strftime("%Y-%m-%d")
+        publish(settings, scenario.phase1)
+        wait_consumed(settings)
+        publish(settings, scenario.phase2)
+        wait_consumed(settings)
+        yield settings, ingest_dt
+    finally:
+        control.stop(settings, JOB, savepoint=False)
+
+
+def read_tables(settings: GridLakeSettings, tables: list[TableContract]) -> dict[str, pd.DataFrame]:
+    """Hudi tables read back with Spark; timestamps as epoch milliseconds."""
+    from jobs.batch.spark import read_table, spark_session
+
+    spark = spark_session(settings, "test-lakehouse")
+    out = {}
+    try:
+        for t in tables:
+            df = read_table(spark, settings, t)
+            for f in t.fields:
+                if f.type is FieldType.TIMESTAMP:
+                    df = df.withColumn(f.name, df[f.name].cast("timestamp"))
+                    df = df.selectExpr(
+                        *[f"unix_millis(`{c}`) AS `{c}`" if c == f.name else f"`{c}`"
+                          for c in df.columns]
+                    )
+            out[t.name] = df.toPandas()
+    finally:
+        spark.stop()
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    a_missing = a is None or (isinstance(a, float) and math.isnan(a)) or a is pd.NA
+    b_missing = b is None or (isinstance(b, float) and math.isnan(b)) or b is pd.NA
+    if a_missing or b_missing:
+        return a_missing and b_missing
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-6)
+    return bool(a == b)
+
+
+def compare(table: TableContract, got: pd.DataFrame, want: pd.DataFrame) -> list[str]:
+    """Differences between the lake table and the oracle, key by key, value by value."""
+    key = list(table.record_key)
+    cols = [c for c in want.columns if c not in IGNORED]
+    g = {tuple(r[k] for k in key): r for r in got.to_dict("records")}
+    w = {tuple(r[k] for k in key): r for r in want.to_dict("records")}
+    problems = [f"{table.name}: missing key {k}" for k in sorted(w.keys() - g.keys(), key=str)]
+    problems += [f"{table.name}: unexpected key {k}" for k in sorted(g.keys() - w.keys(), key=str)]
+    for k in sorted(w.keys() & g.keys(), key=str):
+        for c in cols:
+            if not _same(g[k][c], w[k][c]):
+                problems.append(f"{table.name} {k} {c}: got {g[k][c]!r}, want {w[k][c]!r}")
+    if len(got) != len(g):
+        problems.append(f"{table.name}: {len(got) - len(g)} duplicate keys")
+    return problems
+
+
+def test_every_layer_equals_the_oracle(
+    lake_run: tuple[GridLakeSettings, str], scenario: lakehouse_data.Scenario
+) -> None:
+    settings, ingest_dt = lake_run
+    expected = lakehouse_oracle.expected(scenario, ingest_dt=ingest_dt)
+    tables = [t for t in TABLES if t.name in expected]
+    lake = read_tables(settings, [*tables, *ODS_TABLES.values(), QUARANTINE])
+    problems: list[str] = []
+    for t in tables:
+        problems += compare(t, lake[t.name], expected[t.name])
+    assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:60])
+
+    # Reconciliation: every message read is in exactly one of ODS or quarantine.
+    counts = lakehouse_oracle.ods_counts(scenario)
+    for name, table in ODS_TABLES.items():
+        got = lake[table.name]
+        assert len(got) == counts[table.name], table.name
+        assert not got.duplicated(["kafka_topic", "kafka_partition", "kafka_offset"]).any()
+    assert len(lake[QUARANTINE.name]) == lakehouse_oracle.quarantine_count(scenario)
+    published = len(scenario.phase1) + len(scenario.phase2)
+    assert sum(counts.values()) + len(lake[QUARANTINE.name]) == published
+
+
+def test_serving_copy_holds_every_ads_row(
+    lake_run: tuple[GridLakeSettings, str], scenario: lakehouse_data.Scenario
+) -> None:
+    settings, ingest_dt = lake_run
+    expected = lakehouse_oracle.expected(scenario, ingest_dt=ingest_dt)
+    client = redis.Redis.from_url(settings.redis.url, decode_responses=True)
+    by_name = {t.name: t for t in TABLES}
+    for name in SERVING_SCORE:
+        table = by_name[name]
+        want = expected[name]
+        assert client.zcard(index_key(settings.redis.key_prefix, table)) == len(want), name
+        row = want.iloc[len(want) // 2]
+        suffix = "|".join(str(row[k]) for k in table.record_key)
+        stored = client.hgetall(serving_key_prefix(settings.redis.key_prefix, table) + suffix)
+        assert stored, f"{name}: no hash for {suffix}"
