@@ -110,8 +110,9 @@ class FlinkSettings(BaseModel):
     ``master="local"`` runs each job in a local PyFlink mini-cluster process;
     ``host:port`` submits to a remote JobManager's REST endpoint.
 
-    Lateness: ``watermark_delay_ms`` is how far behind the largest event time seen the
-    watermark runs (records behind it are flagged ``late`` but still counted);
+    Lateness: ``watermark_delay_ms`` is how far the watermark of a Kafka partition runs
+    behind the largest event time read from it (records behind it are flagged ``late``
+    but still counted);
     ``allowed_lateness_ms`` is how far behind the watermark a record may still update
     summaries (beyond it: ``too_late``, kept in ODS/DWD only). It must stay below
     ``state_ttl`` so that the state a late record updates still exists.
@@ -132,7 +133,6 @@ class FlinkSettings(BaseModel):
     state_backend: str = "rocksdb"
     watermark_delay_ms: int = 300_000
     allowed_lateness_ms: int = 86_400_000
-    source_idle_timeout: str = "30 s"
 
 
 class SparkSettings(BaseModel):

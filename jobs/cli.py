@@ -23,7 +23,7 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 
 @app.command()
 def start(
-    name: str = typer.Argument("meter_pipeline", help="Job name."),
+    name: str = typer.Argument("lakehouse", help="Job name."),
     wait: bool = typer.Option(True, help="Wait until the Flink job is RUNNING."),
     timeout: float = typer.Option(240.0, help="Seconds to wait."),
     resume: bool = typer.Option(
@@ -50,7 +50,7 @@ def start(
 
 @app.command()
 def stop(
-    name: str = typer.Argument("meter_pipeline", help="Job name."),
+    name: str = typer.Argument("lakehouse", help="Job name."),
     savepoint: bool = typer.Option(True, help="Stop through Flink with a savepoint."),
 ) -> None:
     """Stop a streaming job (with a savepoint that the next start resumes from)."""
@@ -65,7 +65,7 @@ def stop(
 
 @app.command()
 def status(
-    name: str = typer.Argument("meter_pipeline", help="Job name."),
+    name: str = typer.Argument("lakehouse", help="Job name."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON."),
     group: str = typer.Option(
         None, "--group", help="Kafka consumer group (default: the job's own)."

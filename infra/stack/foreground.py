@@ -40,7 +40,7 @@ STREAM = "stream"
 APPS: tuple[str, ...] = (API, STREAM)
 
 #: Default streaming job of the ``stream`` process.
-DEFAULT_JOB = "meter_pipeline"
+DEFAULT_JOB = "lakehouse"
 
 #: Seconds ``provision`` waits for the NameNode and Kafka.
 PROVISION_TIMEOUT_S = 300.0

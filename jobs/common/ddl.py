@@ -52,24 +52,14 @@ def topic_name(settings: GridLakeSettings, contract: MessageContract) -> str:
     return settings.kafka.topic_prefix + contract.topic
 
 
-def interval_literal(ms: int) -> str:
-    """A SQL ``INTERVAL ... DAY TO SECOND`` literal of ``ms`` milliseconds."""
-    days, rest = divmod(int(ms), 86_400_000)
-    hours, rest = divmod(rest, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, millis = divmod(rest, 1000)
-    return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}' DAY TO SECOND"
-
-
 def kafka_raw_source_ddl(
     settings: GridLakeSettings, contract: MessageContract, name: str, group_id: str
 ) -> str:
     """A Kafka source reading each message value as one raw string plus its position.
 
     Parsing happens in SQL afterwards so that a malformed message becomes a quarantine
-    row instead of a deserialisation failure that stops the job. The event time is read
-    from the payload for the watermark (``flink.watermark_delay_ms`` behind the largest
-    event time seen); an unparseable message gets epoch 0, which never advances it.
+    row instead of a deserialisation failure that stops the job. ``proc_time`` orders
+    the per-partition watermark computed in SQL (see ``jobs.transforms.ingest``).
     """
     options = {
         "connector": "kafka",
@@ -81,20 +71,13 @@ def kafka_raw_source_ddl(
         "format": "raw",
         "raw.charset": "UTF-8",
     }
-    ts = contract.event_time_field
-    event_ms = (
-        f"COALESCE(TRY_CAST(JSON_VALUE(`payload`, '$.{ts}') AS BIGINT), CAST(0 AS BIGINT))"
-    )
-    delay = interval_literal(settings.flink.watermark_delay_ms)
     return (
         f"CREATE TEMPORARY TABLE {quote(name)} (\n"
         "  `payload` STRING,\n"
         "  `kafka_topic` STRING METADATA FROM 'topic' VIRTUAL,\n"
         "  `kafka_partition` INT METADATA FROM 'partition' VIRTUAL,\n"
         "  `kafka_offset` BIGINT METADATA FROM 'offset' VIRTUAL,\n"
-        f"  `event_time` AS TO_TIMESTAMP_LTZ({event_ms}, 3),\n"
-        "  `proc_time` AS PROCTIME(),\n"
-        f"  WATERMARK FOR `event_time` AS `event_time` - {delay}\n"
+        "  `proc_time` AS PROCTIME()\n"
         f") {with_clause(options)}"
     )
 

@@ -28,13 +28,9 @@ from jobs.streaming.runtime import checkpoint_root
 
 log = logging.getLogger(__name__)
 
-JOBS: dict[str, str] = {
-    "meter_pipeline": "jobs.streaming.meter_pipeline", "lakehouse": "jobs.streaming.lakehouse",
-}
+JOBS: dict[str, str] = {"lakehouse": "jobs.streaming.lakehouse"}
 #: Flink job (pipeline) name of each job, as set by its module.
-JOB_NAMES: dict[str, str] = {
-    "meter_pipeline": "gridlake-meter-pipeline", "lakehouse": "gridlake-lakehouse",
-}
+JOB_NAMES: dict[str, str] = {"lakehouse": "gridlake-lakehouse"}
 
 
 @dataclass
@@ -79,7 +75,7 @@ def job_env(settings: GridLakeSettings, extra: dict[str, str] | None = None) -> 
 
 def start(
     settings: GridLakeSettings,
-    name: str = "meter_pipeline",
+    name: str = "lakehouse",
     extra_env: dict[str, str] | None = None,
     resume: bool = True,
 ) -> int:
@@ -126,7 +122,7 @@ def _savepoint_file(settings: GridLakeSettings, name: str) -> Path:
     return settings.run / f"stream-{name}.savepoint"
 
 
-def latest_checkpoint(settings: GridLakeSettings, name: str = "meter_pipeline") -> str | None:
+def latest_checkpoint(settings: GridLakeSettings, name: str = "lakehouse") -> str | None:
     """The newest completed, retained checkpoint of job ``name`` (local file systems).
 
     A crashed job restarts from it, so its aggregation state continues exactly where
@@ -144,7 +140,7 @@ def latest_checkpoint(settings: GridLakeSettings, name: str = "meter_pipeline") 
     return newest.as_uri()
 
 
-def last_savepoint(settings: GridLakeSettings, name: str = "meter_pipeline") -> str | None:
+def last_savepoint(settings: GridLakeSettings, name: str = "lakehouse") -> str | None:
     """Location of the savepoint the last graceful stop of ``name`` took, if any."""
     try:
         return _savepoint_file(settings, name).read_text().strip() or None
@@ -153,7 +149,7 @@ def last_savepoint(settings: GridLakeSettings, name: str = "meter_pipeline") -> 
 
 
 def stop_with_savepoint(
-    settings: GridLakeSettings, name: str = "meter_pipeline", timeout: float = 120.0
+    settings: GridLakeSettings, name: str = "lakehouse", timeout: float = 120.0
 ) -> str:
     """Stop job ``name`` through Flink with a savepoint; return the savepoint location.
 
@@ -196,7 +192,7 @@ def _wait_exit(settings: GridLakeSettings, name: str, timeout: float) -> bool:
 
 def stop(
     settings: GridLakeSettings,
-    name: str = "meter_pipeline",
+    name: str = "lakehouse",
     timeout: float = 30.0,
     savepoint: bool = True,
 ) -> bool:
@@ -249,7 +245,7 @@ def _rest(settings: GridLakeSettings, path: str, body: dict[str, Any] | None = N
         return json.loads(resp.read())
 
 
-def status(settings: GridLakeSettings, name: str = "meter_pipeline") -> JobStatus:
+def status(settings: GridLakeSettings, name: str = "lakehouse") -> JobStatus:
     """Process and Flink-level state of job ``name``."""
     pid = _read_pid(settings, name)
     st = JobStatus(name=name, pid=pid, running=pid is not None,
@@ -273,7 +269,7 @@ def status(settings: GridLakeSettings, name: str = "meter_pipeline") -> JobStatu
     return st
 
 
-def wait_running(settings: GridLakeSettings, name: str = "meter_pipeline",
+def wait_running(settings: GridLakeSettings, name: str = "lakehouse",
                  timeout: float = 180.0, checkpoints: int = 0) -> JobStatus:
     """Block until the job is RUNNING (and has ``checkpoints`` completed); raise if it dies.
 

@@ -78,10 +78,12 @@ def source(t_env: Any, settings: GridLakeSettings) -> None:
 
 def _views(settings: GridLakeSettings) -> dict[str, str]:
     """Every view of the job, name → query, in dependency order."""
-    lateness = settings.flink.allowed_lateness_ms
+    f = settings.flink
     views: dict[str, str] = {}
     for m in MESSAGES:
-        views[_checked(m.name)] = ingest.checked_sql(m, _src(m.name), lateness)
+        views[_checked(m.name)] = ingest.checked_sql(
+            m, _src(m.name), f.watermark_delay_ms, f.allowed_lateness_ms
+        )
     views["registry_versions"] = detail.registry_versions_sql(_checked(DEVICE_REGISTRY.name))
     views["dim_versions"] = detail.dim_versions_sql("registry_versions")
     for spec in DWD_SPECS:

@@ -31,7 +31,7 @@ from infra.lake import LakeError, LakeNotFound, WebHdfs, lake_path, last_instant
 from infra.settings import GridLakeSettings
 from jobs.streaming import control
 from lakehouse.contracts import TableContract
-from lakehouse.contracts.messages import MESSAGES, METER_READING
+from lakehouse.contracts.messages import MESSAGES
 from lakehouse.contracts.tables import TABLES
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,6 @@ class JobSource:
 
 #: Default consumer group and topics of each known job (``gridlake stream status NAME``).
 JOB_SOURCES: dict[str, JobSource] = {
-    "meter_pipeline": JobSource("meter-pipeline", (METER_READING.topic,)),
     "lakehouse": JobSource("lakehouse", tuple(m.topic for m in MESSAGES)),
 }
 

@@ -9,38 +9,46 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jobs.common.ddl import interval_literal, parsed_value_sql, quote, validation_reason_sql
+from jobs.common.ddl import parsed_value_sql, quote, validation_reason_sql
 from jobs.transforms.dialect import FLINK, Dialect
 from lakehouse.contracts import MessageContract
 
 
-def checked_sql(contract: MessageContract, source: str, allowed_lateness_ms: int) -> str:
+def checked_sql(
+    contract: MessageContract, source: str, watermark_delay_ms: int, allowed_lateness_ms: int
+) -> str:
     """Every raw message with its parsed fields, rejection reason and lateness.
 
-    ``lateness`` compares the event time with the source watermark at arrival:
-    ``on_time``, ``late`` (behind the watermark) or ``too_late`` (more than
-    ``allowed_lateness_ms`` behind it).
+    The watermark of a Kafka partition is the largest event time of the valid messages
+    read from it so far minus ``watermark_delay_ms`` (computed in SQL, so it depends only
+    on the order of the partition, not on timers). ``lateness`` is ``on_time``, ``late``
+    (behind the watermark) or ``too_late`` (more than ``allowed_lateness_ms`` behind it).
     """
-    parsed = ",\n  ".join(
+    parsed = ",\n    ".join(
         f"{parsed_value_sql(f)} AS {quote(f.name)}" for f in contract.fields
     )
     ts = contract.event_time_field
-    wm = "CURRENT_WATERMARK(`event_time`)"
-    lateness = (
-        f"CASE WHEN {wm} IS NULL THEN 'on_time'\n"
-        f"    WHEN `event_time` < {wm} - {interval_literal(allowed_lateness_ms)} "
-        "THEN 'too_late'\n"
-        f"    WHEN `event_time` < {wm} THEN 'late' ELSE 'on_time' END"
+    seen = (
+        "MAX(CASE WHEN `reason` IS NULL THEN `event_ms` END) OVER (PARTITION BY "
+        "`kafka_partition` ORDER BY `proc_time` ROWS BETWEEN UNBOUNDED PRECEDING AND "
+        "CURRENT ROW)"
     )
+    late, too_late = watermark_delay_ms, watermark_delay_ms + allowed_lateness_ms
     return (
-        "SELECT\n"
-        f"  {validation_reason_sql(contract)} AS `reason`,\n"
-        "  `payload`, `kafka_topic`, `kafka_partition`, `kafka_offset`,\n"
-        f"  {parsed},\n"
-        f"  TRY_CAST(JSON_VALUE(`payload`, '$.{ts}') AS BIGINT) AS `event_ms`,\n"
-        f"  {lateness} AS `lateness`,\n"
-        "  CAST(CURRENT_ROW_TIMESTAMP() AS TIMESTAMP_LTZ(3)) AS `ingest_ts`\n"
-        f"FROM {quote(source)}"
+        "SELECT *,\n"
+        f"  CASE WHEN `reason` IS NOT NULL THEN CAST(NULL AS STRING)\n"
+        f"    WHEN `event_ms` < {seen} - {too_late} THEN 'too_late'\n"
+        f"    WHEN `event_ms` < {seen} - {late} THEN 'late'\n"
+        "    ELSE 'on_time' END AS `lateness`\n"
+        "FROM (\n"
+        "  SELECT\n"
+        f"    {validation_reason_sql(contract)} AS `reason`,\n"
+        "    `payload`, `kafka_topic`, `kafka_partition`, `kafka_offset`, `proc_time`,\n"
+        f"    {parsed},\n"
+        f"    TRY_CAST(JSON_VALUE(`payload`, '$.{ts}') AS BIGINT) AS `event_ms`,\n"
+        "    CAST(CURRENT_ROW_TIMESTAMP() AS TIMESTAMP_LTZ(3)) AS `ingest_ts`\n"
+        f"  FROM {quote(source)}\n"
+        ")"
     )
 
 

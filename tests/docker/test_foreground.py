@@ -116,7 +116,7 @@ def test_stream_provisions_then_runs_the_job_like_stream_start(
     monkeypatch.setattr(foreground, "provision", fake_provision)
     launch = foreground.prepare(settings, "stream")
     assert calls == [settings]
-    assert launch.argv == [sys.executable, "-m", JOBS["meter_pipeline"]]
+    assert launch.argv == [sys.executable, "-m", JOBS["lakehouse"]]
     assert "gridlake-flink-connectors-0.1.0.jar" in launch.env["HADOOP_CLASSPATH"]
     assert launch.env["JVM_ARGS"].startswith(f"-Xmx{settings.flink.heap}")
 

@@ -228,7 +228,7 @@ def test_topic_lag_is_end_minus_committed() -> None:
     assert c.lag == 0
 
 
-def _job(name: str = "meter_pipeline") -> monitor.control.JobStatus:
+def _job(name: str = "lakehouse") -> monitor.control.JobStatus:
     return monitor.control.JobStatus(name=name, pid=None, running=False)
 
 
@@ -282,7 +282,7 @@ def test_flink_detail_from_rest() -> None:
             return httpx.Response(200, json=[{"id": m, "sum": sums[m]} for m in wanted])
         return httpx.Response(200, json=[{"id": m} for m in metric_ids.get(vertex, [])])
 
-    report = JobReport(job=monitor.control.JobStatus("meter_pipeline", 1, True, "j1", "RUNNING"),
+    report = JobReport(job=monitor.control.JobStatus("lakehouse", 1, True, "j1", "RUNNING"),
                        group_id="g", topics=[])
     rest = monitor.FlinkRest("http://flink", transport=httpx.MockTransport(handler))
     monitor.flink_detail(report, rest)
@@ -317,13 +317,13 @@ def offline(settings: GridLakeSettings) -> GridLakeSettings:
 
 def test_report_degrades_when_nothing_is_reachable(offline: GridLakeSettings) -> None:
     settings = offline
-    report = job_report(settings, "meter_pipeline", timeout_s=1)
+    report = job_report(settings, "lakehouse", timeout_s=1)
     assert not report.job.running and report.job.flink_job_id is None
     assert set(report.errors) == {"flink", "kafka", "lake"}
     assert "not running" in report.errors["flink"]
     assert settings.kafka.bootstrap in report.errors["kafka"]
     assert "unreachable" in report.errors["lake"]
-    assert report.group_id == settings.kafka.topic_prefix + "meter-pipeline"
+    assert report.group_id == settings.kafka.topic_prefix + "lakehouse"
     assert report.lag == [] and report.commits == [] and report.checkpoints is None
 
 
@@ -408,7 +408,7 @@ def test_lag_of_a_group_that_committed(isolated: GridLakeSettings) -> None:
     producer.flush()
     producer.close()
 
-    group = s.kafka.topic_prefix + "meter-pipeline"
+    group = s.kafka.topic_prefix + "lakehouse"
     consumer = KafkaConsumer(bootstrap_servers=s.kafka.bootstrap, group_id=group,
                              enable_auto_commit=False)
     consumer.commit({
@@ -426,8 +426,8 @@ def test_lag_of_a_group_that_committed(isolated: GridLakeSettings) -> None:
     assert not lags[s.kafka.topic_prefix + "x"].exists
 
     # the whole report: lag from Kafka, no job, every table still to be created
-    report = job_report(s, "meter_pipeline")
-    assert [(x.topic, x.lag) for x in report.lag] == [(topic, 4)]
+    report = job_report(s, "lakehouse")
+    assert [(x.topic, x.lag) for x in report.lag if x.topic == topic] == [(topic, 4)]
     assert "flink" in report.errors and "kafka" not in report.errors
     assert "lake" not in report.errors
     assert {c.state for c in report.commits} == {"no table"}
@@ -475,7 +475,7 @@ def test_cli_status_on_the_stack(isolated: GridLakeSettings) -> None:
         "GRIDLAKE_FLINK__REST_PORT": str(s.flink.rest_port),
     }
     res = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "stream", "status", "meter_pipeline",
+        [sys.executable, "-m", "infra.cli", "stream", "status", "lakehouse",
          "--topic", s.kafka.topic_prefix + "nothing", "--group", "g"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )

@@ -19,7 +19,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from infra.settings import REPO_ROOT, GridLakeSettings
 from jobs.streaming import control
-from lakehouse.contracts.messages import METER_READING
+from lakehouse.contracts.messages import MESSAGES, METER_READING
 from tests.conftest import free_port
 from tests.jobs.streaming import meter_data
 
@@ -48,7 +48,11 @@ def isolated(stack: GridLakeSettings) -> Iterator[tuple[GridLakeSettings, dict[s
         }
     )
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
-    admin.create_topics([NewTopic(settings.kafka.topic_prefix + METER_READING.topic, 2, 1)])
+    # The lakehouse job reads every topic; the meter topic gets two partitions.
+    admin.create_topics([
+        NewTopic(settings.kafka.topic_prefix + m.topic, 2 if m is METER_READING else 1, 1)
+        for m in MESSAGES
+    ])
     admin.close()
     yield settings, env
 
@@ -57,12 +61,12 @@ def isolated(stack: GridLakeSettings) -> Iterator[tuple[GridLakeSettings, dict[s
 def pipeline(isolated: tuple[GridLakeSettings, dict[str, str]]) -> Iterator[GridLakeSettings]:
     """The meter pipeline running on the isolated settings."""
     settings, env = isolated
-    control.start(settings, "meter_pipeline", extra_env=env)
+    control.start(settings, "lakehouse", extra_env=env)
     try:
-        control.wait_running(settings, "meter_pipeline", timeout=240)
+        control.wait_running(settings, "lakehouse", timeout=400)
         yield settings
     finally:
-        control.stop(settings, "meter_pipeline", savepoint=False)
+        control.stop(settings, "lakehouse", savepoint=False)
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -13,12 +14,13 @@ from typing import Any
 import pandas as pd
 import pytest
 import redis
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 
 from infra.settings import GridLakeSettings
 from jobs.streaming import control
 from jobs.streaming.lakehouse import GROUP_SUFFIX
+from jobs.streaming.monitor import consumer_lag
 from lakehouse.contracts.messages import MESSAGES
 from lakehouse.contracts.schema import FieldType, TableContract
 from lakehouse.contracts.serving import index_key, serving_key_prefix
@@ -83,27 +85,15 @@ def wait_consumed(settings: GridLakeSettings, timeout: float = 300) -> None:
     in that checkpoint: once committed == end, all of it is in Hudi and Redis.
     """
     topics = [settings.kafka.topic_prefix + m.topic for m in MESSAGES]
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap)
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
     group = settings.kafka.topic_prefix + GROUP_SUFFIX
-    try:
-        parts = [TopicPartition(t, 0) for t in topics]
-        end = consumer.end_offsets(parts)
-        deadline = time.monotonic() + timeout
-        while True:
-            committed = admin.list_consumer_group_offsets(group)
-            behind = {
-                tp.topic: end[tp] - (committed[tp].offset if tp in committed else 0)
-                for tp in parts if end[tp] > (committed[tp].offset if tp in committed else 0)
-            }
-            if not behind:
-                return
-            if time.monotonic() > deadline:
-                pytest.fail(f"job did not consume everything in {timeout} s: {behind}")
-            time.sleep(0.5)
-    finally:
-        consumer.close()
-        admin.close()
+    deadline = time.monotonic() + timeout
+    while True:
+        behind = {t.topic: t.lag for t in consumer_lag(settings, group, topics) if t.lag}
+        if not behind:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"job did not consume everything in {timeout} s: {behind}")
+        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -190,11 +180,15 @@ def test_every_layer_equals_the_oracle(
     problems: list[str] = []
     for t in tables:
         problems += compare(t, lake[t.name], expected[t.name])
-    assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:60])
+    if problems:
+        by_column = Counter(" ".join(p.split(" ")[:1] + p.split(":")[0].split(" ")[-1:])
+                            for p in problems)
+        pytest.fail(f"{len(problems)} differences, by table and column: {dict(by_column)}\n"
+                    + "\n".join(problems[:40]))
 
     # Reconciliation: every message read is in exactly one of ODS or quarantine.
     counts = lakehouse_oracle.ods_counts(scenario)
-    for name, table in ODS_TABLES.items():
+    for table in ODS_TABLES.values():
         got = lake[table.name]
         assert len(got) == counts[table.name], table.name
         assert not got.duplicated(["kafka_topic", "kafka_partition", "kafka_offset"]).any()
