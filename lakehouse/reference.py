@@ -22,19 +22,20 @@ def render_markdown(tables: Iterable[TableContract]) -> str:
     """Markdown reference: an overview (one row per table) and each table's columns."""
     ordered = sorted(tables, key=lambda t: (LAYER_ORDER.index(t.layer), t.name))
     lines = [HEADER, "## Overview\n",
-             "| table | layer | holds (grain) | record key | ordering | partition | fed by |",
-             "|---|---|---|---|---|---|---|"]
+             "| table | layer | holds | grain | record key | ordering | partition | fed by |",
+             "|---|---|---|---|---|---|---|---|"]
     for t in ordered:
         lines.append(
             f"| [`{t.name}`](#{t.name}) | {t.layer.upper()} | {_cell(t.description)} | "
-            f"{', '.join(t.record_key)} | {t.ordering_field} | "
+            f"{_cell(t.grain)} | {', '.join(t.record_key)} | {t.ordering_field} | "
             f"{', '.join(t.partition_fields) or '—'} | {_cell(t.fed_by)} |"
         )
     for t in ordered:
         retention = f"{t.retention_days} days" if t.retention_days else "forever"
         lines += [
             "", f"## {t.name}", "",
-            f"{t.description} Hudi {t.table_type}; retention: {retention}.", "",
+            f"{t.description} Grain: {t.grain}. Hudi {t.table_type}, {t.index_type} index; "
+            f"retention: {retention}.", "",
             "| column | type | unit | description |", "|---|---|---|---|",
         ]
         for f in t.fields:

@@ -142,9 +142,14 @@ def wait_api_matches(api_url: str, expected: pd.DataFrame, timeout: float = 180)
 
 
 def read_lake(settings: GridLakeSettings) -> dict[str, pd.DataFrame]:
-    """The slice's Hudi tables on HDFS, read back with Spark: ods, quarantine, ads."""
+    """The meter tables on HDFS, read back with Spark: ods, quarantine, dwd, ads."""
     from jobs.batch.spark import read_table, spark_session
-    from lakehouse.contracts.tables import ADS_METER_ENERGY_15MIN, ODS_METER_READING, QUARANTINE
+    from lakehouse.contracts.tables import (
+        ADS_METER_ENERGY_15MIN,
+        DWD_TABLES,
+        ODS_METER_READING,
+        QUARANTINE,
+    )
 
     spark = spark_session(settings, "test-streaming")
     try:
@@ -152,6 +157,7 @@ def read_lake(settings: GridLakeSettings) -> dict[str, pd.DataFrame]:
             "ods": read_table(spark, settings, ODS_METER_READING).toPandas(),
             "quarantine": read_table(spark, settings, QUARANTINE).toPandas(),
             "ads": read_table(spark, settings, ADS_METER_ENERGY_15MIN).toPandas(),
+            "dwd": read_table(spark, settings, DWD_TABLES["meter_reading"]).toPandas(),
         }
     finally:
         spark.stop()
