@@ -62,6 +62,7 @@ class FileStatus:
         is_dir: Whether it is a directory.
         length: Size in bytes (0 for directories).
         modified_ms: Modification time, epoch milliseconds.
+        replication: Replication factor of a file (0 for directories).
 
     """
 
@@ -69,6 +70,7 @@ class FileStatus:
     is_dir: bool
     length: int
     modified_ms: int
+    replication: int = 0
 
     @classmethod
     def from_json(cls, entry: dict[str, Any]) -> FileStatus:
@@ -78,6 +80,7 @@ class FileStatus:
             is_dir=entry.get("type") == "DIRECTORY",
             length=int(entry.get("length", 0)),
             modified_ms=int(entry.get("modificationTime", 0)),
+            replication=int(entry.get("replication", 0)),
         )
 
 

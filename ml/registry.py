@@ -8,8 +8,8 @@ threshold, the parent model id (for transferred models) and the SHA-256 of
 ``model.pt``, checked on every load so that a corrupt or truncated checkpoint is
 reported as :class:`CorruptModelError` instead of crashing its user.
 
-Backends: :class:`LocalBackend` (a directory) and :class:`HdfsBackend` (WebHDFS through
-the ``hdfs`` package's ``InsecureClient``; downloaded checkpoints are cached locally).
+Backends: :class:`LocalBackend` (a directory) and :class:`HdfsBackend` (through
+GridLake's WebHDFS client, ``infra.lake.WebHdfs``; downloaded checkpoints are cached locally).
 The metadata file is written last, so a model without it is invisible.
 """
 
@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import torch
 
+from infra.lake import LakeNotFound, WebHdfs
 from infra.settings import GridLakeSettings
 from ml.data.scaling import Scaler
 from ml.data.sources import DataDescription
@@ -208,7 +209,7 @@ class LocalBackend:
 
 
 class HdfsBackend:
-    """A directory on HDFS, through WebHDFS (``hdfs.InsecureClient``).
+    """A directory on HDFS, through WebHDFS (:class:`infra.lake.WebHdfs`).
 
     Args:
         url: WebHDFS address (``settings.hdfs.webhdfs_url``).
@@ -219,41 +220,33 @@ class HdfsBackend:
     """
 
     def __init__(self, url: str, user: str, root: str, timeout: float = 30.0) -> None:
-        from hdfs import InsecureClient
-
         self.url = url
         self.root = root.rstrip("/") or "/"
-        self.client = InsecureClient(url, user=user, timeout=timeout)
+        self.client = WebHdfs(url, user, timeout)
 
     def _path(self, path: str) -> str:
         return f"{self.root}/{path}"
 
     def write(self, path: str, data: bytes) -> None:
         """Write (replace) a file."""
-        self.client.write(self._path(path), data=data, overwrite=True)
+        self.client.write(self._path(path), data)
 
     def read(self, path: str) -> bytes:
         """Read a file."""
-        from hdfs.util import HdfsError
-
         try:
-            with self.client.read(self._path(path)) as reader:
-                return bytes(reader.read())
-        except HdfsError as err:
-            if "not found" in str(err).lower() or "does not exist" in str(err).lower():
-                raise FileNotFoundError(self._path(path)) from err
-            raise
+            return self.client.read(self._path(path))
+        except LakeNotFound as err:
+            raise FileNotFoundError(self._path(path)) from err
 
     def exists(self, path: str) -> bool:
         """Whether a file exists."""
-        return self.client.status(self._path(path), strict=False) is not None
+        return self.client.exists(self._path(path))
 
     def list_ids(self) -> list[str]:
         """Directories under the root."""
-        if self.client.status(self.root, strict=False) is None:
+        if not self.client.exists(self.root):
             return []
-        entries = self.client.list(self.root, status=True)
-        return sorted(name for name, st in entries if st.get("type") == "DIRECTORY")
+        return sorted(st.name for st in self.client.list_status(self.root) if st.is_dir)
 
     def describe(self) -> str:
         """``webhdfs-url/root``."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from infra.lake import lake_path
 from infra.settings import GridLakeSettings
 from lakehouse.contracts import Field, FieldType, MessageContract, TableContract
 from lakehouse.contracts.serving import serving_key_prefix
@@ -125,9 +126,25 @@ def parsed_value_sql(f: Field, payload: str = "payload") -> str:
     return f"TRY_CAST(JSON_VALUE({p}, {path}) AS {FLINK_TYPES[f.type]})"
 
 
+def project_sql(table: TableContract, source: str, computed: Mapping[str, str]) -> str:
+    """``SELECT`` of ``table``'s columns, in order, from ``source``.
+
+    Args:
+        table: The target table.
+        source: View or table to select from.
+        computed: Column → SQL expression for columns not taken as they are.
+
+    """
+    cols = [
+        f"{computed[f.name]} AS {quote(f.name)}" if f.name in computed else quote(f.name)
+        for f in table.fields
+    ]
+    return "SELECT " + ",\n  ".join(cols) + f"\nFROM {quote(source)}"
+
+
 def hudi_table_path(settings: GridLakeSettings, table: TableContract) -> str:
-    """Base path of a table in the lake: ``<lake_uri>/<layer>/<name>``."""
-    return f"{settings.hdfs.lake_uri}/{table.layer}/{table.name}"
+    """Fully qualified base path of a table in the lake: ``<lake_uri>/<layer>/<name>``."""
+    return settings.hdfs.uri + lake_path(settings, table.layer, table.name)
 
 
 def hudi_sink_ddl(

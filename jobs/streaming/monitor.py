@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -493,6 +494,28 @@ class ServiceUnavailable(Exception):
     """A service a report piece needs cannot be reached or answered with an error."""
 
 
+def _group_offsets(admin: Any, group_id: str, timeout_s: float) -> dict[Any, Any]:
+    """Committed offsets of a group, retrying Kafka's retriable errors until ``timeout_s``.
+
+    A fresh broker answers the first group request with COORDINATOR_NOT_AVAILABLE while
+    it creates ``__consumer_offsets``; that is "not yet", not "unavailable".
+    """
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fetch = getattr(admin, "list_consumer_group_offsets", None)  # kafka-python 2.x
+            if fetch is not None:
+                return dict(fetch(group_id))
+            # kafka-python 3.x
+            return dict(admin.list_group_offsets({group_id: None}).get(group_id, {}))
+        except KafkaError as err:
+            if not err.retriable or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def consumer_lag(
     settings: GridLakeSettings, group_id: str, topics: Sequence[str], timeout_s: float = 5.0
 ) -> list[TopicLag]:
@@ -514,11 +537,7 @@ def consumer_lag(
     admin = consumer = None
     try:
         admin = KafkaAdminClient(**common)
-        fetch = getattr(admin, "list_consumer_group_offsets", None)  # kafka-python 2.x
-        if fetch is not None:
-            raw = fetch(group_id)
-        else:  # kafka-python 3.x
-            raw = admin.list_group_offsets({group_id: None}).get(group_id, {})
+        raw = _group_offsets(admin, group_id, timeout_s)
         committed = {
             (tp.topic, tp.partition): int(om.offset)
             for tp, om in raw.items() if om is not None and om.offset >= 0

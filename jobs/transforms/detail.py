@@ -9,11 +9,11 @@ rewrites the same keys.
 
 from __future__ import annotations
 
-from jobs.common.ddl import quote
+from jobs.common.ddl import project_sql, quote, sql_string
 from jobs.transforms.dialect import FLINK, Dialect
 from lakehouse.contracts.messages import DEVICE_REGISTRY
 from lakehouse.contracts.quality import RULES, SPIKE_RATIO, DwdSpec
-from lakehouse.contracts.tables import DIM_DEVICE, DWD_TABLES
+from lakehouse.contracts.tables import DIM_DEVICE, DWD_TABLES, HIERARCHY
 
 _REGISTRY_ATTRS = tuple(f.name for f in DEVICE_REGISTRY.fields if f.name not in ("device_id", "ts"))
 
@@ -43,19 +43,10 @@ def dim_versions_sql(versions: str) -> str:
 
 def dim_device_sql(dim: str, d: Dialect = FLINK) -> str:
     """Rows of ``dim_device`` from the versions view."""
-    cols = []
-    for f in DIM_DEVICE.fields:
-        if f.name == "valid_from":
-            cols.append(f"{d.ts('`valid_from_ms`')} AS `valid_from`")
-        elif f.name == "valid_to":
-            cols.append(f"{d.ts('`valid_to_ms`')} AS `valid_to`")
-        elif f.name == "is_current":
-            cols.append("`valid_to_ms` IS NULL AS `is_current`")
-        elif f.name == "updated_ts":
-            cols.append(f"{d.now()} AS `updated_ts`")
-        else:
-            cols.append(quote(f.name))
-    return "SELECT " + ",\n  ".join(cols) + f"\nFROM {quote(dim)}"
+    return project_sql(DIM_DEVICE, dim, {
+        "valid_from": d.ts("`valid_from_ms`"), "valid_to": d.ts("`valid_to_ms`"),
+        "is_current": "`valid_to_ms` IS NULL", "updated_ts": d.now(),
+    })
 
 
 def dedup_sql(spec: DwdSpec, checked: str, d: Dialect = FLINK) -> str:
@@ -138,13 +129,13 @@ def dwd_sql(spec: DwdSpec, dedup: str, first_seen: str, dim: str) -> str:
     self_col = {"substation": "substation_id", "feeder": "feeder_id",
                 "transformer": "transformer_id"}.get(spec.device_type)
     hier = []
-    for col in ("region_id", "substation_id", "feeder_id", "transformer_id"):
+    for col in HIERARCHY:
         expr = f"COALESCE(d.{quote(col)}, f.`device_id`)" if col == self_col else f"d.{quote(col)}"
         hier.append(f"{expr} AS {quote(col)}")
     measures = [f"{_scaled(spec, m.name, 'f')} AS {quote(m.name)}" for m in spec.measures]
     flag_cols = [f"{expr} AS `flag_{name}`" for name, expr in flags.items()]
     names = ", ".join(
-        f"CASE WHEN {flags[r.name]} THEN {sql_str(r.name)} END" for r in RULES
+        f"CASE WHEN {flags[r.name]} THEN {sql_string(r.name)} END" for r in RULES
     )
     excluding = " OR ".join(flags[r.name] for r in RULES if r.excludes)
     cols = [
@@ -153,11 +144,8 @@ def dwd_sql(spec: DwdSpec, dedup: str, first_seen: str, dim: str) -> str:
         f"CONCAT_WS(',', {names}) AS `quality_flags`",
         f"NOT ({excluding}) AS `usable`",
         "f.`kafka_topic`", "f.`kafka_partition`", "f.`kafka_offset`", "f.`ingest_ts`",
+        f"CAST({_interval(spec, 'f')} AS BIGINT) AS `interval_ms`",
     ]
-    if spec.interval_field:
-        cols.append(f"{_interval(spec, 'f')} AS `interval_ms`")
-    else:
-        cols.append(f"CAST({_interval(spec, 'f')} AS BIGINT) AS `interval_ms`")
     return (
         "SELECT " + ",\n  ".join(cols) + "\n"
         f"FROM {quote(dedup)} AS f\n"
@@ -174,20 +162,6 @@ def dwd_sql(spec: DwdSpec, dedup: str, first_seen: str, dim: str) -> str:
 
 def dwd_table_sql(spec: DwdSpec, dwd: str, d: Dialect = FLINK) -> str:
     """Rows of ``dwd_<name>`` from the detail view."""
-    table = DWD_TABLES[spec.name]
-    cols = []
-    for f in table.fields:
-        if f.name == "event_ts":
-            cols.append(f"{d.ts('`event_ms`')} AS `event_ts`")
-        elif f.name == "updated_ts":
-            cols.append(f"{d.now()} AS `updated_ts`")
-        elif f.name == "dt":
-            cols.append(f"{d.date('`event_ms`')} AS `dt`")
-        else:
-            cols.append(quote(f.name))
-    return "SELECT " + ", ".join(cols) + f"\nFROM {quote(dwd)}"
-
-
-def sql_str(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
+    return project_sql(DWD_TABLES[spec.name], dwd, {
+        "event_ts": d.ts("`event_ms`"), "updated_ts": d.now(), "dt": d.date("`event_ms`"),
+    })

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from jobs.common.ddl import quote
-from jobs.transforms.detail import sql_str
+from jobs.common.ddl import quote, sql_string
 from jobs.transforms.dialect import FLINK, Dialect
 from jobs.transforms.summary import QUARTER_MS, union
 from lakehouse.contracts.quality import RULES
@@ -18,6 +17,17 @@ NORMAL_LIFE_H = 180_000.0
 
 def _tail(d: Dialect, time_col: str = "`window_ms`") -> str:
     return f"{d.now()} AS `updated_ts`, {d.date(time_col)} AS `dt`"
+
+
+def _daily(dws: str, key: str, values: str, d: Dialect) -> str:
+    """An ADS daily table from the 1d rows of a DWS view: key, ``day``, values, tail."""
+    return (
+        f"SELECT {key}, {d.ts('`window_ms`')} AS `day`,\n  {values},\n  {_tail(d)}\n"
+        f"FROM {quote(dws)} WHERE `grain` = '1d'"
+    )
+
+
+_ENTITY = "`entity_type`, `entity_id`"
 
 
 def meter_energy_15min_sql(meter_energy: str, d: Dialect = FLINK) -> str:
@@ -47,18 +57,15 @@ def load_curve_sql(dws_load: str, d: Dialect = FLINK) -> str:
 
 def load_daily_sql(dws_load: str, d: Dialect = FLINK) -> str:
     """``ads_load_daily``: peak, valley, peak-valley difference rate, load factor."""
-    return (
-        f"SELECT `entity_type`, `entity_id`, {d.ts('`window_ms`')} AS `day`,\n"
-        "  `energy_import_kwh`, `energy_export_kwh`, `avg_load_kw`, `peak_load_kw`,\n"
+    return _daily(dws_load, _ENTITY, (
+        "`energy_import_kwh`, `energy_export_kwh`, `avg_load_kw`, `peak_load_kw`,\n"
         "  `valley_load_kw`, `peak_load_kw` - `valley_load_kw` AS `peak_valley_diff_kw`,\n"
         "  CASE WHEN `peak_load_kw` > 0 THEN (`peak_load_kw` - `valley_load_kw`) * 100.0 /"
         " `peak_load_kw` END AS `peak_valley_rate_pct`,\n"
         "  CASE WHEN `peak_load_kw` > 0 THEN `avg_load_kw` * 100.0 / `peak_load_kw` END"
         " AS `load_factor_pct`,\n"
-        "  `points`,\n"
-        f"  {_tail(d)}\n"
-        f"FROM {quote(dws_load)} WHERE `grain` = '1d'"
-    )
+        "  `points`"
+    ), d)
 
 
 def feeder_daily_sql(dws_feeder: str, dws_load: str, d: Dialect = FLINK) -> str:
@@ -87,39 +94,30 @@ def feeder_daily_sql(dws_feeder: str, dws_load: str, d: Dialect = FLINK) -> str:
 
 def voltage_daily_sql(dws_voltage: str, d: Dialect = FLINK) -> str:
     """``ads_voltage_daily``: voltage qualification rate."""
-    return (
-        f"SELECT `entity_type`, `entity_id`, {d.ts('`window_ms`')} AS `day`,\n"
-        "  `readings`, `qualified`, `qualified` * 100.0 / `readings` AS"
+    return _daily(dws_voltage, _ENTITY, (
+        "`readings`, `qualified`, `qualified` * 100.0 / `readings` AS"
         " `qualification_rate_pct`,\n"
-        "  `voltage_min_v`, `voltage_avg_v`, `voltage_max_v`,\n"
-        f"  {_tail(d)}\n"
-        f"FROM {quote(dws_voltage)} WHERE `grain` = '1d'"
-    )
+        "  `voltage_min_v`, `voltage_avg_v`, `voltage_max_v`"
+    ), d)
 
 
 def transformer_daily_sql(dws_transformer: str, d: Dialect = FLINK) -> str:
     """``ads_transformer_daily``: loading rate, overload, hot-spot ageing."""
-    return (
-        f"SELECT `entity_id` AS `transformer_id`, {d.ts('`window_ms`')} AS `day`,\n"
-        "  `load_pu_max` * 100.0 AS `loading_rate_pct`,"
+    return _daily(dws_transformer, "`entity_id` AS `transformer_id`", (
+        "`load_pu_max` * 100.0 AS `loading_rate_pct`,"
         " `load_pu_avg` * 100.0 AS `avg_loading_pct`,\n"
         "  `overload_minutes`, `overload_minutes` > 0 AS `overloaded`,\n"
         "  `hot_spot_max_c`, `top_oil_max_c`, `aging_hours`,\n"
-        f"  `aging_hours` * 100.0 / {NORMAL_LIFE_H} AS `loss_of_life_pct`, `readings`,\n"
-        f"  {_tail(d)}\n"
-        f"FROM {quote(dws_transformer)} WHERE `grain` = '1d'"
-    )
+        f"  `aging_hours` * 100.0 / {NORMAL_LIFE_H} AS `loss_of_life_pct`, `readings`"
+    ), d)
 
 
 def ess_daily_sql(dws_ess: str, d: Dialect = FLINK) -> str:
     """``ads_ess_daily``: SOC, temperature, cell gap and throughput statistics."""
-    return (
-        f"SELECT `entity_id` AS `ess_id`, {d.ts('`window_ms`')} AS `day`,\n"
-        "  `soc_min_pct`, `soc_avg_pct`, `soc_max_pct`, `cell_temp_max_c`,\n"
-        "  `cell_gap_avg_mv`, `cell_gap_max_mv`, `charge_kwh`, `discharge_kwh`, `readings`,\n"
-        f"  {_tail(d)}\n"
-        f"FROM {quote(dws_ess)} WHERE `grain` = '1d'"
-    )
+    return _daily(dws_ess, "`entity_id` AS `ess_id`", (
+        "`soc_min_pct`, `soc_avg_pct`, `soc_max_pct`, `cell_temp_max_c`,\n"
+        "  `cell_gap_avg_mv`, `cell_gap_max_mv`, `charge_kwh`, `discharge_kwh`, `readings`"
+    ), d)
 
 
 _COUNTS = ("received", "records", "clean", *(r.name for r in RULES), "quarantined")
@@ -150,8 +148,8 @@ def quality_rows_sql(
             )
         cols = ", ".join(f"{vals[c]} AS {quote(c)}" for c in _COUNTS)
         parts.append(
-            f"SELECT {d.date('`event_ms`')} AS `dt`, {sql_str(source)} AS `source`,\n"
-            f"  COALESCE(`region_id`, {sql_str(UNKNOWN_REGION)}) AS `region_id`, {cols}\n"
+            f"SELECT {d.date('`event_ms`')} AS `dt`, {sql_string(source)} AS `source`,\n"
+            f"  COALESCE(`region_id`, {sql_string(UNKNOWN_REGION)}) AS `region_id`, {cols}\n"
             f"FROM {quote(view)}"
         )
     for source, view in checked.items():
@@ -159,8 +157,8 @@ def quality_rows_sql(
             f"CAST({1 if c == 'quarantined' else 0} AS BIGINT) AS {quote(c)}" for c in _COUNTS
         )
         parts.append(
-            f"SELECT DATE_FORMAT(`ingest_ts`, 'yyyy-MM-dd') AS `dt`, {sql_str(source)} AS"
-            f" `source`,\n  {sql_str(UNKNOWN_REGION)} AS `region_id`, {cols}\n"
+            f"SELECT DATE_FORMAT(`ingest_ts`, 'yyyy-MM-dd') AS `dt`, {sql_string(source)} AS"
+            f" `source`,\n  {sql_string(UNKNOWN_REGION)} AS `region_id`, {cols}\n"
             f"FROM {quote(view)} WHERE `reason` IS NOT NULL"
         )
     return union(parts)

@@ -15,7 +15,11 @@ from lakehouse.contracts import MessageContract
 
 
 def checked_sql(
-    contract: MessageContract, source: str, watermark_delay_ms: int, allowed_lateness_ms: int
+    contract: MessageContract,
+    source: str,
+    watermark_delay_ms: int,
+    allowed_lateness_ms: int,
+    d: Dialect = FLINK,
 ) -> str:
     """Every raw message with its parsed fields, rejection reason and lateness.
 
@@ -46,7 +50,7 @@ def checked_sql(
         "    `payload`, `kafka_topic`, `kafka_partition`, `kafka_offset`, `proc_time`,\n"
         f"    {parsed},\n"
         f"    TRY_CAST(JSON_VALUE(`payload`, '$.{ts}') AS BIGINT) AS `event_ms`,\n"
-        "    CAST(CURRENT_ROW_TIMESTAMP() AS TIMESTAMP_LTZ(3)) AS `ingest_ts`\n"
+        f"    {d.now()} AS `ingest_ts`\n"
         f"  FROM {quote(source)}\n"
         ")"
     )

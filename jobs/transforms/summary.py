@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from jobs.common.ddl import quote
+from jobs.common.ddl import project_sql, quote
 from jobs.transforms.dialect import FLINK, Dialect
 from lakehouse.contracts.schema import TableContract
-from lakehouse.contracts.tables import ENTITY_LEVELS, GRAINS
+from lakehouse.contracts.tables import ENTITY_LEVELS, GRAINS, HIERARCHY
 
 QUARTER_MS = GRAINS["15min"]
 V_LOW, V_HIGH = 207.0, 246.1
 """Qualified supply voltage band at the meters: 230 V −10 % / +7 % (GB/T 12325)."""
 
-HIER_COLS = ("transformer_id", "feeder_id", "substation_id", "region_id")
 
 
 def _win(col: str, grain_ms: int) -> str:
@@ -48,7 +47,7 @@ def register_intervals_sql(
         aggs += [f"MAX({quote(r)}) AS {quote(r + '_last')}",
                  f"MIN({quote(r)}) AS {quote(r + '_first')}"]
     if hierarchy:
-        aggs += [f"MAX({quote(h)}) AS {quote(h)}" for h in HIER_COLS]
+        aggs += [f"MAX({quote(h)}) AS {quote(h)}" for h in HIERARCHY]
     aggs += ["COUNT(*) AS `readings`", *extra]
     return (
         f"SELECT `device_id`, {_win('`event_ms`', QUARTER_MS)} AS `window_ms`,\n  "
@@ -103,7 +102,7 @@ def meter_energy_sql(intervals: str) -> str:
     inner = register_energy_sql(
         intervals, {"energy_import_kwh": "energy_import_kwh",
                     "energy_export_kwh": "energy_export_kwh"},
-        carry=("energy_import_kwh_last", "readings", *HIER_COLS),
+        carry=("energy_import_kwh_last", "readings", *HIERARCHY),
     )
     return (
         "SELECT e.*, (e.`energy_import_kwh` - e.`energy_export_kwh`) * 4 AS `load_kw`\n"
@@ -276,16 +275,7 @@ def dws_feeder_sql(energy: str) -> str:
 
 def summary_table_sql(table: TableContract, view: str, d: Dialect = FLINK) -> str:
     """Rows of a DWS table (window columns as timestamps) from its BIGINT-window view."""
-    cols = []
-    for f in table.fields:
-        if f.name == "window_start":
-            cols.append(f"{d.ts('`window_ms`')} AS `window_start`")
-        elif f.name == "window_end":
-            cols.append(f"{d.ts('`window_ms` + `grain_ms`')} AS `window_end`")
-        elif f.name == "updated_ts":
-            cols.append(f"{d.now()} AS `updated_ts`")
-        elif f.name == "dt":
-            cols.append(f"{d.date('`window_ms`')} AS `dt`")
-        else:
-            cols.append(quote(f.name))
-    return "SELECT " + ", ".join(cols) + f"\nFROM {quote(view)}"
+    return project_sql(table, view, {
+        "window_start": d.ts("`window_ms`"), "window_end": d.ts("`window_ms` + `grain_ms`"),
+        "updated_ts": d.now(), "dt": d.date("`window_ms`"),
+    })

@@ -65,8 +65,6 @@ RULES: tuple[Rule, ...] = (
 )
 """Rules in the order their names appear in ``quality_flags``."""
 
-RULE_NAMES: tuple[str, ...] = tuple(r.name for r in RULES)
-EXCLUDING_RULES: tuple[str, ...] = tuple(r.name for r in RULES if r.excludes)
 SPIKE_RATIO = 4.0
 
 

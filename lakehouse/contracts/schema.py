@@ -168,10 +168,3 @@ class TableContract:
     def field_names(self) -> list[str]:
         """Column names in order."""
         return [f.name for f in self.fields]
-
-    def field(self, name: str) -> Field:
-        """Return the column called ``name``."""
-        for f in self.fields:
-            if f.name == name:
-                return f
-        raise KeyError(f"{self.name} has no column {name!r}")

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hdfs import InsecureClient
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from infra.lake import WebHdfs
 from infra.settings import REPO_ROOT, GridLakeSettings
 from infra.stack.manager import Stack
 from lakehouse.contracts.registry import all_topics
@@ -49,8 +49,8 @@ def status_json(settings: GridLakeSettings) -> dict[str, dict[str, Any]]:
     return {row["name"]: row for row in json.loads(res.stdout)}
 
 
-def hdfs_client(settings: GridLakeSettings) -> InsecureClient:
-    return InsecureClient(settings.hdfs.webhdfs_url, user=settings.hdfs.user, timeout=30)
+def hdfs_client(settings: GridLakeSettings) -> WebHdfs:
+    return WebHdfs.from_settings(settings, timeout=30)
 
 
 def nn_state(settings: GridLakeSettings) -> dict[str, Any]:
@@ -128,11 +128,11 @@ def test_contract_topics_exist(stack: GridLakeSettings) -> None:
 def test_hdfs_write_read_replicated(stack: GridLakeSettings) -> None:
     client = hdfs_client(stack)
     path = f"{stack.hdfs.lake_root}/_tests/{uuid.uuid4().hex}.txt"
-    client.write(path, data=b"volts,amps\n230.1,4.2\n", overwrite=True)
-    with client.read(path) as reader:
-        assert reader.read() == b"volts,amps\n230.1,4.2\n"
-    assert client.status(path)["replication"] == 2
-    assert client.status(stack.hdfs.lake_root)["type"] == "DIRECTORY"
+    client.write(path, b"volts,amps\n230.1,4.2\n")
+    assert client.read(path) == b"volts,amps\n230.1,4.2\n"
+    status, root = client.status(path), client.status(stack.hdfs.lake_root)
+    assert status is not None and status.replication == 2
+    assert root is not None and root.is_dir
     client.delete(path)
 
 
@@ -162,7 +162,7 @@ def test_up_twice_is_harmless_and_fast(stack: GridLakeSettings) -> None:
 def test_hdfs_survives_losing_a_datanode(stack: GridLakeSettings) -> None:
     client = hdfs_client(stack)
     old = f"{stack.hdfs.lake_root}/_tests/before-loss-{uuid.uuid4().hex}.txt"
-    client.write(old, data=b"written with two datanodes", overwrite=True)
+    client.write(old, b"written with two datanodes")
 
     victim = Stack(stack).service("datanode-slave1")
     pid = victim.pid()
@@ -178,12 +178,10 @@ def test_hdfs_survives_losing_a_datanode(stack: GridLakeSettings) -> None:
         60,
         "the NameNode to notice the lost DataNode",
     )
-    with client.read(old) as reader:
-        assert reader.read() == b"written with two datanodes"
+    assert client.read(old) == b"written with two datanodes"
     new = f"{stack.hdfs.lake_root}/_tests/after-loss-{uuid.uuid4().hex}.txt"
-    client.write(new, data=b"written with one datanode", overwrite=True)
-    with client.read(new) as reader:
-        assert reader.read() == b"written with one datanode"
+    client.write(new, b"written with one datanode")
+    assert client.read(new) == b"written with one datanode"
 
     res, _ = cli(stack, "up")
     assert res.returncode == 0, res.stdout + res.stderr
@@ -203,7 +201,7 @@ def test_down_then_up_keeps_kafka_and_hdfs_data(stack: GridLakeSettings) -> None
     produce(stack, topic, [b"m1", b"m2", b"m3"])
     client = hdfs_client(stack)
     path = f"{stack.hdfs.lake_root}/_tests/persist-{uuid.uuid4().hex}.txt"
-    client.write(path, data=b"survives restarts", overwrite=True)
+    client.write(path, b"survives restarts")
 
     res, _ = cli(stack, "down")
     assert res.returncode == 0, res.stderr
@@ -212,8 +210,7 @@ def test_down_then_up_keeps_kafka_and_hdfs_data(stack: GridLakeSettings) -> None
 
     res, seconds = cli(stack, "up")
     assert res.returncode == 0, res.stdout + res.stderr
-    with hdfs_client(stack).read(path) as reader:
-        assert reader.read() == b"survives restarts"
+    assert hdfs_client(stack).read(path) == b"survives restarts"
     assert consume_all(stack, topic, 3) == [b"m1", b"m2", b"m3"]
     admin = KafkaAdminClient(bootstrap_servers=stack.kafka.bootstrap)
     admin.delete_topics([topic])

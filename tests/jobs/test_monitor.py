@@ -483,3 +483,26 @@ def test_cli_status_on_the_stack(isolated: GridLakeSettings) -> None:
     assert "Traceback" not in res.stderr
     assert "no topic" in res.stdout and "no table" in res.stdout
     assert "last commit per table" in res.stdout
+
+
+def test_group_offsets_retries_a_coordinator_still_loading() -> None:
+    from kafka.errors import CoordinatorNotAvailableError, GroupAuthorizationFailedError
+
+    from jobs.streaming.monitor import _group_offsets
+
+    class Admin:
+        """Answers like a fresh broker: twice 'coordinator not available', then offsets."""
+
+        def __init__(self, error: Exception) -> None:
+            self.calls, self.error = 0, error
+
+        def list_group_offsets(self, groups: dict) -> dict:
+            self.calls += 1
+            if self.calls < 3:
+                raise self.error
+            return {next(iter(groups)): {"tp": 5}}
+
+    admin = Admin(CoordinatorNotAvailableError())
+    assert _group_offsets(admin, "g", timeout_s=5) == {"tp": 5} and admin.calls == 3
+    with pytest.raises(GroupAuthorizationFailedError):  # not retriable: raised at once
+        _group_offsets(Admin(GroupAuthorizationFailedError()), "g", timeout_s=5)

@@ -24,37 +24,48 @@ from tests.conftest import free_port
 from tests.jobs.streaming import meter_data
 
 
-@pytest.fixture(scope="module")
-def isolated(stack: GridLakeSettings) -> Iterator[tuple[GridLakeSettings, dict[str, str]]]:
-    """Settings + env overrides giving this module its own topics, tables, keys and ports."""
+def make_isolated(
+    stack: GridLakeSettings, partitions: dict[str, int] | None = None, **flink: int
+) -> tuple[GridLakeSettings, dict[str, str]]:
+    """Settings + env giving one test module its own topics, tables, keys and ports.
+
+    Args:
+        stack: The running stack's settings.
+        partitions: Partitions per topic suffix (1 when not named).
+        **flink: Flink settings to override (checkpoint interval is 2 s by default).
+
+    """
     run = uuid.uuid4().hex[:8]
-    rest_port = free_port()
+    flink = {"rest_port": free_port(), "checkpoint_interval_ms": 2000, **flink}
     env = {
         "GRIDLAKE_KAFKA__TOPIC_PREFIX": f"t{run}.",
         "GRIDLAKE_HDFS__LAKE_ROOT": f"/gridlake/test/{run}",
         "GRIDLAKE_REDIS__KEY_PREFIX": f"t{run}:",
-        "GRIDLAKE_FLINK__REST_PORT": str(rest_port),
-        "GRIDLAKE_FLINK__CHECKPOINT_INTERVAL_MS": "2000",
         "GRIDLAKE_HOME": str(stack.home),
+        **{f"GRIDLAKE_FLINK__{k.upper()}": str(v) for k, v in flink.items()},
     }
     settings = stack.model_copy(
         update={
             "kafka": stack.kafka.model_copy(update={"topic_prefix": f"t{run}."}),
             "hdfs": stack.hdfs.model_copy(update={"lake_root": f"/gridlake/test/{run}"}),
             "redis": stack.redis.model_copy(update={"key_prefix": f"t{run}:"}),
-            "flink": stack.flink.model_copy(
-                update={"rest_port": rest_port, "checkpoint_interval_ms": 2000}
-            ),
+            "flink": stack.flink.model_copy(update=flink),
         }
     )
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
-    # The lakehouse job reads every topic; the meter topic gets two partitions.
+    # The lakehouse job reads every topic, so every topic must exist.
     admin.create_topics([
-        NewTopic(settings.kafka.topic_prefix + m.topic, 2 if m is METER_READING else 1, 1)
+        NewTopic(settings.kafka.topic_prefix + m.topic, (partitions or {}).get(m.topic, 1), 1)
         for m in MESSAGES
     ])
     admin.close()
-    yield settings, env
+    return settings, env
+
+
+@pytest.fixture(scope="module")
+def isolated(stack: GridLakeSettings) -> tuple[GridLakeSettings, dict[str, str]]:
+    """An isolated pipeline's settings; the meter topic gets two partitions."""
+    return make_isolated(stack, {METER_READING.topic: 2})
 
 
 @pytest.fixture(scope="module")
@@ -96,15 +107,24 @@ def api_url(isolated: tuple[GridLakeSettings, dict[str, str]]) -> Iterator[str]:
     proc.wait(10)
 
 
-def publish(settings: GridLakeSettings, messages: list[tuple[str, bytes]]) -> None:
-    """Publish (key, value) pairs to the meter topic; fail if any is not delivered."""
+def publish_to(
+    settings: GridLakeSettings, messages: list[tuple[str, bytes | None, bytes]]
+) -> None:
+    """Publish (topic suffix, key, value) in order; fail if any is not delivered."""
     producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
-    topic = settings.kafka.topic_prefix + METER_READING.topic
-    futures = [producer.send(topic, key=k.encode(), value=v) for k, v in messages]
+    futures = [
+        producer.send(settings.kafka.topic_prefix + topic, key=key, value=value)
+        for topic, key, value in messages
+    ]
     producer.flush()
     for f in futures:
         f.get(timeout=30)
     producer.close()
+
+
+def publish(settings: GridLakeSettings, messages: list[tuple[str, bytes]]) -> None:
+    """Publish (key, value) pairs to the meter topic; fail if any is not delivered."""
+    publish_to(settings, [(METER_READING.topic, k.encode(), v) for k, v in messages])
 
 
 def wait_api_matches(api_url: str, expected: pd.DataFrame, timeout: float = 180) -> None:

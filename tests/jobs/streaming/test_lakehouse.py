@@ -14,8 +14,6 @@ from typing import Any
 import pandas as pd
 import pytest
 import redis
-from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import NewTopic
 
 from infra.settings import GridLakeSettings
 from jobs.streaming import control
@@ -25,57 +23,13 @@ from lakehouse.contracts.messages import MESSAGES
 from lakehouse.contracts.schema import FieldType, TableContract
 from lakehouse.contracts.serving import index_key, serving_key_prefix
 from lakehouse.contracts.tables import ODS_TABLES, QUARANTINE, SERVING_SCORE, TABLES
-from tests.conftest import free_port
 from tests.jobs.streaming import lakehouse_data, lakehouse_oracle
+from tests.jobs.streaming.conftest import make_isolated, publish_to
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 JOB = "lakehouse"
 IGNORED = {"updated_ts", "ingest_ts", "kafka_topic", "kafka_partition", "kafka_offset", "seq"}
-
-
-def isolated_settings(
-    stack: GridLakeSettings, scn: lakehouse_data.Scenario
-) -> tuple[GridLakeSettings, dict[str, str]]:
-    """Settings + env giving one test module its own topics, lake, keys, ports, lateness."""
-    run = f"lh{int(time.time() * 1000) % 10**9}"
-    rest_port = free_port()
-    flink = {
-        "rest_port": rest_port, "checkpoint_interval_ms": 2000,
-        "watermark_delay_ms": scn.watermark_delay_ms,
-        "allowed_lateness_ms": scn.allowed_lateness_ms,
-    }
-    env = {
-        "GRIDLAKE_KAFKA__TOPIC_PREFIX": f"{run}.",
-        "GRIDLAKE_HDFS__LAKE_ROOT": f"/gridlake/test/{run}",
-        "GRIDLAKE_REDIS__KEY_PREFIX": f"{run}:",
-        "GRIDLAKE_HOME": str(stack.home),
-        **{f"GRIDLAKE_FLINK__{k.upper()}": str(v) for k, v in flink.items()},
-    }
-    settings = stack.model_copy(update={
-        "kafka": stack.kafka.model_copy(update={"topic_prefix": f"{run}."}),
-        "hdfs": stack.hdfs.model_copy(update={"lake_root": f"/gridlake/test/{run}"}),
-        "redis": stack.redis.model_copy(update={"key_prefix": f"{run}:"}),
-        "flink": stack.flink.model_copy(update=flink),
-    })
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
-    # One partition per topic: the oracle's arrival order is the publish order.
-    admin.create_topics([NewTopic(settings.kafka.topic_prefix + m.topic, 1, 1) for m in MESSAGES])
-    admin.close()
-    return settings, env
-
-
-def publish(settings: GridLakeSettings, messages: list[lakehouse_data.Message]) -> None:
-    """Publish (topic suffix, key, value) in order; fail if any is not delivered."""
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
-    futures = [
-        producer.send(settings.kafka.topic_prefix + topic, key=key, value=value)
-        for topic, key, value in messages
-    ]
-    producer.flush()
-    for f in futures:
-        f.get(timeout=30)
-    producer.close()
 
 
 def wait_consumed(settings: GridLakeSettings, timeout: float = 300) -> None:
@@ -88,7 +42,8 @@ def wait_consumed(settings: GridLakeSettings, timeout: float = 300) -> None:
     group = settings.kafka.topic_prefix + GROUP_SUFFIX
     deadline = time.monotonic() + timeout
     while True:
-        behind = {t.topic: t.lag for t in consumer_lag(settings, group, topics) if t.lag}
+        lags = consumer_lag(settings, group, topics, timeout_s=30)
+        behind = {t.topic: t.lag for t in lags if t.lag}
         if not behind:
             return
         if time.monotonic() > deadline:
@@ -107,14 +62,18 @@ def lake_run(
     stack: GridLakeSettings, scenario: lakehouse_data.Scenario
 ) -> Iterator[tuple[GridLakeSettings, str]]:
     """Run the job over both phases of the scenario; yields settings and the ingest date."""
-    settings, env = isolated_settings(stack, scenario)
+    # One partition per topic: the oracle's arrival order is the publish order.
+    settings, env = make_isolated(
+        stack, watermark_delay_ms=scenario.watermark_delay_ms,
+        allowed_lateness_ms=scenario.allowed_lateness_ms,
+    )
     control.start(settings, JOB, extra_env=env, resume=False)
     try:
         control.wait_running(settings, JOB, timeout=400)
         ingest_dt = datetime.now(UTC).strftime("%Y-%m-%d")
-        publish(settings, scenario.phase1)
+        publish_to(settings, scenario.phase1)
         wait_consumed(settings)
-        publish(settings, scenario.phase2)
+        publish_to(settings, scenario.phase2)
         wait_consumed(settings)
         yield settings, ingest_dt
     finally:
@@ -126,21 +85,16 @@ def read_tables(settings: GridLakeSettings, tables: list[TableContract]) -> dict
     from jobs.batch.spark import read_table, spark_session
 
     spark = spark_session(settings, "test-lakehouse")
-    out = {}
     try:
-        for t in tables:
-            df = read_table(spark, settings, t)
-            for f in t.fields:
-                if f.type is FieldType.TIMESTAMP:
-                    df = df.withColumn(f.name, df[f.name].cast("timestamp"))
-                    df = df.selectExpr(
-                        *[f"unix_millis(`{c}`) AS `{c}`" if c == f.name else f"`{c}`"
-                          for c in df.columns]
-                    )
-            out[t.name] = df.toPandas()
+        return {
+            t.name: read_table(spark, settings, t).selectExpr(*[
+                f"unix_millis(`{f.name}`) AS `{f.name}`" if f.type is FieldType.TIMESTAMP
+                else f"`{f.name}`" for f in t.fields
+            ]).toPandas()
+            for t in tables
+        }
     finally:
         spark.stop()
-    return out
 
 
 def _same(a: Any, b: Any) -> bool:
