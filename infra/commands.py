@@ -37,6 +37,9 @@ def register(app: typer.Typer) -> None:
     from ml.cli import app as ml_app
 
     app.add_typer(ml_app, name="ml")
+    from jobs.batch.cli import app as backfill_app
+
+    app.add_typer(backfill_app, name="backfill")
     app.command("run")(run)
     app.command("stop")(stop)
     app.command("bench")(bench)

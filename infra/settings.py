@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -135,6 +135,47 @@ class FlinkSettings(BaseModel):
     allowed_lateness_ms: int = 86_400_000
 
 
+class LakeSettings(BaseModel):
+    """Hudi table services, the same for every writer (Flink stream, Spark backfill).
+
+    ``compaction_delta_commits``: a MERGE_ON_READ table is compacted (log files merged into
+    new base files) inline by its writer after this many delta commits.
+    ``clean_commits_retained``: file versions needed by the last N commits are kept; older
+    ones are deleted by the clean that follows a commit (readers running longer than N
+    commits may fail, so N times the checkpoint interval must exceed the longest query).
+    Archiving keeps between ``archive_min_commits`` and ``archive_max_commits`` instants in the
+    active timeline; it must keep more than are retained for cleaning.
+    """
+
+    compaction_delta_commits: int = Field(default=5, ge=1)
+    clean_commits_retained: int = Field(default=10, ge=1)
+    archive_min_commits: int = Field(default=20, ge=2)
+    archive_max_commits: int = Field(default=30, ge=3)
+
+    @model_validator(mode="after")
+    def _archive_after_clean(self) -> LakeSettings:
+        if self.archive_min_commits <= self.clean_commits_retained:
+            raise ValueError(
+                f"lake.archive_min_commits ({self.archive_min_commits}) must exceed "
+                f"lake.clean_commits_retained ({self.clean_commits_retained})"
+            )
+        if self.archive_max_commits <= self.archive_min_commits:
+            raise ValueError(
+                f"lake.archive_max_commits ({self.archive_max_commits}) must exceed "
+                f"lake.archive_min_commits ({self.archive_min_commits})"
+            )
+        return self
+
+    def hoodie_options(self) -> dict[str, str]:
+        """The table-service settings as Hudi write configs."""
+        return {
+            "hoodie.compact.inline.max.delta.commits": str(self.compaction_delta_commits),
+            "hoodie.clean.commits.retained": str(self.clean_commits_retained),
+            "hoodie.keep.min.commits": str(self.archive_min_commits),
+            "hoodie.keep.max.commits": str(self.archive_max_commits),
+        }
+
+
 class SparkSettings(BaseModel):
     """Spark for batch backfills and lake reads."""
 
@@ -232,6 +273,7 @@ class GridLakeSettings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     flink: FlinkSettings = Field(default_factory=FlinkSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
+    lake: LakeSettings = Field(default_factory=LakeSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,15 +22,9 @@ from infra.settings import (
     RedisSettings,
     load_settings,
 )
+from jobs.streaming.isolation import free_port
 
 logger = logging.getLogger(__name__)
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

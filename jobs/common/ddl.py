@@ -161,6 +161,7 @@ def hudi_sink_ddl(
     }
     if table.partition_fields:
         options["partition.path.field"] = ",".join(table.partition_fields)
+    options.update(settings.lake.hoodie_options())
     options.update(table.extra)
     options.update(extra or {})
     pk = ", ".join(quote(k) for k in table.record_key)

@@ -26,27 +26,11 @@ from jobs.common.ddl import (
     redis_sink_ddl,
 )
 from jobs.streaming.runtime import create_table_env
-from jobs.transforms import detail, indicators, ingest, summary
-from lakehouse.contracts.messages import DEVICE_REGISTRY, MESSAGES
-from lakehouse.contracts.quality import DWD_SPECS
+from jobs.transforms import ingest, pipeline
+from jobs.transforms.dialect import FLINK
+from lakehouse.contracts.messages import MESSAGES
 from lakehouse.contracts.schema import TableContract
 from lakehouse.contracts.tables import (
-    ADS_ESS_DAILY,
-    ADS_FEEDER_DAILY,
-    ADS_LOAD_CURVE,
-    ADS_LOAD_DAILY,
-    ADS_METER_ENERGY_15MIN,
-    ADS_QUALITY_SCORECARD,
-    ADS_TRANSFORMER_DAILY,
-    ADS_VOLTAGE_DAILY,
-    DIM_DEVICE,
-    DWD_QUALITY_DAILY,
-    DWD_TABLES,
-    DWS_ESS,
-    DWS_FEEDER,
-    DWS_LOAD,
-    DWS_TRANSFORMER,
-    DWS_VOLTAGE,
     ODS_TABLES,
     QUARANTINE,
     SERVING_SCORE,
@@ -62,10 +46,6 @@ def _src(name: str) -> str:
     return f"src_{name}"
 
 
-def _checked(name: str) -> str:
-    return f"checked_{name}"
-
-
 def source(t_env: Any, settings: GridLakeSettings) -> None:
     """Register one raw Kafka source per topic (event time + watermark from the payload)."""
     # The group id carries the topic prefix so that isolated pipelines (tests, tenants)
@@ -79,33 +59,13 @@ def source(t_env: Any, settings: GridLakeSettings) -> None:
 def _views(settings: GridLakeSettings) -> dict[str, str]:
     """Every view of the job, name → query, in dependency order."""
     f = settings.flink
-    views: dict[str, str] = {}
-    for m in MESSAGES:
-        views[_checked(m.name)] = ingest.checked_sql(
+    views = {
+        pipeline.checked(m.name): ingest.checked_sql(
             m, _src(m.name), f.watermark_delay_ms, f.allowed_lateness_ms
         )
-    views["registry_versions"] = detail.registry_versions_sql(_checked(DEVICE_REGISTRY.name))
-    views["dim_versions"] = detail.dim_versions_sql("registry_versions")
-    for spec in DWD_SPECS:
-        views[f"dedup_{spec.name}"] = detail.dedup_sql(spec, _checked(spec.name))
-        views[f"first_{spec.name}"] = detail.first_seen_sql(f"dedup_{spec.name}")
-        views[f"detail_{spec.name}"] = detail.dwd_sql(
-            spec, f"dedup_{spec.name}", f"first_{spec.name}", "dim_versions"
-        )
-    views["quality_rows"] = indicators.quality_rows_sql(
-        {s.name: f"detail_{s.name}" for s in DWD_SPECS},
-        {m.name: _checked(m.name) for m in MESSAGES},
-    )
-    views["meter_intervals"] = summary.meter_intervals_sql("detail_meter_reading")
-    views["meter_energy"] = summary.meter_energy_sql("meter_intervals")
-    views["load_points"] = summary.load_points_sql("meter_energy")
-    views["v_dws_load"] = summary.dws_load_sql("load_points")
-    views["v_dws_voltage"] = summary.dws_voltage_sql("meter_intervals")
-    views["v_dws_transformer"] = summary.dws_transformer_sql("detail_transformer_telemetry")
-    views["v_dws_ess"] = summary.dws_ess_sql("detail_ess_bms")
-    views["feeder_intervals"] = summary.feeder_intervals_sql("detail_feeder_scada")
-    views["feeder_energy"] = summary.feeder_energy_sql("feeder_intervals")
-    views["v_dws_feeder"] = summary.dws_feeder_sql("feeder_energy")
+        for m in MESSAGES
+    }
+    views.update(pipeline.views(FLINK))
     return views
 
 
@@ -117,26 +77,12 @@ def transform(t_env: Any, settings: GridLakeSettings) -> None:
 
 def outputs() -> list[tuple[TableContract, str]]:
     """Every sink table with the query feeding it (columns in the table's order)."""
-    out: list[tuple[TableContract, str]] = []
-    for m in MESSAGES:
-        out.append((ODS_TABLES[m.name], ingest.ods_sql(m, _checked(m.name))))
-    out.append((QUARANTINE, ingest.quarantine_sql([_checked(m.name) for m in MESSAGES])))
-    out.append((DIM_DEVICE, detail.dim_device_sql("dim_versions")))
-    for spec in DWD_SPECS:
-        out.append((DWD_TABLES[spec.name], detail.dwd_table_sql(spec, f"detail_{spec.name}")))
-    out.append((DWD_QUALITY_DAILY, indicators.quality_daily_sql("quality_rows")))
-    for table in (DWS_LOAD, DWS_VOLTAGE, DWS_TRANSFORMER, DWS_ESS, DWS_FEEDER):
-        out.append((table, summary.summary_table_sql(table, f"v_{table.name}")))
-    out += [
-        (ADS_METER_ENERGY_15MIN, indicators.meter_energy_15min_sql("meter_energy")),
-        (ADS_LOAD_CURVE, indicators.load_curve_sql("v_dws_load")),
-        (ADS_LOAD_DAILY, indicators.load_daily_sql("v_dws_load")),
-        (ADS_FEEDER_DAILY, indicators.feeder_daily_sql("v_dws_feeder", "v_dws_load")),
-        (ADS_VOLTAGE_DAILY, indicators.voltage_daily_sql("v_dws_voltage")),
-        (ADS_TRANSFORMER_DAILY, indicators.transformer_daily_sql("v_dws_transformer")),
-        (ADS_ESS_DAILY, indicators.ess_daily_sql("v_dws_ess")),
-        (ADS_QUALITY_SCORECARD, indicators.scorecard_sql("quality_rows")),
+    out: list[tuple[TableContract, str]] = [
+        (ODS_TABLES[m.name], ingest.ods_sql(m, pipeline.checked(m.name))) for m in MESSAGES
     ]
+    out.append((QUARANTINE,
+                ingest.quarantine_sql([pipeline.checked(m.name) for m in MESSAGES])))
+    out += [(o.table, o.query) for o in pipeline.outputs(FLINK)]
     return out
 
 

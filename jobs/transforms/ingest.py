@@ -60,7 +60,8 @@ def ods_sql(contract: MessageContract, checked: str, d: Dialect = FLINK) -> str:
     """Valid messages as ODS rows (contract fields + Kafka position + ingest time)."""
     cols = ", ".join(quote(f.name) for f in contract.fields)
     return (
-        f"SELECT {cols}, `kafka_topic`, `kafka_partition`, `kafka_offset`, `ingest_ts`,\n"
+        f"SELECT {cols}, `kafka_topic`, `kafka_partition`, `kafka_offset`, `ingest_ts`,"
+        " `lateness`,\n"
         f"  {d.date('`event_ms`')} AS `dt`\n"
         f"FROM {quote(checked)} WHERE `reason` IS NULL"
     )

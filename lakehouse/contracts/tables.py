@@ -38,6 +38,12 @@ INGEST_FIELDS: tuple[Field, ...] = (
     Field("kafka_offset", B, description="Offset of the message in its partition."),
     Field("ingest_ts", TS, "ms", "When the streaming job ingested the message."),
 )
+LATENESS = Field(
+    "lateness", S, "",
+    "Arrival relative to the partition's watermark when ingested: on_time, late or "
+    "too_late (history imports: on_time). Kept so that a backfill from ODS decides "
+    "exactly as the stream did.",
+)
 DT = Field("dt", S, description="Partition: event date (UTC) yyyy-MM-dd.")
 UPDATED = Field("updated_ts", TS, "ms", "When this version of the row was computed.")
 
@@ -46,7 +52,7 @@ def _ods(message: MessageContract) -> TableContract:
     return TableContract(
         name=f"ods_{message.name}",
         layer="ods",
-        fields=(*message.fields, *INGEST_FIELDS, DT),
+        fields=(*message.fields, *INGEST_FIELDS, LATENESS, DT),
         # One row per Kafka record: a replay rewrites the same keys; a device's duplicate
         # reading is kept as received (DWD de-duplicates).
         record_key=("kafka_topic", "kafka_partition", "kafka_offset"),
@@ -159,6 +165,12 @@ def _dwd(spec: DwdSpec) -> TableContract:
 
 DWD_TABLES: dict[str, TableContract] = {s.name: _dwd(s) for s in DWD_SPECS}
 
+# Summaries and indicators are rewritten every checkpoint while their windows are open:
+# MERGE_ON_READ appends those updates to log files (compacted every few commits) instead of
+# rewriting whole parquet files per commit as COPY_ON_WRITE would.
+UPDATED_IN_PLACE = "MERGE_ON_READ"
+
+
 DWD_QUALITY_DAILY = TableContract(
     name="dwd_quality_daily",
     layer="dwd",
@@ -182,6 +194,7 @@ DWD_QUALITY_DAILY = TableContract(
     description="Data-quality counts per rule, day, message kind and region.",
     grain="one row per day, message kind and region",
     fed_by="stream job `lakehouse` from the DWD rows and quarantine",
+    table_type=UPDATED_IN_PLACE,
 )
 
 
@@ -206,7 +219,7 @@ def _summary(name: str, description: str, fed_by: str, fields: tuple[Field, ...]
         fields=(*_summary_key(), *fields, UPDATED, DT),
         record_key=_SUMMARY_KEY, ordering_field="updated_ts", partition_fields=("dt",),
         description=description, grain="one row per entity, grain and window",
-        fed_by=fed_by,
+        fed_by=fed_by, table_type=UPDATED_IN_PLACE,
     )
 
 
@@ -322,6 +335,7 @@ ADS_METER_ENERGY_15MIN = TableContract(
     description="15-minute import energy per meter.",
     grain="one row per meter and 15-minute interval",
     fed_by="stream job `lakehouse` from `dwd_meter_reading`",
+    table_type=UPDATED_IN_PLACE,
 )
 
 
@@ -332,6 +346,7 @@ def _ads(name: str, description: str, grain: str, fed_by: str, key: tuple[Field,
         fields=(*key, *fields, UPDATED, DT),
         record_key=tuple(f.name for f in key), ordering_field="updated_ts",
         partition_fields=("dt",), description=description, grain=grain, fed_by=fed_by,
+        table_type=UPDATED_IN_PLACE,
     )
 
 

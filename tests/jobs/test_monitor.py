@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from infra.lake import WebHdfs, lake_path, newest_instant, parse_instant
 from infra.settings import GridLakeSettings
 from jobs.streaming import monitor
+from jobs.streaming.isolation import free_port
 from jobs.streaming.monitor import (
     JobReport,
     SinkTarget,
@@ -33,7 +34,6 @@ from jobs.streaming.monitor import (
     topic_lags,
 )
 from lakehouse.contracts.tables import TABLES
-from tests.conftest import free_port
 
 # Vertex names as Flink 2.2 reports them for the meter pipeline (sinks chained).
 V_SOURCE = (

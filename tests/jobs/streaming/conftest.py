@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -15,51 +14,22 @@ import httpx
 import pandas as pd
 import pytest
 from kafka import KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
 
 from infra.settings import REPO_ROOT, GridLakeSettings
 from jobs.streaming import control
-from lakehouse.contracts.messages import MESSAGES, METER_READING
-from tests.conftest import free_port
+from jobs.streaming.isolation import free_port, isolated_run
+from lakehouse.contracts.messages import METER_READING
 from tests.jobs.streaming import meter_data
 
 
 def make_isolated(
-    stack: GridLakeSettings, partitions: dict[str, int] | None = None, **flink: int
+    stack: GridLakeSettings,
+    partitions: dict[str, int] | None = None,
+    lake: dict[str, int] | None = None,
+    **flink: int,
 ) -> tuple[GridLakeSettings, dict[str, str]]:
-    """Settings + env giving one test module its own topics, tables, keys and ports.
-
-    Args:
-        stack: The running stack's settings.
-        partitions: Partitions per topic suffix (1 when not named).
-        **flink: Flink settings to override (checkpoint interval is 2 s by default).
-
-    """
-    run = uuid.uuid4().hex[:8]
-    flink = {"rest_port": free_port(), "checkpoint_interval_ms": 2000, **flink}
-    env = {
-        "GRIDLAKE_KAFKA__TOPIC_PREFIX": f"t{run}.",
-        "GRIDLAKE_HDFS__LAKE_ROOT": f"/gridlake/test/{run}",
-        "GRIDLAKE_REDIS__KEY_PREFIX": f"t{run}:",
-        "GRIDLAKE_HOME": str(stack.home),
-        **{f"GRIDLAKE_FLINK__{k.upper()}": str(v) for k, v in flink.items()},
-    }
-    settings = stack.model_copy(
-        update={
-            "kafka": stack.kafka.model_copy(update={"topic_prefix": f"t{run}."}),
-            "hdfs": stack.hdfs.model_copy(update={"lake_root": f"/gridlake/test/{run}"}),
-            "redis": stack.redis.model_copy(update={"key_prefix": f"t{run}:"}),
-            "flink": stack.flink.model_copy(update=flink),
-        }
-    )
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
-    # The lakehouse job reads every topic, so every topic must exist.
-    admin.create_topics([
-        NewTopic(settings.kafka.topic_prefix + m.topic, (partitions or {}).get(m.topic, 1), 1)
-        for m in MESSAGES
-    ])
-    admin.close()
-    return settings, env
+    """Settings + env giving one test module its own topics, tables, keys and ports."""
+    return isolated_run(stack, partitions, lake, **flink)
 
 
 @pytest.fixture(scope="module")

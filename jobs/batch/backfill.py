@@ -1,0 +1,412 @@
+"""Backfills: recompute DIM, DWD, DWS and ADS from ODS with Spark, using the stream's SQL.
+
+The plan is the streaming job's (:mod:`jobs.transforms.pipeline`) rendered in Spark SQL;
+only the input views differ. ``checked_<message>`` is ODS (valid messages, with the
+lateness the stream decided when it read them) plus the quarantine rows of that topic; a
+row's arrival order is (ingest time, partition, offset), which is what the stream's
+``FIRST_VALUE`` saw.
+
+A backfill over ``[start, end)`` (whole UTC days) reads ODS from one day before ``start``
+(previous readings and intervals at the boundary), each device's first reading from its
+whole history, and the registry in full; it writes only rows of days in the range, and
+deletes rows of those days that the recomputation no longer produces, so that the range
+ends up exactly as a fresh computation gives it. Writes are Hudi upserts under the same
+optimistic concurrency control as the stream's (``lake.concurrency``), so a backfill may
+run beside the streaming job (docs/backfill.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from infra.settings import GridLakeSettings
+from jobs.common.ddl import hudi_table_path, quote, sql_string
+from jobs.transforms import detail, pipeline
+from jobs.transforms.dialect import ARRIVAL, SPARK
+from lakehouse.contracts.messages import DEVICE_REGISTRY, MESSAGES
+from lakehouse.contracts.quality import DWD_SPECS
+from lakehouse.contracts.schema import FieldType, TableContract
+from lakehouse.contracts.tables import DIM_DEVICE, ODS_TABLES, QUARANTINE
+
+log = logging.getLogger(__name__)
+
+#: Days of ODS read before the range: previous readings and 15-minute baselines.
+MARGIN_DAYS = 1
+DEVICE_TYPES: dict[str, str] = {s.device_type: s.name for s in DWD_SPECS}
+
+
+class BackfillError(ValueError):
+    """A backfill request that cannot run; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which part of the lake a backfill rewrites.
+
+    Attributes:
+        device_types: Telemetry of these device types only (empty: all).
+        region: Only this region's devices (DIM attribute at event time).
+        feeder: Only this feeder's devices.
+
+    """
+
+    device_types: tuple[str, ...] = ()
+    region: str | None = None
+    feeder: str | None = None
+
+    @property
+    def messages(self) -> set[str]:
+        """Telemetry message kinds in scope."""
+        if not self.device_types:
+            return {s.name for s in DWD_SPECS}
+        return {DEVICE_TYPES[t] for t in self.device_types}
+
+    @property
+    def is_partial(self) -> bool:
+        """Whether only part of the devices is recomputed."""
+        return bool(self.region or self.feeder)
+
+
+@dataclass(frozen=True)
+class BackfillRequest:
+    """What to recompute.
+
+    Attributes:
+        start: First day (UTC) of the range.
+        end: Day after the last (exclusive).
+        from_layer: Recompute this layer and everything downstream of it.
+        scope: Devices in scope.
+
+    """
+
+    start: date
+    end: date
+    from_layer: str = "dwd"
+    scope: Scope = field(default_factory=Scope)
+
+    @property
+    def days(self) -> list[str]:
+        """The range's ``dt`` partitions."""
+        n = (self.end - self.start).days
+        return [(self.start + timedelta(days=i)).isoformat() for i in range(n)]
+
+
+def validate(request: BackfillRequest, today: date | None = None) -> None:
+    """Reject a request that cannot run, before anything is read or written.
+
+    Raises:
+        BackfillError: Empty or future range, unknown layer or device type.
+
+    """
+    today = today or datetime.now(UTC).date()
+    if request.end <= request.start:
+        raise BackfillError(
+            f"empty range: end {request.end} is not after start {request.start}"
+        )
+    if request.start > today:
+        raise BackfillError(f"range starts in the future ({request.start}; today is {today})")
+    if request.end > today + timedelta(days=1):
+        raise BackfillError(
+            f"range ends in the future ({request.end}; the last day allowed is {today})"
+        )
+    if request.from_layer not in pipeline.LAYERS:
+        raise BackfillError(
+            f"unknown layer {request.from_layer!r}; choose from {', '.join(pipeline.LAYERS)}"
+        )
+    unknown = [t for t in request.scope.device_types if t not in DEVICE_TYPES]
+    if unknown:
+        raise BackfillError(
+            f"unknown device type {', '.join(unknown)}; choose from {', '.join(DEVICE_TYPES)}"
+        )
+
+
+def parse_day(text: str, name: str) -> date:
+    """A ``YYYY-MM-DD`` day, with an error naming the option."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BackfillError(f"{name}: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def planned_outputs(request: BackfillRequest) -> list[pipeline.Output]:
+    """Tables the request rewrites, upstream first.
+
+    A device-type scope keeps the tables fed by those types (every view is still computed
+    from all inputs, so a table mixing types, e.g. feeder line loss, stays exact). DIM is
+    rebuilt only from the ``dim`` layer and never under a region or feeder scope.
+    """
+    first = pipeline.LAYERS.index(request.from_layer)
+    wanted = request.scope.messages
+    out = []
+    for o in pipeline.outputs(SPARK):
+        if pipeline.LAYERS.index(o.table.layer) < first:
+            continue
+        if o.table is DIM_DEVICE:
+            if not request.scope.is_partial and not request.scope.device_types:
+                out.append(o)
+        elif o.sources & wanted:
+            out.append(o)
+    return out
+
+
+# --------------------------------------------------------------------------- progress
+@dataclass
+class TableResult:
+    """What a backfill did to one table."""
+
+    table: str
+    rows: int = 0
+    deleted: int = 0
+    partitions: int = 0
+    seconds: float = 0.0
+
+
+Progress = Callable[[TableResult, int, int], None]
+"""Called after each table: (result, tables done, tables planned)."""
+
+
+# ------------------------------------------------------------------------------ inputs
+def _ts_ms(col: str) -> str:
+    return f"unix_millis({quote(col)})"
+
+
+def _register_inputs(spark: Any, settings: GridLakeSettings, request: BackfillRequest) -> None:
+    """``checked_<message>`` and ``first_<spec>`` views over ODS and quarantine."""
+    read_from = (request.start - timedelta(days=MARGIN_DAYS)).isoformat()
+    end = request.end.isoformat()
+    quarantine = spark.read.format("hudi").load(hudi_table_path(settings, QUARANTINE))
+    quarantine.createOrReplaceTempView("in_quarantine")
+    for m in MESSAGES:
+        ods = ODS_TABLES[m.name]
+        spark.read.format("hudi").load(hudi_table_path(settings, ods)) \
+            .createOrReplaceTempView(f"in_{ods.name}")
+        ts = quote(m.event_time_field)
+        in_range = (
+            "TRUE" if m.name == DEVICE_REGISTRY.name
+            else f"`dt` >= {sql_string(read_from)} AND `dt` < {sql_string(end)}"
+        )
+        fields = ", ".join(quote(f.name) for f in m.fields)
+        nulls = ", ".join(
+            f"CAST(NULL AS {_spark_type(f.type)}) AS {quote(f.name)}" for f in m.fields
+        )
+        arrival = f"struct(`ingest_ts`, `kafka_partition`, `kafka_offset`) AS `{ARRIVAL}`"
+        topic = settings.kafka.topic_prefix + m.topic
+        spark.sql(
+            f"CREATE OR REPLACE TEMPORARY VIEW {quote(pipeline.checked(m.name))} AS\n"
+            "SELECT CAST(NULL AS STRING) AS `reason`, CAST(NULL AS STRING) AS `payload`,\n"
+            f"  `kafka_topic`, `kafka_partition`, `kafka_offset`, {fields},\n"
+            f"  CAST({ts} AS BIGINT) AS `event_ms`, `ingest_ts`, `lateness`, {arrival}\n"
+            f"FROM `in_{ods.name}` WHERE {in_range}\n"
+            "UNION ALL\n"
+            "SELECT `reason`, `payload`, `kafka_topic`, `kafka_partition`, `kafka_offset`,\n"
+            f"  {nulls}, CAST(NULL AS BIGINT) AS `event_ms`, `ingest_ts`,\n"
+            f"  CAST(NULL AS STRING) AS `lateness`, {arrival}\n"
+            f"FROM `in_quarantine` WHERE `kafka_topic` = {sql_string(topic)}"
+            f" AND `dt` >= {sql_string(request.start.isoformat())}"
+            f" AND `dt` < {sql_string(end)}"
+        )
+    for spec in DWD_SPECS:
+        ods = ODS_TABLES[spec.name]
+        key, ts = quote(spec.message.key_field), quote(spec.message.event_time_field)
+        # A gap needs an earlier reading, however old: the first reading of all history.
+        spark.sql(
+            f"CREATE OR REPLACE TEMPORARY VIEW `history_{spec.name}` AS\n"
+            f"SELECT {key} AS `device_id`, CAST({ts} AS BIGINT) AS `event_ms`"
+            f" FROM `in_{ods.name}`"
+        )
+        spark.sql(
+            f"CREATE OR REPLACE TEMPORARY VIEW {quote(pipeline.first_seen(spec.name))} AS\n"
+            + detail.first_seen_sql(f"history_{spec.name}")
+        )
+
+
+def _spark_type(t: FieldType) -> str:
+    return {
+        FieldType.STRING: "STRING", FieldType.INT: "INT", FieldType.BIGINT: "BIGINT",
+        FieldType.DOUBLE: "DOUBLE", FieldType.BOOLEAN: "BOOLEAN",
+        FieldType.TIMESTAMP: "TIMESTAMP",
+    }[t]
+
+
+def _register_scope(spark: Any, scope: Scope) -> None:
+    """Narrow the detail views to the devices of a region or feeder (DIM at event time)."""
+    if not scope.is_partial:
+        return
+    conds = []
+    if scope.region:
+        conds.append(f"`region_id` = {sql_string(scope.region)}")
+    if scope.feeder:
+        conds.append(f"`feeder_id` = {sql_string(scope.feeder)}")
+    for spec in DWD_SPECS:
+        view = f"detail_{spec.name}"
+        spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW `scoped_all_{spec.name}` AS "
+                  f"SELECT * FROM {quote(view)}")
+        # every reading of a device that was in scope at some time in the range, so that its
+        # own (meter, transformer ...) summaries are whole
+        spark.sql(
+            f"CREATE OR REPLACE TEMPORARY VIEW {quote(view)} AS\n"
+            f"SELECT * FROM `scoped_all_{spec.name}` WHERE `device_id` IN (\n"
+            f"  SELECT `device_id` FROM `scoped_all_{spec.name}` WHERE {' AND '.join(conds)})"
+        )
+
+
+def register_views(spark: Any, settings: GridLakeSettings, request: BackfillRequest) -> None:
+    """Every view of the plan: inputs from the lake, then the pipeline's SQL."""
+    _register_inputs(spark, settings, request)
+    for name, query in pipeline.views(SPARK, first_seen_given=True).items():
+        spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW {quote(name)} AS\n{query}")
+        if name.startswith("detail_") and name == f"detail_{DWD_SPECS[-1].name}":
+            _register_scope(spark, request.scope)
+
+
+# ------------------------------------------------------------------------------ writes
+def _typed(table: TableContract, query: str) -> str:
+    cols = ", ".join(
+        f"CAST({quote(f.name)} AS {_spark_type(f.type)}) AS {quote(f.name)}"
+        for f in table.fields
+    )
+    return f"SELECT {cols} FROM (\n{query}\n) AS q"
+
+
+def _scope_filter(table: TableContract, scope: Scope) -> str:
+    """Rows of entities inside the scope (summaries above it would be partial)."""
+    if not scope.is_partial:
+        return "TRUE"
+    level = "feeder" if scope.feeder else "region"
+    names = {f.name for f in table.fields}
+    kept = ("meter", "transformer", "ess", "pv", "feeder") if level == "feeder" else (
+        "meter", "transformer", "ess", "pv", "feeder", "substation", "region")
+    if "entity_type" in names:
+        return f"`entity_type` IN ({', '.join(sql_string(k) for k in kept)})"
+    if "region_id" in names and table.name.startswith(("dwd_quality", "ads_quality")):
+        return "FALSE" if level == "feeder" else f"`region_id` = {sql_string(scope.region or '')}"
+    return "TRUE"
+
+
+def write_options(settings: GridLakeSettings, table: TableContract) -> dict[str, str]:
+    """Spark write options: the catalog's key/merge settings plus the lake's services."""
+    from jobs.catalog import spark_write_options
+
+    options = {**spark_write_options(table), **settings.lake.hoodie_options()}
+    options.update({
+        "hoodie.embed.timeline.server": "false",
+        "hoodie.write.markers.type": "DIRECT",
+        "hoodie.clean.automatic": "true",
+        "hoodie.clean.policy": "KEEP_LATEST_COMMITS",
+        "hoodie.combine.before.upsert": "true",
+    })
+    if table.table_type == "MERGE_ON_READ":
+        options["hoodie.compact.inline"] = "true"
+    return options
+
+
+def _write_table(
+    spark: Any, settings: GridLakeSettings, output: pipeline.Output, request: BackfillRequest
+) -> TableResult:
+    t0 = time.monotonic()
+    table = output.table
+    result = TableResult(table.name)
+    uri = hudi_table_path(settings, table)
+    in_range = "TRUE"
+    if "dt" in table.field_names and table is not DIM_DEVICE:
+        in_range = (f"`dt` >= {sql_string(request.start.isoformat())} AND "
+                    f"`dt` < {sql_string(request.end.isoformat())}")
+    keep = _scope_filter(table, request.scope)
+    new = spark.sql(_typed(table, output.query)).where(f"({in_range}) AND ({keep})")
+    new = new.persist()
+    try:
+        result.rows = new.count()
+        result.partitions = (new.select("dt").distinct().count()
+                             if "dt" in table.field_names else 1)
+        options = write_options(settings, table)
+        if result.rows:
+            new.write.format("hudi").options(**options).mode("append").save(uri)
+        result.deleted = _delete_stale(spark, table, uri, new, f"({in_range}) AND ({keep})",
+                                       options, request)
+    finally:
+        new.unpersist()
+    result.seconds = round(time.monotonic() - t0, 1)
+    return result
+
+
+def _delete_stale(spark: Any, table: TableContract, uri: str, new: Any, where: str,
+                  options: dict[str, str], request: BackfillRequest) -> int:
+    """Delete keys of the range that the recomputation no longer produces."""
+    if table is DIM_DEVICE or request.scope.is_partial:
+        # partial scopes rewrite a subset of the keys; the rest of the range is not theirs
+        return 0
+    key = list(table.record_key)
+    current = spark.read.format("hudi").load(uri).where(where)
+    stale = current.join(new.select(*key), on=key, how="left_anti")
+    n = int(stale.count())
+    if n:
+        cols = [quote(f) for f in table.field_names]
+        stale.selectExpr(*cols).write.format("hudi").options(
+            **{**options, "hoodie.datasource.write.operation": "delete"}
+        ).mode("append").save(uri)
+    return n
+
+
+def _check_scope_known(spark: Any, scope: Scope) -> None:
+    """A region or feeder that no registry event ever named is a mistake, not a no-op."""
+    for col, value in (("region_id", scope.region), ("feeder_id", scope.feeder)):
+        if value is None:
+            continue
+        hits = spark.sql(
+            f"SELECT COUNT(*) AS n FROM `dim_versions` WHERE {quote(col)} = {sql_string(value)}"
+        ).collect()[0]["n"]
+        if not hits:
+            raise BackfillError(f"unknown {col.removesuffix('_id')} {value!r}: not in dim_device")
+
+
+def run_backfill(
+    settings: GridLakeSettings,
+    request: BackfillRequest,
+    spark: Any = None,
+    done: Sequence[str] = (),
+    on_table: Progress | None = None,
+) -> list[TableResult]:
+    """Recompute the request's tables; returns what was written per table.
+
+    Args:
+        settings: Settings (lake, Spark).
+        request: What to recompute (validated here).
+        spark: A session to use (default: one is started and stopped).
+        done: Tables already written by an earlier attempt of the same job (skipped).
+        on_table: Progress callback after each table.
+
+    Raises:
+        BackfillError: The request is invalid.
+
+    """
+    validate(request)
+    outputs = planned_outputs(request)
+    own = spark is None
+    if own:
+        from jobs.batch.spark import spark_session
+
+        spark = spark_session(settings, "gridlake-backfill")
+        spark.sparkContext.setLogLevel("ERROR")
+    results: list[TableResult] = []
+    try:
+        register_views(spark, settings, request)
+        _check_scope_known(spark, request.scope)
+        for i, output in enumerate(outputs, 1):
+            if output.table.name in done:
+                log.info("%s already written by this job; skipped", output.table.name)
+                continue
+            res = _write_table(spark, settings, output, request)
+            log.info("%s: %d rows in %d partitions, %d stale deleted (%.1f s)",
+                     res.table, res.rows, res.partitions, res.deleted, res.seconds)
+            results.append(res)
+            if on_table is not None:
+                on_table(res, i, len(outputs))
+    finally:
+        if own:
+            spark.stop()
+    return results
