@@ -27,7 +27,7 @@ from typing import Any
 from infra.settings import GridLakeSettings
 from jobs.common.ddl import hudi_table_path, quote, sql_string
 from jobs.transforms import detail, pipeline
-from jobs.transforms.dialect import ARRIVAL, SPARK
+from jobs.transforms.dialect import ARRIVAL, SPARK, Dialect, SparkDialect
 from lakehouse.contracts.messages import DEVICE_REGISTRY, MESSAGES
 from lakehouse.contracts.quality import DWD_SPECS
 from lakehouse.contracts.schema import FieldType, TableContract
@@ -37,7 +37,11 @@ log = logging.getLogger(__name__)
 
 #: Days of ODS read before the range: previous readings and 15-minute baselines.
 MARGIN_DAYS = 1
-DEVICE_TYPES: dict[str, str] = {s.device_type: s.name for s in DWD_SPECS}
+#: Device type → the telemetry message kinds it reports.
+DEVICE_TYPES: dict[str, frozenset[str]] = {
+    t: frozenset(s.name for s in DWD_SPECS if s.device_type == t)
+    for t in dict.fromkeys(s.device_type for s in DWD_SPECS)
+}
 
 
 class BackfillError(ValueError):
@@ -64,7 +68,7 @@ class Scope:
         """Telemetry message kinds in scope."""
         if not self.device_types:
             return {s.name for s in DWD_SPECS}
-        return {DEVICE_TYPES[t] for t in self.device_types}
+        return set().union(*(DEVICE_TYPES[t] for t in self.device_types))
 
     @property
     def is_partial(self) -> bool:
@@ -133,7 +137,7 @@ def parse_day(text: str, name: str) -> date:
         raise BackfillError(f"{name}: {text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def planned_outputs(request: BackfillRequest) -> list[pipeline.Output]:
+def planned_outputs(request: BackfillRequest, d: Dialect = SPARK) -> list[pipeline.Output]:
     """Tables the request rewrites, upstream first.
 
     A device-type scope keeps the tables fed by those types (every view is still computed
@@ -143,7 +147,7 @@ def planned_outputs(request: BackfillRequest) -> list[pipeline.Output]:
     first = pipeline.LAYERS.index(request.from_layer)
     wanted = request.scope.messages
     out = []
-    for o in pipeline.outputs(SPARK):
+    for o in pipeline.outputs(d):
         if pipeline.LAYERS.index(o.table.layer) < first:
             continue
         if o.table is DIM_DEVICE:
@@ -171,8 +175,11 @@ Progress = Callable[[TableResult, int, int], None]
 
 
 # ------------------------------------------------------------------------------ inputs
-def _ts_ms(col: str) -> str:
-    return f"unix_millis({quote(col)})"
+def _epoch_ms(col: str, t: FieldType) -> str:
+    """Epoch milliseconds of an ODS column (timestamps are stored as instants)."""
+    if t is FieldType.TIMESTAMP:
+        return f"unix_millis({quote(col)})"
+    return f"CAST({quote(col)} AS BIGINT)"
 
 
 def _register_inputs(spark: Any, settings: GridLakeSettings, request: BackfillRequest) -> None:
@@ -185,7 +192,7 @@ def _register_inputs(spark: Any, settings: GridLakeSettings, request: BackfillRe
         ods = ODS_TABLES[m.name]
         spark.read.format("hudi").load(hudi_table_path(settings, ods)) \
             .createOrReplaceTempView(f"in_{ods.name}")
-        ts = quote(m.event_time_field)
+        ts = _epoch_ms(m.event_time_field, m.field(m.event_time_field).type)
         in_range = (
             "TRUE" if m.name == DEVICE_REGISTRY.name
             else f"`dt` >= {sql_string(read_from)} AND `dt` < {sql_string(end)}"
@@ -200,7 +207,7 @@ def _register_inputs(spark: Any, settings: GridLakeSettings, request: BackfillRe
             f"CREATE OR REPLACE TEMPORARY VIEW {quote(pipeline.checked(m.name))} AS\n"
             "SELECT CAST(NULL AS STRING) AS `reason`, CAST(NULL AS STRING) AS `payload`,\n"
             f"  `kafka_topic`, `kafka_partition`, `kafka_offset`, {fields},\n"
-            f"  CAST({ts} AS BIGINT) AS `event_ms`, `ingest_ts`, `lateness`, {arrival}\n"
+            f"  {ts} AS `event_ms`, `ingest_ts`, `lateness`, {arrival}\n"
             f"FROM `in_{ods.name}` WHERE {in_range}\n"
             "UNION ALL\n"
             "SELECT `reason`, `payload`, `kafka_topic`, `kafka_partition`, `kafka_offset`,\n"
@@ -212,11 +219,13 @@ def _register_inputs(spark: Any, settings: GridLakeSettings, request: BackfillRe
         )
     for spec in DWD_SPECS:
         ods = ODS_TABLES[spec.name]
-        key, ts = quote(spec.message.key_field), quote(spec.message.event_time_field)
+        key = quote(spec.message.key_field)
+        ts = _epoch_ms(spec.message.event_time_field,
+                       spec.message.field(spec.message.event_time_field).type)
         # A gap needs an earlier reading, however old: the first reading of all history.
         spark.sql(
             f"CREATE OR REPLACE TEMPORARY VIEW `history_{spec.name}` AS\n"
-            f"SELECT {key} AS `device_id`, CAST({ts} AS BIGINT) AS `event_ms`"
+            f"SELECT {key} AS `device_id`, {ts} AS `event_ms`"
             f" FROM `in_{ods.name}`"
         )
         spark.sql(
@@ -244,24 +253,38 @@ def _register_scope(spark: Any, scope: Scope) -> None:
         conds.append(f"`feeder_id` = {sql_string(scope.feeder)}")
     for spec in DWD_SPECS:
         view = f"detail_{spec.name}"
-        spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW `scoped_all_{spec.name}` AS "
-                  f"SELECT * FROM {quote(view)}")
+        rows = spark.table(view)
         # every reading of a device that was in scope at some time in the range, so that its
         # own (meter, transformer ...) summaries are whole
-        spark.sql(
-            f"CREATE OR REPLACE TEMPORARY VIEW {quote(view)} AS\n"
-            f"SELECT * FROM `scoped_all_{spec.name}` WHERE `device_id` IN (\n"
-            f"  SELECT `device_id` FROM `scoped_all_{spec.name}` WHERE {' AND '.join(conds)})"
-        )
+        devices = rows.where(" AND ".join(conds)).select("device_id").distinct()
+        rows.join(devices, "device_id", "left_semi").localCheckpoint(eager=True) \
+            .createOrReplaceTempView(view)
 
 
-def register_views(spark: Any, settings: GridLakeSettings, request: BackfillRequest) -> None:
+def register_views(
+    spark: Any, settings: GridLakeSettings, request: BackfillRequest, d: Dialect = SPARK
+) -> None:
     """Every view of the plan: inputs from the lake, then the pipeline's SQL."""
     _register_inputs(spark, settings, request)
-    for name, query in pipeline.views(SPARK, first_seen_given=True).items():
-        spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW {quote(name)} AS\n{query}")
-        if name.startswith("detail_") and name == f"detail_{DWD_SPECS[-1].name}":
+    for name in [pipeline.checked(m.name) for m in MESSAGES] + [
+        pipeline.first_seen(s.name) for s in DWD_SPECS
+    ]:
+        _materialise(spark, name, f"SELECT * FROM {quote(name)}")
+    for name, query in pipeline.views(d, first_seen_given=True).items():
+        _materialise(spark, name, query)
+        if name == f"detail_{DWD_SPECS[-1].name}":
             _register_scope(spark, request.scope)
+
+
+def _materialise(spark: Any, name: str, query: str) -> None:
+    """Compute a view once and replace it by its rows.
+
+    Each view is checkpointed (its lineage cut): table queries then start from computed
+    rows instead of re-planning and re-running the whole chain from the Hudi files, and
+    plans stay small (Spark's plan strings grow with the depth of nested views).
+    """
+    df = spark.sql(query).localCheckpoint(eager=True)
+    df.createOrReplaceTempView(name)
 
 
 # ------------------------------------------------------------------------------ writes
@@ -306,7 +329,8 @@ def write_options(settings: GridLakeSettings, table: TableContract) -> dict[str,
 
 
 def _write_table(
-    spark: Any, settings: GridLakeSettings, output: pipeline.Output, request: BackfillRequest
+    spark: Any, settings: GridLakeSettings, output: pipeline.Output, request: BackfillRequest,
+    as_of_ms: int,
 ) -> TableResult:
     t0 = time.monotonic()
     table = output.table
@@ -325,9 +349,10 @@ def _write_table(
                              if "dt" in table.field_names else 1)
         options = write_options(settings, table)
         if result.rows:
-            new.write.format("hudi").options(**options).mode("append").save(uri)
+            _with_retries(lambda: new.write.format("hudi").options(**options)
+                          .mode("append").save(uri), table.name)
         result.deleted = _delete_stale(spark, table, uri, new, f"({in_range}) AND ({keep})",
-                                       options, request)
+                                       options, request, as_of_ms)
     finally:
         new.unpersist()
     result.seconds = round(time.monotonic() - t0, 1)
@@ -335,21 +360,49 @@ def _write_table(
 
 
 def _delete_stale(spark: Any, table: TableContract, uri: str, new: Any, where: str,
-                  options: dict[str, str], request: BackfillRequest) -> int:
-    """Delete keys of the range that the recomputation no longer produces."""
-    if table is DIM_DEVICE or request.scope.is_partial:
+                  options: dict[str, str], request: BackfillRequest, as_of_ms: int) -> int:
+    """Delete keys of the range that the recomputation no longer produces.
+
+    Only rows computed before the snapshot the backfill read are candidates: a row the
+    stream wrote since then comes from data this backfill did not see.
+    """
+    if table is DIM_DEVICE or request.scope.is_partial or "updated_ts" not in table.field_names:
         # partial scopes rewrite a subset of the keys; the rest of the range is not theirs
         return 0
     key = list(table.record_key)
-    current = spark.read.format("hudi").load(uri).where(where)
-    stale = current.join(new.select(*key), on=key, how="left_anti")
-    n = int(stale.count())
-    if n:
-        cols = [quote(f) for f in table.field_names]
-        stale.selectExpr(*cols).write.format("hudi").options(
-            **{**options, "hoodie.datasource.write.operation": "delete"}
-        ).mode("append").save(uri)
+    current = spark.read.format("hudi").load(uri).where(where).where(
+        f"`updated_ts` < timestamp_millis(CAST({as_of_ms} AS BIGINT))")
+    # a delete takes effect only with an ordering value above the stored row's
+    stamp = f"timestamp_millis(CAST({as_of_ms} AS BIGINT)) AS `updated_ts`"
+    stale = current.join(new.select(*key), on=key, how="left_anti").selectExpr(
+        *[stamp if f == "updated_ts" else quote(f) for f in table.field_names]).persist()
+    try:
+        n = int(stale.count())
+        if n:
+            _with_retries(lambda: stale.write.format("hudi").options(
+                **{**options, "hoodie.datasource.write.operation": "delete"}
+            ).mode("append").save(uri), table.name)
+    finally:
+        stale.unpersist()
     return n
+
+
+#: Attempts of one table write that lost an optimistic-concurrency conflict.
+WRITE_ATTEMPTS = 4
+
+
+def _with_retries(write: Callable[[], None], table: str) -> None:
+    """Run a Hudi write, again when another writer's commit conflicted with it."""
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            write()
+            return
+        except Exception as exc:  # py4j wraps the JVM's exception: match on its text
+            if "HoodieWriteConflictException" not in str(exc) or attempt == WRITE_ATTEMPTS:
+                raise
+            log.warning("%s: write conflicted with a concurrent commit (attempt %d/%d); "
+                        "retrying", table, attempt, WRITE_ATTEMPTS)
+            time.sleep(attempt)
 
 
 def _check_scope_known(spark: Any, scope: Scope) -> None:
@@ -385,7 +438,6 @@ def run_backfill(
 
     """
     validate(request)
-    outputs = planned_outputs(request)
     own = spark is None
     if own:
         from jobs.batch.spark import spark_session
@@ -394,13 +446,19 @@ def run_backfill(
         spark.sparkContext.setLogLevel("ERROR")
     results: list[TableResult] = []
     try:
-        register_views(spark, settings, request)
+        # Rows are stamped with the time of the snapshot read, less the time the stream
+        # may hold computed rows before committing them (see docs/backfill.md).
+        margin_ms = 2 * settings.flink.checkpoint_interval_ms + 30_000
+        as_of_ms = int(time.time() * 1000) - margin_ms
+        d = SparkDialect(as_of_ms)
+        outputs = planned_outputs(request, d)
+        register_views(spark, settings, request, d)
         _check_scope_known(spark, request.scope)
         for i, output in enumerate(outputs, 1):
             if output.table.name in done:
                 log.info("%s already written by this job; skipped", output.table.name)
                 continue
-            res = _write_table(spark, settings, output, request)
+            res = _write_table(spark, settings, output, request, as_of_ms)
             log.info("%s: %d rows in %d partitions, %d stale deleted (%.1f s)",
                      res.table, res.rows, res.partitions, res.deleted, res.seconds)
             results.append(res)

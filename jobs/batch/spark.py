@@ -38,8 +38,14 @@ def spark_session(settings: GridLakeSettings, app_name: str = "gridlake") -> Any
         )
         .config("spark.kryo.registrator", "org.apache.spark.HoodieSparkKryoRegistrar")
         .config("spark.sql.session.timeZone", "UTC")
+        # Hudi renders TIMESTAMP record keys in the JVM's default zone: UTC everywhere
+        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "4")
+        # the lakehouse plans nest dozens of views: their full text for the SQL UI/listener
+        # alone can exhaust the driver heap
+        .config("spark.sql.maxPlanStringLength", "65536")
         .config("spark.hadoop.fs.defaultFS", settings.hdfs.uri)
     )
     log.info("starting Spark session %s on %s", app_name, settings.spark.master)

@@ -60,9 +60,18 @@ class SparkDialect:
     A stream's ``FIRST_VALUE`` is the first non-null value in arrival order. A batch has no
     arrival order of its own, so the input views carry it as a column ``arrival`` (ingest
     time, Kafka partition, offset) and the first value is the one with the least arrival.
+
+    Args:
+        as_of_ms: "Now" for ``updated_ts`` (epoch ms): a backfill stamps its rows with the
+            time of the lake snapshot it read, so that a row the stream computed later
+            (from newer data) wins over it. None: the query's current time.
+
     """
 
     name = "spark"
+
+    def __init__(self, as_of_ms: int | None = None) -> None:
+        self.as_of_ms = as_of_ms
 
     def ts(self, ms: str) -> str:  # noqa: D102
         return f"timestamp_millis({ms})"
@@ -71,7 +80,9 @@ class SparkDialect:
         return f"date_format(timestamp_millis({ms}), 'yyyy-MM-dd')"
 
     def now(self) -> str:  # noqa: D102
-        return "current_timestamp()"
+        if self.as_of_ms is None:
+            return "current_timestamp()"
+        return f"timestamp_millis(CAST({int(self.as_of_ms)} AS BIGINT))"
 
     def first(self, expr: str) -> str:  # noqa: D102
         return f"min_by({expr}, CASE WHEN {expr} IS NOT NULL THEN `{ARRIVAL}` END)"

@@ -4,132 +4,20 @@ oracle key by key and value by value, and the counts reconcile."""
 
 from __future__ import annotations
 
-import math
-import time
 from collections import Counter
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from typing import Any
 
-import pandas as pd
 import pytest
 import redis
 
 from infra.lake import HOODIE_DIR, TIMELINE_DIR, WebHdfs, lake_path, parse_instant
 from infra.settings import GridLakeSettings
-from jobs.streaming import control
-from jobs.streaming.lakehouse import GROUP_SUFFIX
-from jobs.streaming.monitor import consumer_lag
-from lakehouse.contracts.messages import MESSAGES
-from lakehouse.contracts.schema import FieldType, TableContract
+from lakehouse.contracts.schema import TableContract
 from lakehouse.contracts.serving import index_key, serving_key_prefix
 from lakehouse.contracts.tables import ODS_TABLES, QUARANTINE, SERVING_SCORE, TABLES
+from tests.jobs.lake_run import LAKE_SERVICES, compare, read_tables
 from tests.jobs.streaming import lakehouse_data, lakehouse_oracle
-from tests.jobs.streaming.conftest import make_isolated, publish_to
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-JOB = "lakehouse"
-LAKE_SERVICES = {"compaction_delta_commits": 2, "clean_commits_retained": 1,
-                 "archive_min_commits": 20, "archive_max_commits": 30}
-IGNORED = {"updated_ts", "ingest_ts", "kafka_topic", "kafka_partition", "kafka_offset", "seq"}
-
-
-def wait_consumed(settings: GridLakeSettings, timeout: float = 300) -> None:
-    """Wait until the job's committed offsets reach the end of every topic.
-
-    Offsets are committed when a checkpoint completes, and every sink flushes its rows
-    in that checkpoint: once committed == end, all of it is in Hudi and Redis.
-    """
-    topics = [settings.kafka.topic_prefix + m.topic for m in MESSAGES]
-    group = settings.kafka.topic_prefix + GROUP_SUFFIX
-    deadline = time.monotonic() + timeout
-    while True:
-        lags = consumer_lag(settings, group, topics, timeout_s=30)
-        behind = {t.topic: t.lag for t in lags if t.lag}
-        if not behind:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"job did not consume everything in {timeout} s: {behind}")
-        time.sleep(0.5)
-
-
-@pytest.fixture(scope="module")
-def scenario() -> lakehouse_data.Scenario:
-    """The seeded scenario."""
-    return lakehouse_data.scenario(7)
-
-
-@pytest.fixture(scope="module")
-def lake_run(
-    stack: GridLakeSettings, scenario: lakehouse_data.Scenario
-) -> Iterator[tuple[GridLakeSettings, str]]:
-    """Run the job over both phases of the scenario; yields settings and the ingest date."""
-    # One partition per topic: the oracle's arrival order is the publish order.
-    # Table services every other commit, so that compaction and cleaning run within the scenario.
-    settings, env = make_isolated(
-        stack, lake=LAKE_SERVICES, watermark_delay_ms=scenario.watermark_delay_ms,
-        allowed_lateness_ms=scenario.allowed_lateness_ms,
-    )
-    control.start(settings, JOB, extra_env=env, resume=False)
-    try:
-        control.wait_running(settings, JOB, timeout=400)
-        ingest_dt = datetime.now(UTC).strftime("%Y-%m-%d")
-        # In chunks, each consumed (committed) before the next: every table gets several
-        # commits, so compaction and cleaning run. The oracle does not depend on it: the
-        # result of the SQL depends on arrival order only, not on checkpoint boundaries.
-        for phase, chunks in ((scenario.phase1, 3), (scenario.phase2, 2)):
-            size = -(-len(phase) // chunks)
-            for i in range(0, len(phase), size):
-                publish_to(settings, phase[i:i + size])
-                wait_consumed(settings)
-        yield settings, ingest_dt
-    finally:
-        control.stop(settings, JOB, savepoint=False)
-
-
-def read_tables(settings: GridLakeSettings, tables: list[TableContract]) -> dict[str, pd.DataFrame]:
-    """Hudi tables read back with Spark; timestamps as epoch milliseconds."""
-    from jobs.batch.spark import read_table, spark_session
-
-    spark = spark_session(settings, "test-lakehouse")
-    try:
-        return {
-            t.name: read_table(spark, settings, t).selectExpr(*[
-                f"unix_millis(`{f.name}`) AS `{f.name}`" if f.type is FieldType.TIMESTAMP
-                else f"`{f.name}`" for f in t.fields
-            ]).toPandas()
-            for t in tables
-        }
-    finally:
-        spark.stop()
-
-
-def _same(a: Any, b: Any) -> bool:
-    a_missing = a is None or (isinstance(a, float) and math.isnan(a)) or a is pd.NA
-    b_missing = b is None or (isinstance(b, float) and math.isnan(b)) or b is pd.NA
-    if a_missing or b_missing:
-        return a_missing and b_missing
-    if isinstance(a, float) or isinstance(b, float):
-        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-6)
-    return bool(a == b)
-
-
-def compare(table: TableContract, got: pd.DataFrame, want: pd.DataFrame) -> list[str]:
-    """Differences between the lake table and the oracle, key by key, value by value."""
-    key = list(table.record_key)
-    cols = [c for c in want.columns if c not in IGNORED]
-    g = {tuple(r[k] for k in key): r for r in got.to_dict("records")}
-    w = {tuple(r[k] for k in key): r for r in want.to_dict("records")}
-    problems = [f"{table.name}: missing key {k}" for k in sorted(w.keys() - g.keys(), key=str)]
-    problems += [f"{table.name}: unexpected key {k}" for k in sorted(g.keys() - w.keys(), key=str)]
-    for k in sorted(w.keys() & g.keys(), key=str):
-        for c in cols:
-            if not _same(g[k][c], w[k][c]):
-                problems.append(f"{table.name} {k} {c}: got {g[k][c]!r}, want {w[k][c]!r}")
-    if len(got) != len(g):
-        problems.append(f"{table.name}: {len(got) - len(g)} duplicate keys")
-    return problems
 
 
 def test_every_layer_equals_the_oracle(

@@ -6,9 +6,9 @@ import org.apache.flink.table.connector.sink.SinkV2Provider;
 
 /**
  * Planner-facing side of the {@code gridlake-hudi} sink: an upsert sink (INSERT, UPDATE_AFTER,
- * DELETE) running with parallelism 1, because a Hudi table has exactly one writer here (Hudi's
- * single-writer mode needs no lock provider; several writers would need optimistic concurrency
- * control and a lock service).
+ * DELETE) running with parallelism 1: one writer per table in the job. Other processes (Spark
+ * backfills) may write the same table when the DDL passes Hudi's optimistic concurrency
+ * control options (a lock provider; GridLake's {@code lake} settings do by default).
  */
 public final class HudiDynamicTableSink implements DynamicTableSink {
 

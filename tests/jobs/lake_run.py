@@ -1,0 +1,98 @@
+"""One run of the lakehouse job over the seeded scenario, shared by the streaming and the
+backfill tests (a session fixture in ``tests/jobs/conftest.py``), and the helpers that read
+the lake back and compare it with the oracle."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from infra.settings import GridLakeSettings
+from jobs.streaming.lakehouse import GROUP_SUFFIX
+from jobs.streaming.monitor import consumer_lag
+from lakehouse.contracts.messages import MESSAGES
+from lakehouse.contracts.schema import FieldType, TableContract
+
+JOB = "lakehouse"
+LAKE_SERVICES = {"compaction_delta_commits": 2, "clean_commits_retained": 1,
+                 "archive_min_commits": 20, "archive_max_commits": 30}
+IGNORED = {"updated_ts", "ingest_ts", "kafka_topic", "kafka_partition", "kafka_offset", "seq"}
+
+
+def wait_consumed(settings: GridLakeSettings, timeout: float = 300) -> None:
+    """Wait until the job's committed offsets reach the end of every topic.
+
+    Offsets are committed when a checkpoint completes, and every sink flushes its rows
+    in that checkpoint: once committed == end, all of it is in Hudi and Redis.
+    """
+    topics = [settings.kafka.topic_prefix + m.topic for m in MESSAGES]
+    group = settings.kafka.topic_prefix + GROUP_SUFFIX
+    deadline = time.monotonic() + timeout
+    while True:
+        lags = consumer_lag(settings, group, topics, timeout_s=30)
+        behind = {t.topic: t.lag for t in lags if t.lag}
+        if not behind:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"job did not consume everything in {timeout} s: {behind}")
+        time.sleep(0.5)
+
+
+def read_tables(
+    settings: GridLakeSettings, tables: list[TableContract], spark: Any = None
+) -> dict[str, pd.DataFrame]:
+    """Hudi tables read back with Spark; timestamps as epoch milliseconds.
+
+    Args:
+        settings: Where the tables are.
+        tables: Which.
+        spark: A session to use (default: one is started and stopped).
+
+    """
+    from jobs.batch.spark import read_table, spark_session
+
+    session = spark or spark_session(settings, "test-lakehouse")
+    try:
+        return {
+            t.name: read_table(session, settings, t).selectExpr(*[
+                f"unix_millis(`{f.name}`) AS `{f.name}`" if f.type is FieldType.TIMESTAMP
+                else f"`{f.name}`" for f in t.fields
+            ]).toPandas()
+            for t in tables
+        }
+    finally:
+        if spark is None:
+            session.stop()
+
+
+def same(a: Any, b: Any) -> bool:
+    a_missing = a is None or (isinstance(a, float) and math.isnan(a)) or a is pd.NA
+    b_missing = b is None or (isinstance(b, float) and math.isnan(b)) or b is pd.NA
+    if a_missing or b_missing:
+        return a_missing and b_missing
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-6)
+    return bool(a == b)
+
+
+def compare(table: TableContract, got: pd.DataFrame, want: pd.DataFrame) -> list[str]:
+    """Differences between the lake table and the oracle, key by key, value by value."""
+    key = list(table.record_key)
+    cols = [c for c in want.columns if c not in IGNORED]
+    g = {tuple(r[k] for k in key): r for r in got.to_dict("records")}
+    w = {tuple(r[k] for k in key): r for r in want.to_dict("records")}
+    problems = [f"{table.name}: missing key {k}" for k in sorted(w.keys() - g.keys(), key=str)]
+    problems += [f"{table.name}: unexpected key {k}" for k in sorted(g.keys() - w.keys(), key=str)]
+    for k in sorted(w.keys() & g.keys(), key=str):
+        for c in cols:
+            if not same(g[k][c], w[k][c]):
+                problems.append(f"{table.name} {k} {c}: got {g[k][c]!r}, want {w[k][c]!r}")
+    if len(got) != len(g):
+        problems.append(f"{table.name}: {len(got) - len(g)} duplicate keys")
+    return problems
+
+
