@@ -20,7 +20,9 @@ from jobs.batch.backfill import BackfillError, BackfillRequest, Scope, run_backf
 from jobs.transforms import pipeline, summary
 from jobs.transforms.dialect import SPARK
 from lakehouse.contracts.schema import TableContract
+from tests.jobs.conftest import stream_scenario
 from tests.jobs.lake_run import compare, read_tables
+from tests.jobs.streaming import lakehouse_data
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -35,6 +37,14 @@ KEY_MISMATCH = pytest.mark.xfail(
     strict=True, reason="Spark and Flink render TIMESTAMP record keys differently")
 # The scenario's event days (2026-03-01 22:00 … 2026-03-03 03:45 UTC).
 FIRST_DAY, END_DAY = date(2026, 3, 1), date(2026, 3, 4)
+
+
+@pytest.fixture(scope="module")
+def lake_run(
+    stack: GridLakeSettings, scenario: lakehouse_data.Scenario
+) -> Iterator[tuple[GridLakeSettings, str]]:
+    """A streamed lake of this module's own: the backfills here rewrite its tables."""
+    yield from stream_scenario(stack, scenario)
 
 
 @pytest.fixture(scope="module")

@@ -72,6 +72,8 @@ def timeline_actions(settings: GridLakeSettings, table: TableContract) -> Counte
     return Counter(i.action for i in instants if i is not None)
 
 
+@pytest.mark.skip(reason="MERGE_ON_READ is off: lost updates under frequent compaction "
+                  "(lakehouse/contracts/tables.py UPDATED_IN_PLACE, issue 4 open)")
 def test_compaction_and_cleaning_happen(lake_run: tuple[GridLakeSettings, str]) -> None:
     """MERGE_ON_READ tables are compacted and their replaced file slices cleaned."""
     settings, _ = lake_run
