@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from infra.settings import GridLakeSettings
+from jobs.batch.spark import spark_type
 from jobs.common.ddl import hudi_table_path, quote, sql_string
 from jobs.transforms import detail, pipeline
 from jobs.transforms.dialect import ARRIVAL, SPARK, Dialect, SparkDialect
@@ -199,7 +200,8 @@ def _register_inputs(spark: Any, settings: GridLakeSettings, request: BackfillRe
         )
         fields = ", ".join(quote(f.name) for f in m.fields)
         nulls = ", ".join(
-            f"CAST(NULL AS {_spark_type(f.type)}) AS {quote(f.name)}" for f in m.fields
+            f"CAST(NULL AS {spark_type(f.type).simpleString()}) AS {quote(f.name)}"
+            for f in m.fields
         )
         arrival = f"struct(`ingest_ts`, `kafka_partition`, `kafka_offset`) AS `{ARRIVAL}`"
         topic = settings.kafka.topic_prefix + m.topic
@@ -232,14 +234,6 @@ def _register_inputs(spark: Any, settings: GridLakeSettings, request: BackfillRe
             f"CREATE OR REPLACE TEMPORARY VIEW {quote(pipeline.first_seen(spec.name))} AS\n"
             + detail.first_seen_sql(f"history_{spec.name}")
         )
-
-
-def _spark_type(t: FieldType) -> str:
-    return {
-        FieldType.STRING: "STRING", FieldType.INT: "INT", FieldType.BIGINT: "BIGINT",
-        FieldType.DOUBLE: "DOUBLE", FieldType.BOOLEAN: "BOOLEAN",
-        FieldType.TIMESTAMP: "TIMESTAMP",
-    }[t]
 
 
 def _register_scope(spark: Any, scope: Scope) -> None:
@@ -290,7 +284,7 @@ def _materialise(spark: Any, name: str, query: str) -> None:
 # ------------------------------------------------------------------------------ writes
 def _typed(table: TableContract, query: str) -> str:
     cols = ", ".join(
-        f"CAST({quote(f.name)} AS {_spark_type(f.type)}) AS {quote(f.name)}"
+        f"CAST({quote(f.name)} AS {spark_type(f.type).simpleString()}) AS {quote(f.name)}"
         for f in table.fields
     )
     return f"SELECT {cols} FROM (\n{query}\n) AS q"

@@ -58,6 +58,20 @@ def read_table(spark: Any, settings: GridLakeSettings, table: TableContract) -> 
     return df.select(*table.field_names)
 
 
+def spark_type(t: FieldType) -> Any:
+    """The Spark SQL data type of a contract field type (``.simpleString()`` for DDL/CAST)."""
+    from pyspark.sql import types as T
+
+    return {
+        FieldType.STRING: T.StringType(),
+        FieldType.INT: T.IntegerType(),
+        FieldType.BIGINT: T.LongType(),
+        FieldType.DOUBLE: T.DoubleType(),
+        FieldType.BOOLEAN: T.BooleanType(),
+        FieldType.TIMESTAMP: T.TimestampType(),
+    }[t]
+
+
 def spark_schema(table: TableContract) -> Any:
     """The Spark ``StructType`` of a table's contract; record key columns are not nullable.
 
@@ -67,15 +81,7 @@ def spark_schema(table: TableContract) -> Any:
     """
     from pyspark.sql import types as T
 
-    spark_types = {
-        FieldType.STRING: T.StringType(),
-        FieldType.INT: T.IntegerType(),
-        FieldType.BIGINT: T.LongType(),
-        FieldType.DOUBLE: T.DoubleType(),
-        FieldType.BOOLEAN: T.BooleanType(),
-        FieldType.TIMESTAMP: T.TimestampType(),
-    }
     keys = set(table.record_key)
     return T.StructType(
-        [T.StructField(f.name, spark_types[f.type], f.name not in keys) for f in table.fields]
+        [T.StructField(f.name, spark_type(f.type), f.name not in keys) for f in table.fields]
     )

@@ -31,23 +31,6 @@ JOB = "lakehouse"
 BENCH_START = "2024-06-03T00:00:00"
 
 
-def _drain_time(settings: GridLakeSettings, topics: list[str], group: str,
-                timeout_s: float) -> tuple[float, list[tuple[float, int]]]:
-    """Wait until ``group`` committed the end of ``topics``; returns (monotonic time, lag log)."""
-    from jobs.streaming.monitor import consumer_lag
-
-    samples: list[tuple[float, int]] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        lag = sum(t.lag for t in consumer_lag(settings, group, topics, timeout_s=30))
-        now = time.monotonic()
-        samples.append((now, lag))
-        if lag == 0:
-            return now, samples
-        time.sleep(0.5)
-    raise TimeoutError(f"the job did not catch up in {timeout_s:.0f} s (lag {samples[-1][1]})")
-
-
 def _backlog(settings: GridLakeSettings, minutes: int) -> list[tuple[str, str, bytes]]:
     """The default fleet's messages over ``minutes`` of simulated time, serialised."""
     from mock_devices.config import FleetConfig, parse_time_ms
@@ -78,6 +61,7 @@ def _publish(settings: GridLakeSettings, records: list[tuple[str, str, bytes]]) 
 def measure_throughput(settings: GridLakeSettings, minutes: int) -> dict[str, Any]:
     """Publish a backlog of ``minutes`` of fleet telemetry and time the job through it."""
     from jobs.streaming.lakehouse import GROUP_SUFFIX
+    from jobs.streaming.monitor import wait_caught_up
     from lakehouse.contracts.messages import MESSAGES
 
     records = _backlog(settings, minutes)
@@ -89,8 +73,8 @@ def measure_throughput(settings: GridLakeSettings, minutes: int) -> dict[str, An
     log.info("backlog: %d messages (%s)", len(records), by_topic)
     t0 = time.monotonic()
     publish_rate = _publish(settings, records)
-    t_done, samples = _drain_time(settings, topics, group, timeout_s=3600)
-    elapsed = t_done - t0
+    samples = wait_caught_up(settings, group, topics, timeout_s=3600)
+    elapsed = samples[-1][0] - t0
     peak_lag = max(lag for _, lag in samples)
     return {
         "messages": len(records),

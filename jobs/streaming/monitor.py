@@ -568,6 +568,35 @@ def consumer_lag(
     )
 
 
+def wait_caught_up(
+    settings: GridLakeSettings, group_id: str, topics: Sequence[str], timeout_s: float,
+    poll_s: float = 0.5,
+) -> list[tuple[float, int]]:
+    """Block until ``group_id`` has committed the end of every topic in ``topics``.
+
+    A streaming job commits its offsets when a checkpoint completes, after every sink
+    flushed: once committed equals end, everything published is in the lake.
+
+    Returns:
+        The samples taken: (monotonic time, total lag), the last one with lag 0.
+
+    Raises:
+        TimeoutError: Still behind after ``timeout_s``; the message names the lag per topic.
+
+    """
+    samples: list[tuple[float, int]] = []
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lags = consumer_lag(settings, group_id, topics, timeout_s=30)
+        behind = {t.topic: t.lag for t in lags if t.lag}
+        samples.append((time.monotonic(), sum(behind.values())))
+        if not behind:
+            return samples
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{group_id} did not catch up in {timeout_s:.0f} s: {behind}")
+        time.sleep(poll_s)
+
+
 def last_commits(
     settings: GridLakeSettings,
     tables: Iterable[TableContract] = TABLES,

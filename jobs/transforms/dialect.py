@@ -89,4 +89,3 @@ class SparkDialect:
 
 
 SPARK = SparkDialect()
-DIALECTS: dict[str, Dialect] = {"flink": FLINK, "spark": SPARK}

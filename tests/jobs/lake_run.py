@@ -5,7 +5,6 @@ the lake back and compare it with the oracle."""
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import pandas as pd
@@ -13,7 +12,7 @@ import pytest
 
 from infra.settings import GridLakeSettings
 from jobs.streaming.lakehouse import GROUP_SUFFIX
-from jobs.streaming.monitor import consumer_lag
+from jobs.streaming.monitor import wait_caught_up
 from lakehouse.contracts.messages import MESSAGES
 from lakehouse.contracts.schema import FieldType, TableContract
 
@@ -24,22 +23,12 @@ IGNORED = {"updated_ts", "ingest_ts", "kafka_topic", "kafka_partition", "kafka_o
 
 
 def wait_consumed(settings: GridLakeSettings, timeout: float = 300) -> None:
-    """Wait until the job's committed offsets reach the end of every topic.
-
-    Offsets are committed when a checkpoint completes, and every sink flushes its rows
-    in that checkpoint: once committed == end, all of it is in Hudi and Redis.
-    """
+    """Wait until the lakehouse job has committed the end of every topic (fail if not)."""
     topics = [settings.kafka.topic_prefix + m.topic for m in MESSAGES]
-    group = settings.kafka.topic_prefix + GROUP_SUFFIX
-    deadline = time.monotonic() + timeout
-    while True:
-        lags = consumer_lag(settings, group, topics, timeout_s=30)
-        behind = {t.topic: t.lag for t in lags if t.lag}
-        if not behind:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"job did not consume everything in {timeout} s: {behind}")
-        time.sleep(0.5)
+    try:
+        wait_caught_up(settings, settings.kafka.topic_prefix + GROUP_SUFFIX, topics, timeout)
+    except TimeoutError as err:
+        pytest.fail(str(err))
 
 
 def read_tables(

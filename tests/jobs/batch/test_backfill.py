@@ -118,15 +118,13 @@ def test_corrected_formula_changes_exactly_its_range(
     for name in changed:
         t = next(t for t in OUTPUTS if t.name == name)
         outside = ~_in_range(corrected[name], day, request.end)
-        same_outside = compare(t, corrected[name][outside],
-                               before[name][~_in_range(before[name], day, request.end)])
-        assert not same_outside, same_outside[:5]
-        # and the corrected day really is different: fewer qualified readings
-        got = corrected["ads_voltage_daily"]
-        was = before["ads_voltage_daily"]
-        in_day = _in_range(got, day, request.end)
-        assert got[in_day]["qualified"].sum() < was[_in_range(was, day, request.end)][
-            "qualified"].sum()
+        differences = compare(t, corrected[name][outside],
+                              before[name][~_in_range(before[name], day, request.end)])
+        assert not differences, differences[:5]
+    # and the corrected day really is different: fewer qualified readings
+    got, was = corrected["ads_voltage_daily"], before["ads_voltage_daily"]
+    assert (got[_in_range(got, day, request.end)]["qualified"].sum()
+            < was[_in_range(was, day, request.end)]["qualified"].sum())
     # re-applying the original formula restores the stream's values exactly
     monkeypatch.setattr(summary, "V_HIGH", 246.1)
     run_backfill(settings, request, spark)
