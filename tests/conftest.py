@@ -22,7 +22,7 @@ from infra.settings import (
     RedisSettings,
     load_settings,
 )
-from jobs.streaming.isolation import free_port
+from jobs.streaming.isolation import free_ports
 
 logger = logging.getLogger(__name__)
 
@@ -38,24 +38,25 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def settings(tmp_path: Path, clean_env: None) -> GridLakeSettings:
     """Settings with a throw-away home and free ports, independent of ``GRIDLAKE_*``."""
+    ports = iter(free_ports(11))
     return GridLakeSettings(  # type: ignore[call-arg]
         _env_file=None,
         home=tmp_path / "gridlake",
-        kafka=KafkaSettings(bootstrap=f"127.0.0.1:{free_port()}", controller_port=free_port()),
+        kafka=KafkaSettings(bootstrap=f"127.0.0.1:{next(ports)}", controller_port=next(ports)),
         hdfs=HdfsSettings(
-            namenode_rpc_port=free_port(),
-            namenode_http_port=free_port(),
+            namenode_rpc_port=next(ports),
+            namenode_http_port=next(ports),
             datanodes=[
                 DataNodeSettings(
                     name=f"slave{i}",
-                    data_port=free_port(),
-                    http_port=free_port(),
-                    ipc_port=free_port(),
+                    data_port=next(ports),
+                    http_port=next(ports),
+                    ipc_port=next(ports),
                 )
                 for i in (1, 2)
             ],
         ),
-        redis=RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0"),
+        redis=RedisSettings(url=f"redis://127.0.0.1:{next(ports)}/0"),
     )
 
 

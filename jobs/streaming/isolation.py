@@ -21,6 +21,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct TCP ports nothing listens on now.
+
+    All sockets stay bound until every port is chosen: calling :func:`free_port` ``n``
+    times may return the same port twice (the OS reuses a port just released).
+    """
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def isolated_run(
     stack: GridLakeSettings,
     partitions: dict[str, int] | None = None,
