@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 JOB = "lakehouse"
 BENCH_START = "2024-06-03T00:00:00"
+#: How long one freshness probe may take to reach the serving copy before it counts as lost.
+PROBE_TIMEOUT_S = 180
 
 
 def _backlog(settings: GridLakeSettings, minutes: int) -> list[tuple[str, str, bytes]]:
@@ -133,7 +135,7 @@ def measure_freshness(settings: GridLakeSettings, probes: int, run: str) -> dict
             "energy_export_kwh": 0.0, "seq": 1,
         })).get(10)
         key = f"{prefix}{device}|{ts - ts % 900_000}"
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + PROBE_TIMEOUT_S
         while time.monotonic() < deadline:
             got = client.hget(key, "register_last_kwh")
             if got is not None and abs(float(got) - register) < 1e-9:
@@ -144,7 +146,7 @@ def measure_freshness(settings: GridLakeSettings, probes: int, run: str) -> dict
             lost += 1
     producer.close()
     if not latencies:
-        raise RuntimeError("no probe reached the serving copy in 120 s")
+        raise RuntimeError(f"no probe reached the serving copy in {PROBE_TIMEOUT_S} s")
     q = statistics.quantiles(latencies, n=20) if len(latencies) > 1 else latencies * 19
     return {
         "probes": len(latencies),
@@ -153,6 +155,32 @@ def measure_freshness(settings: GridLakeSettings, probes: int, run: str) -> dict
         "freshness_p95_s": round(q[18], 2),
         "freshness_max_s": round(max(latencies), 2),
     }
+
+
+def checkpoint_figures(history: list[dict[str, Any]], since_ms: float) -> dict[str, Any]:
+    """Duration statistics of the completed checkpoints triggered at or after ``since_ms``.
+
+    Args:
+        history: Flink's checkpoint history (:func:`jobs.streaming.control.checkpoint_history`).
+        since_ms: Epoch milliseconds; earlier checkpoints are left out.
+
+    Returns:
+        ``completed``, ``failed`` and, when any completed, ``duration_p50_s``/``max_s`` and
+        the largest ``state_mb``.
+
+    """
+    recent = [c for c in history if c.get("trigger_timestamp", 0) >= since_ms]
+    done = [c for c in recent if c.get("status") == "COMPLETED"]
+    out: dict[str, Any] = {
+        "completed": len(done),
+        "failed": sum(1 for c in recent if c.get("status") == "FAILED"),
+    }
+    if done:
+        durations = [c["end_to_end_duration"] / 1000 for c in done]
+        out["duration_p50_s"] = round(statistics.median(durations), 2)
+        out["duration_max_s"] = round(max(durations), 2)
+        out["state_mb"] = round(max(c.get("state_size", 0) for c in done) / 2**20, 1)
+    return out
 
 
 def _live_fleet(settings: GridLakeSettings, stop: threading.Event) -> None:
@@ -173,7 +201,7 @@ def _live_fleet(settings: GridLakeSettings, stop: threading.Event) -> None:
 
 
 def bench_lakehouse(settings: GridLakeSettings, minutes: int = 60,
-                    probes: int = 30) -> dict[str, Any]:
+                    probes: int = 20) -> dict[str, Any]:
     """Throughput and freshness of the lakehouse job in an isolated run (module docstring).
 
     Args:
@@ -206,11 +234,14 @@ def bench_lakehouse(settings: GridLakeSettings, minutes: int = 60,
         stop = threading.Event()
         live = threading.Thread(target=_live_fleet, args=(bench, stop), daemon=True)
         live.start()
+        probed_from = time.time() * 1000
         try:
             result["freshness"] = measure_freshness(bench, probes, run)
         finally:
             stop.set()
             live.join(timeout=30)
+        result["freshness"]["checkpoints"] = checkpoint_figures(
+            control.checkpoint_history(bench, JOB), since_ms=probed_from)
         log.info("lakehouse bench: %s", json.dumps(result))
         return result
     finally:

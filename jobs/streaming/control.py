@@ -269,6 +269,22 @@ def status(settings: GridLakeSettings, name: str = "lakehouse") -> JobStatus:
     return st
 
 
+def checkpoint_history(settings: GridLakeSettings, name: str = "lakehouse") -> list[dict[str, Any]]:
+    """Flink's recent checkpoints of job ``name`` (newest first), as its REST API reports them.
+
+    Each entry has ``id``, ``status``, ``trigger_timestamp``, ``end_to_end_duration`` (ms) and
+    ``state_size`` among others; an empty list when the job or its REST endpoint is not up.
+    """
+    st = status(settings, name)
+    if st.flink_job_id is None:
+        return []
+    try:
+        history = _rest(settings, f"/jobs/{st.flink_job_id}/checkpoints").get("history", [])
+    except (OSError, ValueError):
+        return []
+    return list(history)
+
+
 def wait_running(settings: GridLakeSettings, name: str = "lakehouse",
                  timeout: float = 180.0, checkpoints: int = 0) -> JobStatus:
     """Block until the job is RUNNING (and has ``checkpoints`` completed); raise if it dies.

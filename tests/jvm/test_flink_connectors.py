@@ -347,7 +347,7 @@ def run_spark_reads(cfg: dict[str, Any]) -> None:
 
 # What a Spark writer needs to upsert into a table the gridlake-hudi connector created
 # (docs/connectors.md): same key generator, ordering field, merge mode, no metadata table,
-# and schema reconciliation (Spark's TimestampType is timestamp-micros, the table's millis).
+# and schema reconciliation (both store timestamps as timestamp-micros).
 SPARK_WRITE_OPTIONS = {
     "hoodie.datasource.write.operation": "upsert",
     "hoodie.datasource.write.recordkey.field": "meter_id,window_start",
@@ -600,7 +600,8 @@ def test_hudi_round1_exact_rows(run: Run) -> None:
     assert _facts(rows) == HUDI_AFTER_ROUND1
     m1 = next(r for r in rows if r["meter_id"] == "m1")
     assert m1 == {
-        "record_key": f"meter_id:m1,window_start:{W0}",
+        # the key renders the stored long: epoch microseconds, as Spark writes them
+        "record_key": f"meter_id:m1,window_start:{W0 * 1000}",
         "partition_path": "2024-01-01",
         "meter_id": "m1",
         "window_start_ms": W0,
@@ -644,11 +645,11 @@ def test_hudi_merge_on_read(run: Run) -> None:
 def test_spark_upserts_into_connector_table(run: Run) -> None:
     rows = {r["record_key"]: r for r in run.tables["spark_upsert"]}
     assert len(rows) == len(run.tables["spark_upsert"]) == 4  # no duplicated keys
-    m1 = rows[f"meter_id:m1,window_start:{W0}"]
+    m1 = rows[f"meter_id:m1,window_start:{W0 * 1000}"]
     assert (m1["updated_ms"], m1["kwh"]) == (2000 + 3600_000, 42.0)
-    m2 = rows[f"meter_id:m2,window_start:{W0}"]
+    m2 = rows[f"meter_id:m2,window_start:{W0 * 1000}"]
     assert (m2["updated_ms"], m2["kwh"]) == (1000, 2.0)  # older: ignored
-    assert rows[f"meter_id:m9,window_start:{W1}"]["kwh"] == 4.0
+    assert rows[f"meter_id:m9,window_start:{W1 * 1000}"]["kwh"] == 4.0
 
 
 def test_hudi_unpartitioned_single_key(run: Run) -> None:

@@ -27,14 +27,6 @@ from tests.jobs.streaming import lakehouse_data
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 OUTPUTS: list[TableContract] = [o.table for o in pipeline.outputs(SPARK)]
-# Known open defect (issue 5): for TIMESTAMP record-key columns Hudi renders the key from the
-# engine's long value, millis in the Flink connector, micros in Spark, so a Spark upsert
-# adds rows instead of replacing them (2026-11-21: dwd_meter_reading 784 → 1,568 rows).
-# Hudi's consistent-logical-timestamp key option on both writers is the intended fix; with
-# it the stream's commits failed and rolled back in a loop, not yet understood. Strict: the
-# tests start failing the day the keys agree, and must then lose this mark.
-KEY_MISMATCH = pytest.mark.xfail(
-    strict=True, reason="Spark and Flink render TIMESTAMP record keys differently")
 # The scenario's event days (2026-03-01 22:00 … 2026-03-03 03:45 UTC).
 FIRST_DAY, END_DAY = date(2026, 3, 1), date(2026, 3, 4)
 
@@ -81,7 +73,6 @@ def _in_range(df: pd.DataFrame, start: date, end: date) -> pd.Series:
     return (df["dt"] >= start.isoformat()) & (df["dt"] < end.isoformat())
 
 
-@KEY_MISMATCH
 def test_backfill_from_ods_equals_the_stream(
     streamed: dict[str, pd.DataFrame], full_backfill: tuple[int, dict[str, pd.DataFrame]]
 ) -> None:
@@ -99,7 +90,6 @@ def test_backfill_from_ods_equals_the_stream(
     assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:40])
 
 
-@KEY_MISMATCH
 def test_corrected_formula_changes_exactly_its_range(
     lake_run: tuple[GridLakeSettings, str], spark: Any,
     streamed: dict[str, pd.DataFrame], full_backfill: tuple[int, dict[str, pd.DataFrame]],

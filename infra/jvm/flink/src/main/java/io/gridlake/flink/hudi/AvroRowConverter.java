@@ -9,6 +9,7 @@ import org.apache.avro.generic.GenericData;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.flink.table.api.ValidationException;
 import org.apache.flink.table.data.RowData;
+import org.apache.flink.table.data.TimestampData;
 import org.apache.flink.table.types.logical.LogicalType;
 import org.apache.flink.table.types.logical.RowType;
 
@@ -22,8 +23,13 @@ import java.util.List;
  *
  * <p>Type mapping: STRING/VARCHAR/CHAR to string, INT to int, BIGINT to long, DOUBLE to double,
  * FLOAT to float, BOOLEAN to boolean, TIMESTAMP(p&lt;=3) and TIMESTAMP_LTZ(p&lt;=3) to long with
- * logical type timestamp-millis (UTC epoch milliseconds), DATE to int with logical type date. Every
+ * logical type timestamp-micros (UTC epoch microseconds), DATE to int with logical type date. Every
  * field is a nullable union (null first, default null) except the record key columns.
+ *
+ * <p>Microseconds, not milliseconds, because that is what Spark writes for its TimestampType: Hudi
+ * renders a TIMESTAMP record key from the stored long and compares ordering values as stored, so a
+ * table written by both engines (stream and backfill) needs one unit for both, or the same row gets
+ * two keys ({@code 1717372800000} and {@code 1717372800000000}) and orderings compare across units.
  */
 public final class AvroRowConverter implements Serializable {
 
@@ -135,7 +141,7 @@ public final class AvroRowConverter implements Serializable {
         if (ConnectorTypes.timestampPrecision(type) > 3) {
           throw unsupported(column, type, " (use TIMESTAMP(3) or TIMESTAMP_LTZ(3))");
         }
-        return LogicalTypes.timestampMillis().addToSchema(Schema.create(Schema.Type.LONG));
+        return LogicalTypes.timestampMicros().addToSchema(Schema.create(Schema.Type.LONG));
       default:
         throw unsupported(column, type, "");
     }
@@ -173,7 +179,10 @@ public final class AvroRowConverter implements Serializable {
       case TIMESTAMP_WITH_LOCAL_TIME_ZONE:
         {
           int precision = ConnectorTypes.timestampPrecision(type);
-          return (row, pos) -> row.getTimestamp(pos, precision).getMillisecond();
+          return (row, pos) -> {
+            TimestampData t = row.getTimestamp(pos, precision);
+            return t.getMillisecond() * 1000L + t.getNanoOfMillisecond() / 1000;
+          };
         }
       default:
         throw unsupported(column, type, "");

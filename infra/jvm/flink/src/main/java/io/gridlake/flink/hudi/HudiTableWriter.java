@@ -1,5 +1,6 @@
 package io.gridlake.flink.hudi;
 
+import org.apache.avro.LogicalTypes;
 import org.apache.avro.Schema;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.hadoop.conf.Configuration;
@@ -342,6 +343,18 @@ public final class HudiTableWriter implements AutoCloseable {
       problems.add(
           "record merge mode " + tc.getRecordMergeMode() + " (sink: EVENT_TIME_ORDERING)");
     }
+    tc.getTableCreateSchema()
+        .ifPresent(
+            created -> {
+              for (String field : timestampMillisFields(created.toAvroSchema())) {
+                // written before timestamps were stored in Spark's unit: the same row would get
+                // a second record key (millis vs micros digits) instead of being upserted
+                problems.add(
+                    "column " + field + " stored as timestamp-millis (sink: timestamp-micros;"
+                        + " the table predates GridLake's microsecond timestamps: recreate it"
+                        + " or rewrite it with a backfill into a new table)");
+              }
+            });
     if (!problems.isEmpty()) {
       throw new IllegalStateException(
           "Existing Hudi table "
@@ -351,6 +364,25 @@ public final class HudiTableWriter implements AutoCloseable {
               + " does not match the sink definition: "
               + String.join("; ", problems));
     }
+  }
+
+  /** Top-level fields of {@code schema} (nullable or not) with logical type timestamp-millis. */
+  static List<String> timestampMillisFields(Schema schema) {
+    List<String> out = new ArrayList<>();
+    for (Schema.Field f : schema.getFields()) {
+      Schema type = f.schema();
+      if (type.getType() == Schema.Type.UNION) {
+        for (Schema branch : type.getTypes()) {
+          if (branch.getType() != Schema.Type.NULL) {
+            type = branch;
+          }
+        }
+      }
+      if (type.getLogicalType() instanceof LogicalTypes.TimestampMillis) {
+        out.add(f.name());
+      }
+    }
+    return out;
   }
 
   private HoodieTableType tableType() {

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.time.LocalDateTime;
 import java.util.List;
 import java.util.Map;
+import org.apache.avro.LogicalTypes;
 import org.apache.avro.Schema;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.flink.configuration.Configuration;
@@ -75,14 +76,14 @@ class HudiSpecTest {
     assertEquals("ods_meter_record", avro.getName());
     assertEquals("hoodie.ods_meter", avro.getNamespace());
     assertEquals(Schema.Type.STRING, avro.getField("meter_id").schema().getType());
-    assertEquals("timestamp-millis", avro.getField("ts").schema().getLogicalType().getName());
+    assertEquals("timestamp-micros", avro.getField("ts").schema().getLogicalType().getName());
     Schema kwh = avro.getField("kwh").schema();
     assertEquals(Schema.Type.UNION, kwh.getType());
     assertEquals(Schema.Type.NULL, kwh.getTypes().get(0).getType());
     assertEquals(Schema.Type.DOUBLE, kwh.getTypes().get(1).getType());
     assertEquals("date", avro.getField("d").schema().getTypes().get(1).getLogicalType().getName());
     assertEquals(
-        "timestamp-millis",
+        "timestamp-micros",
         avro.getField("ltz").schema().getTypes().get(1).getLogicalType().getName());
   }
 
@@ -108,11 +109,31 @@ class HudiSpecTest {
             StringData.fromString("2024-01-01"));
     GenericRecord rec = conv.convert(row);
     assertEquals("m1", rec.get("meter_id"));
-    assertEquals(1704068100000L, rec.get("ts"));
+    // epoch microseconds, as Spark stores TimestampType (one record key for both engines)
+    assertEquals(1704068100000000L, rec.get("ts"));
     assertEquals(1.5d, rec.get("kwh"));
     assertEquals(19723, rec.get("d"));
     assertNull(rec.get("ltz"));
     assertEquals("2024-01-01", rec.get("dt"));
+  }
+
+  @Test
+  void findsTimestampMillisColumnsOfOlderTables() {
+    Schema millis = LogicalTypes.timestampMillis().addToSchema(Schema.create(Schema.Type.LONG));
+    Schema micros = LogicalTypes.timestampMicros().addToSchema(Schema.create(Schema.Type.LONG));
+    Schema nullableMillis = Schema.createUnion(Schema.create(Schema.Type.NULL), millis);
+    Schema old =
+        Schema.createRecord(
+            "r",
+            null,
+            "hoodie.r",
+            false,
+            List.of(
+                new Schema.Field("ts", millis),
+                new Schema.Field("updated_ts", nullableMillis),
+                new Schema.Field("at", micros),
+                new Schema.Field("n", Schema.create(Schema.Type.LONG))));
+    assertEquals(List.of("ts", "updated_ts"), HudiTableWriter.timestampMillisFields(old));
   }
 
   @Test
