@@ -1,48 +1,122 @@
-"""The FastAPI application: ADS indicators served from the Redis serving copy."""
+"""The FastAPI application: ADS queries, users and roles, devices, jobs, ML, real-time feed.
+
+Everything is under ``/api/v1``; the OpenAPI document is at ``/openapi.json`` and the
+interactive docs at ``/docs``. The application is served by gunicorn with uvicorn workers
+(:mod:`api.service`); each worker builds its own :class:`~api.context.AppContext` in the
+lifespan. Errors are JSON ``{"detail": ...}`` with 401 (credentials), 403 (role or region),
+404 (unknown entity), 413 (body too large), 422 (bad parameter, named), 429 (rate limit,
+``Retry-After``) and 503 (a dependency down, ``Retry-After``).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
-from typing import Annotated, Any
 
+import httpx
 import redis.asyncio as aioredis
-from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
-from api.models import decode_row, row_model
+from api.catalog import DeviceCatalog
+from api.context import AppContext, RateLimited
+from api.datasets import DATASETS
+from api.db import Conflict, UserStore, database_url
+from api.events import EventHub
+from api.fastpath import CacheFastPath
+from api.lake import LakeReader, LakeReadError
+from api.output import QueryError
+from api.query import EntityNotFound, QueryService
+from api.routes import devices, feed, indicators, jobs, ml, ops, users
+from api.security import (
+    AuthError,
+    Forbidden,
+    RateLimiter,
+    Role,
+    TokenService,
+    hash_password,
+    persistent_secret,
+)
+from api.serving import ServingStore, ServingUnavailable
 from infra.settings import GridLakeSettings, load_settings
-from lakehouse.contracts.serving import KEY_SEPARATOR, index_key, serving_key_prefix
-from lakehouse.contracts.tables import ADS_METER_ENERGY_15MIN
+from jobs.batch.tracking import JobStore
 
 log = logging.getLogger(__name__)
 
-EnergyRow = row_model(ADS_METER_ENERGY_15MIN)
+PREFIX = "/api/v1"
+
+DESCRIPTION = """
+Indicators of the GridLake lakehouse for grid operators: ADS queries served from the Redis
+serving copy (older ranges from the Hudi tables), device management, backfill jobs, the ML
+service and a real-time feed.
+
+**Authentication**: `POST /api/v1/auth/login` with a username and password gives an access
+token; send it as `Authorization: Bearer <token>` (the *Authorize* button here). Roles:
+`admin`, `operator`, `analyst`, `viewer` (`GET /api/v1/roles`); a user scoped to regions
+sees nothing outside them.
+"""
+
+TAGS = [
+    {"name": "auth", "description": "Sign in, refresh, sign out."},
+    {"name": "indicators", "description": "ADS queries: datasets, entities, load curves, "
+     "rankings, quality scorecards. JSON or CSV, paged, filtered, sorted, cached."},
+    {"name": "devices", "description": "Device master data; changes go to Kafka as "
+     "registry events."},
+    {"name": "jobs", "description": "Backfill jobs."},
+    {"name": "ml", "description": "The ML microservice, with your identity and roles."},
+    {"name": "feed", "description": "Real-time values and alarms (Server-Sent Events)."},
+    {"name": "users", "description": "User administration and the audit log."},
+    {"name": "ops", "description": "Health, readiness, freshness."},
+]
 
 
-class EnergySeries(BaseModel):
-    """15-minute energy of one meter over a time range."""
+def _bootstrap_admin(settings: GridLakeSettings, store: UserStore) -> None:
+    """Create the first administrator when the database has no user."""
+    store.create_schema()
+    if store.count_users():
+        return
+    cfg = settings.api
+    password = (cfg.admin_password.get_secret_value() if cfg.admin_password
+                else persistent_secret(settings, "api-admin-password", 12))
+    try:
+        store.create(cfg.admin_username, hash_password(password), Role.ADMIN.value, [])
+    except Conflict:
+        return  # another worker created it
+    store.audit("system", "user_create", cfg.admin_username, {"role": "admin",
+                                                              "bootstrap": True})
+    where = "api.admin_password" if cfg.admin_password else str(
+        settings.run / "api-admin-password")
+    log.warning("created administrator %r; password in %s", cfg.admin_username, where)
 
-    device_id: str
-    start: datetime
-    end: datetime
-    rows: list[EnergyRow]  # type: ignore[valid-type]
+
+def build_context(cfg: GridLakeSettings) -> AppContext:
+    """Connections and components of one worker (background parts not started yet)."""
+    users_store = UserStore(database_url(cfg))
+    _bootstrap_admin(cfg, users_store)
+    client = aioredis.from_url(
+        cfg.redis.url, decode_responses=True, socket_timeout=cfg.api.redis_timeout_s,
+        socket_connect_timeout=cfg.api.redis_timeout_s, retry_on_timeout=False)
+    serving = ServingStore(client, cfg.redis.key_prefix, cfg.api.redis_retry_s)
+    lake = LakeReader(cfg)
+    catalog = DeviceCatalog(cfg)
+    hub = EventHub(cfg.redis.url, cfg.redis.key_prefix, DATASETS.values())
+    hub.on_change(serving.forget_coverage)  # new rows may extend what Redis covers
+    # cached answers were filtered by region: a device moving region invalidates them
+    catalog.on_region_change(hub.invalidate_all)
+    ml_url = cfg.api.ml_url or f"http://{cfg.ml.host}:{cfg.ml.port}"
+    return AppContext(
+        settings=cfg, serving=serving, lake=lake, catalog=catalog, hub=hub,
+        users=users_store, tokens=TokenService(cfg),
+        limiter=RateLimiter(cfg.api.rate_limit_per_s, cfg.api.rate_limit_burst),
+        jobs=JobStore(cfg), queries=QueryService(cfg, serving, lake, catalog, hub),
+        ml=httpx.AsyncClient(base_url=ml_url, timeout=cfg.api.ml_timeout_s),
+    )
 
 
-class Health(BaseModel):
-    """Liveness or readiness with per-dependency detail."""
-
-    status: str
-    checks: dict[str, str] = {}
-
-
-def _ms(t: datetime) -> int:
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return int(t.timestamp() * 1000)
+def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": detail}, headers=headers)
 
 
 def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
@@ -51,71 +125,58 @@ def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context = await asyncio.to_thread(build_context, cfg)
+        context.catalog.start()
+        context.hub.start()
+        app.state.ctx = context
         app.state.settings = cfg
-        app.state.redis = aioredis.from_url(cfg.redis.url, decode_responses=True)
+        app.state.feed = feed.FeedScanner(context.queries)
         try:
             yield
         finally:
-            await app.state.redis.aclose()
+            await context.hub.stop()
+            await asyncio.to_thread(context.catalog.stop)
+            await context.serving.client.aclose()  # type: ignore[attr-defined]
+            await context.ml.aclose()
+            context.lake.close()
+            context.users.close()
 
     app = FastAPI(
-        title="GridLake API",
-        version="0.1.0",
-        description="Indicators of the GridLake lakehouse for grid operators.",
-        lifespan=lifespan,
+        title="GridLake API", version="1.0.0", description=DESCRIPTION,
+        openapi_tags=TAGS, lifespan=lifespan, max_body_size=cfg.api.max_body_bytes,
     )
 
-    @app.get("/api/v1/health", response_model=Health, tags=["ops"])
-    async def health() -> Health:
-        """Liveness: the process answers."""
-        return Health(status="ok")
+    @app.exception_handler(AuthError)
+    async def _unauthorized(request: Request, exc: AuthError) -> JSONResponse:
+        return _error(401, str(exc), {"WWW-Authenticate": "Bearer"})
 
-    @app.get("/api/v1/ready", response_model=Health, tags=["ops"])
-    async def ready(request: Request) -> Any:
-        """Readiness: every dependency answers."""
-        checks: dict[str, str] = {}
-        try:
-            await request.app.state.redis.ping()
-            checks["redis"] = "ok"
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready
-            checks["redis"] = f"down: {exc}"
-        ok = all(v == "ok" for v in checks.values())
-        if not ok:
-            return JSONResponse(
-                status_code=503, content=Health(status="degraded", checks=checks).model_dump()
-            )
-        return Health(status="ok", checks=checks)
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> JSONResponse:
+        return _error(403, str(exc))
 
-    @app.get(
-        "/api/v1/meters/{device_id}/energy/15min",
-        response_model=EnergySeries,
-        tags=["indicators"],
-        summary="15-minute import energy of a meter",
-    )
-    async def meter_energy_15min(
-        request: Request,
-        device_id: Annotated[str, Path(min_length=1, max_length=64, examples=["MTR-000001"])],
-        start: Annotated[datetime, Query(description="Inclusive start (ISO 8601, UTC)")],
-        end: Annotated[datetime, Query(description="Exclusive end (ISO 8601, UTC)")],
-    ) -> EnergySeries:
-        """Rows of ``ads_meter_energy_15min`` for one meter with window_start in [start, end)."""
-        if _ms(end) <= _ms(start):
-            raise HTTPException(status_code=422, detail="end: must be after start")
-        r = request.app.state.redis
-        prefix = serving_key_prefix(cfg.redis.key_prefix, ADS_METER_ENERGY_15MIN)
-        members = await r.zrangebyscore(
-            index_key(cfg.redis.key_prefix, ADS_METER_ENERGY_15MIN), _ms(start), _ms(end) - 1
-        )
-        mine = [m for m in members if m.split(KEY_SEPARATOR, 1)[0] == device_id]
-        rows: list[dict[str, Any]] = []
-        if mine:
-            pipe = r.pipeline(transaction=False)
-            for m in mine:
-                pipe.hgetall(prefix + m)
-            for raw in await pipe.execute():
-                if raw:
-                    rows.append(decode_row(ADS_METER_ENERGY_15MIN, raw))
-        rows.sort(key=lambda row: row["window_start"])
-        return EnergySeries(device_id=device_id, start=start, end=end, rows=rows)
+    @app.exception_handler(EntityNotFound)
+    async def _not_found(request: Request, exc: EntityNotFound) -> JSONResponse:
+        return _error(404, str(exc.args[0]))
 
+    @app.exception_handler(QueryError)
+    async def _bad_query(request: Request, exc: QueryError) -> JSONResponse:
+        return _error(422, str(exc))
+
+    @app.exception_handler(RateLimited)
+    async def _limited(request: Request, exc: RateLimited) -> JSONResponse:
+        return _error(429, str(exc), {"Retry-After": str(max(1, round(exc.retry_after_s)))})
+
+    @app.exception_handler(LakeReadError)
+    async def _lake_down(request: Request, exc: LakeReadError) -> JSONResponse:
+        return _error(503, str(exc), {"Retry-After": "5"})
+
+    @app.exception_handler(ServingUnavailable)
+    async def _serving_down(request: Request, exc: ServingUnavailable) -> JSONResponse:
+        return _error(503, str(exc), {"Retry-After": "2"})
+
+    for router in (ops.router, users.router, indicators.router, devices.router,
+                   jobs.router, feed.router):
+        app.include_router(router, prefix=PREFIX)
+    app.include_router(ml.router, prefix=PREFIX, max_body_size=cfg.api.ml_max_body_bytes)
+    app.add_middleware(CacheFastPath)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from pydantic import Field as PydField
 
 from lakehouse.contracts import FieldType, TableContract
 
-_PY_TYPES: dict[FieldType, type] = {
+PY_TYPES: dict[FieldType, type] = {
     FieldType.STRING: str,
     FieldType.INT: int,
     FieldType.BIGINT: int,
@@ -30,28 +31,36 @@ def row_model(table: TableContract) -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for f in table.fields:
         desc = f"{f.description} [{f.unit}]" if f.unit else f.description
-        fields[f.name] = (_PY_TYPES[f.type] | None, PydField(default=None, description=desc))
+        fields[f.name] = (PY_TYPES[f.type] | None, PydField(default=None, description=desc))
     model_name = "".join(part.title() for part in table.name.split("_")) + "Row"
     model = create_model(model_name, __doc__=table.description, **fields)
     _MODELS[table.name] = model
     return model
 
 
+def _timestamp(value: str) -> datetime:
+    return datetime.fromtimestamp(int(value) / 1000, UTC)
+
+
+def _boolean(value: str) -> bool:
+    return value.lower() == "true"
+
+
+_CONVERTERS: dict[FieldType, Callable[[str], Any]] = {
+    FieldType.TIMESTAMP: _timestamp, FieldType.INT: int, FieldType.BIGINT: int,
+    FieldType.DOUBLE: float, FieldType.BOOLEAN: _boolean, FieldType.STRING: str,
+}
+_DECODERS: dict[str, list[tuple[str, Callable[[str], Any]]]] = {}
+
+
 def decode_row(table: TableContract, raw: dict[str, str]) -> dict[str, Any]:
     """Turn a serving-copy hash (all strings; timestamps as epoch ms) into typed values."""
+    # Per-table converter lists: this runs once per row of every answer.
+    decoder = _DECODERS.get(table.name)
+    if decoder is None:
+        decoder = _DECODERS[table.name] = [(f.name, _CONVERTERS[f.type]) for f in table.fields]
     out: dict[str, Any] = {}
-    for f in table.fields:
-        value = raw.get(f.name)
-        if value is None or value == "":
-            out[f.name] = None
-        elif f.type is FieldType.TIMESTAMP:
-            out[f.name] = datetime.fromtimestamp(int(value) / 1000, UTC)
-        elif f.type in (FieldType.INT, FieldType.BIGINT):
-            out[f.name] = int(value)
-        elif f.type is FieldType.DOUBLE:
-            out[f.name] = float(value)
-        elif f.type is FieldType.BOOLEAN:
-            out[f.name] = value.lower() == "true"
-        else:
-            out[f.name] = value
+    for name, convert in decoder:
+        value = raw.get(name)
+        out[name] = None if value is None or value == "" else convert(value)
     return out

@@ -106,7 +106,10 @@ def bench_publish_to_api(settings: GridLakeSettings, probes: int = 60) -> dict[s
     base = {f.name: (1.0 if f.type.value == "double" else 1) for f in METER_READING.fields}
     pending: dict[str, tuple[float, float, int]] = {}
     latencies: list[float] = []
-    client = httpx.Client(base_url=settings.api.base_url, timeout=5)
+    from api.service import admin_headers
+
+    client = httpx.Client(base_url=settings.api.base_url, timeout=5,
+                          headers=admin_headers(settings))
     deadline = time.monotonic() + 300
     sent = 0
     while (sent < probes or pending) and time.monotonic() < deadline:
@@ -163,16 +166,32 @@ def bench_simulator(settings: GridLakeSettings) -> dict[str, Any]:
     return run_benchmark(settings, seconds=10.0, meters=settings.simulator.meters)
 
 
+def bench_ml_lake(settings: GridLakeSettings) -> dict[str, Any]:
+    """Scoring on the lake: DWD read time and scoring throughput (isolated lake)."""
+    from ml.lake_bench import run_lake_benchmark
+
+    return run_lake_benchmark(settings)
+
+
+def bench_api(settings: GridLakeSettings) -> dict[str, Any]:
+    """API latency and requests/s at 1, 16, 64 clients, with a raw Redis GET as the floor."""
+    from api.bench import run_benchmark
+
+    return run_benchmark(settings)
+
+
 #: Benchmarks that measure the running platform; ``gridlake run`` is ensured first.
 NEEDS_PLATFORM = {"publish_to_api", "memory"}
 #: Benchmarks that need the local stack (Kafka, HDFS, Redis) and start their own jobs.
-NEEDS_STACK = {"lakehouse", "simulator"}
+NEEDS_STACK = {"lakehouse", "simulator", "ml_lake"}
 
 BENCHMARKS: dict[str, Benchmark] = {
     "cold_up": bench_cold_up,
     "simulator": bench_simulator,
     # before the platform benchmarks: the platform's own job would share the two cores
     "lakehouse": bench_lakehouse,
+    "api": bench_api,
+    "ml_lake": bench_ml_lake,
     "publish_to_api": bench_publish_to_api,
     "memory": bench_memory,
 }

@@ -28,6 +28,18 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   echo "$want" > "$stamp"
 fi
 
+# PostgreSQL server programs: the API's tests run its user store on a private PostgreSQL
+# (SQLite is the embedded default). Installed with apt like redis-server, when root.
+if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql >/dev/null \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql >/dev/null; } \
+      || echo "gridlake bootstrap: could not install postgresql (the API's PostgreSQL tests will be skipped)" >&2
+  else
+    echo "gridlake bootstrap: postgresql not installed (apt-get install postgresql); the API's PostgreSQL tests will be skipped" >&2
+  fi
+fi
+
 wheels=../shared/wheels
 if [ -d "$wheels" ] && ls "$wheels"/torch-*.whl >/dev/null 2>&1; then
   if ! .venv/bin/python -c 'import torch' >/dev/null 2>&1; then

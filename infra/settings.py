@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -212,12 +212,92 @@ class SparkSettings(BaseModel):
     driver_memory: str = "2g"
 
 
+class AlarmSettings(BaseModel):
+    """Thresholds turning ADS values into alarms on the API's real-time feed.
+
+    Attributes:
+        transformer_loading_pct: Daily loading rate (% of rated kVA) above which a
+            transformer raises ``transformer_overload``.
+        voltage_qualification_pct: Daily voltage qualification rate below which an entity
+            raises ``voltage_unqualified``.
+        line_loss_pct: Daily feeder line-loss rate above which ``line_loss_high`` is raised.
+        ess_cell_temp_c: Highest cell temperature of a bank above which ``ess_overheat``
+            is raised.
+        quality_score_pct: Data-quality score of a region below which
+            ``data_quality_low`` is raised.
+
+    """
+
+    transformer_loading_pct: float = 100.0
+    voltage_qualification_pct: float = 95.0
+    line_loss_pct: float = 10.0
+    ess_cell_temp_c: float = 45.0
+    quality_score_pct: float = 90.0
+
+
 class ApiSettings(BaseModel):
-    """The FastAPI service."""
+    """The FastAPI service (served by gunicorn with uvicorn workers).
+
+    Attributes:
+        host: Address the server binds.
+        port: Port of the server.
+        workers: Worker processes (each holds its own connections and caches).
+        database_url: SQLAlchemy URL of the users/roles/audit database; ``None`` means the
+            embedded SQLite file ``home/api/gridlake-api.db``. PostgreSQL:
+            ``postgresql+psycopg://user:password@host:5432/gridlake``.
+        jwt_secret: HMAC key signing the tokens; ``None`` means a random key generated once
+            into ``home/run/api-jwt-secret`` (shared by the workers).
+        jwt_issuer: ``iss`` claim of the tokens.
+        access_token_minutes: Lifetime of an access token.
+        refresh_token_days: Lifetime of a refresh token (single use: each refresh rotates it).
+        admin_username: The first administrator, created when the database has no user.
+        admin_password: Their password; ``None`` means a random one written to
+            ``home/run/api-admin-password``.
+        password_min_length: Shortest password accepted.
+        rate_limit_per_s: Requests per second per user (per client address before login),
+            per worker process.
+        rate_limit_burst: Requests a user may make at once before the rate applies.
+        max_body_bytes: Largest request body (413 above it).
+        ml_max_body_bytes: Largest body of the ML scoring proxy.
+        max_page_size: Largest ``limit`` of a listing.
+        max_range_days: Longest time range of one query.
+        cache_ttl_s: Lifetime of a cached response (new data invalidates it earlier).
+        redis_timeout_s: Socket timeout of the serving-copy connection.
+        redis_retry_s: After a Redis failure, how long queries go to the lake before Redis
+            is tried again (no request waits on a dead Redis meanwhile).
+        lake_timeout_s: WebHDFS timeout of lake reads.
+        lake_file_cache: Parquet files of the lake kept decoded in memory (per worker).
+        ml_url: The ML microservice; ``None`` means ``http://<ml.host>:<ml.port>``.
+        ml_timeout_s: Timeout of a proxied ML request.
+        alarms: Alarm thresholds of the feed.
+
+    """
 
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    database_url: str | None = None
+    jwt_secret: SecretStr | None = None
+    jwt_issuer: str = "gridlake"
+    access_token_minutes: int = Field(default=15, ge=1)
+    refresh_token_days: int = Field(default=7, ge=1)
+    admin_username: str = "admin"
+    admin_password: SecretStr | None = None
+    password_min_length: int = Field(default=10, ge=6)
+    rate_limit_per_s: float = Field(default=200.0, gt=0)
+    rate_limit_burst: int = Field(default=400, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    ml_max_body_bytes: int = Field(default=64 * 1_048_576, ge=1024)
+    max_page_size: int = Field(default=10_000, ge=1)
+    max_range_days: int = Field(default=366, ge=1)
+    cache_ttl_s: int = Field(default=300, ge=1)
+    redis_timeout_s: float = Field(default=0.5, gt=0)
+    redis_retry_s: float = Field(default=2.0, gt=0)
+    lake_timeout_s: float = Field(default=10.0, gt=0)
+    lake_file_cache: int = Field(default=256, ge=0)
+    ml_url: str | None = None
+    ml_timeout_s: float = Field(default=60.0, gt=0)
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings)
 
     @property
     def base_url(self) -> str:
@@ -272,6 +352,8 @@ class MlSettings(BaseModel):
         port: Port of the ML service.
         batch_size: Windows per forward pass when scoring.
         active_model: Model id the service activates at start; ``None`` means the newest.
+        score_hours: Look-back of ``gridlake ml score`` when no range is given (hours up
+            to now).
 
     """
 
@@ -282,6 +364,7 @@ class MlSettings(BaseModel):
     port: int = 8100
     batch_size: int = 64
     active_model: str | None = None
+    score_hours: float = Field(default=24.0, gt=0)
 
 
 class GridLakeSettings(BaseSettings):

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ml.data.scaling import GapPolicy, Scaler, fill_gaps
+from ml.data.scaling import GapPolicy, Scaler, Segment, fill_gaps
 from ml.models.anomalybert import AnomalyBert
 
 logger = logging.getLogger(__name__)
@@ -114,11 +115,41 @@ class Scorer:
         Gaps are handled by :func:`ml.data.scaling.fill_gaps`; steps in dropped gaps or
         in segments shorter than a window get a NaN score.
         """
-        out = np.full(len(values), np.nan)
-        segments = fill_gaps(values, policy, max_gap, min_length=self.window)
-        if not segments:
+        return self.score_gapped([values], policy, max_gap)[0].scores
+
+    def score_gapped(self, series: Sequence[np.ndarray],
+                     policy: GapPolicy = GapPolicy.INTERPOLATE,
+                     max_gap: int = 6) -> list[GappedScores]:
+        """Like :meth:`score_with_gaps` for several series, with the imputed steps.
+
+        The gap-free segments of all series are scored in one batched pass.
+        """
+        pieces: list[tuple[int, Segment]] = []
+        out: list[GappedScores] = []
+        for i, values in enumerate(series):
+            out.append(GappedScores(np.full(len(values), np.nan),
+                                    np.zeros(len(values), dtype=bool)))
+            pieces.extend((i, seg) for seg in
+                          fill_gaps(values, policy, max_gap, min_length=self.window))
+        if not pieces:
             return out
-        scores = self.score_scaled([self.scaler.transform(s.values) for s in segments])
-        for seg, sc in zip(segments, scores, strict=True):
-            out[seg.start:seg.stop] = sc
+        scores = self.score_scaled([self.scaler.transform(seg.values) for _, seg in pieces])
+        for (i, seg), sc in zip(pieces, scores, strict=True):
+            out[i].scores[seg.start:seg.stop] = sc
+            out[i].imputed[seg.start:seg.stop] = seg.imputed
         return out
+
+
+@dataclass(frozen=True)
+class GappedScores:
+    """Scores of a series with gaps.
+
+    Attributes:
+        scores: Anomaly probability per step, shape ``(T,)``; NaN where the step is in a
+            dropped gap or in a segment shorter than a window.
+        imputed: ``(T,)`` True where a scored step's reading was interpolated.
+
+    """
+
+    scores: np.ndarray
+    imputed: np.ndarray

@@ -6,7 +6,11 @@ A row of a table is a hash at ``<prefix><layer>:<subject>:<k1>|<k2>...``; the so
 
 from __future__ import annotations
 
-from lakehouse.contracts.schema import TableContract
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from lakehouse.contracts.schema import Field, FieldType, TableContract
 
 KEY_SEPARATOR = "|"
 
@@ -25,3 +29,27 @@ def index_key(global_prefix: str, table: TableContract) -> str:
 def events_channel(global_prefix: str, table: TableContract) -> str:
     """Pub/sub channel announcing that new rows of ``table`` landed."""
     return serving_key_prefix(global_prefix, table) + "events"
+
+
+def serving_value(field: Field, value: Any) -> str | None:
+    """A column value as the serving copy stores it (``None`` for null: field absent).
+
+    Same rendering as the ``gridlake-redis`` connector (docs/connectors.md): TIMESTAMP as
+    epoch-millisecond digits (``value`` given in epoch ms), BOOLEAN ``true``/``false``,
+    numbers and strings as text.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if field.type is FieldType.BOOLEAN:
+        return "true" if value else "false"
+    if field.type in (FieldType.TIMESTAMP, FieldType.INT, FieldType.BIGINT):
+        return str(int(value))
+    if field.type is FieldType.DOUBLE:
+        return repr(float(value))
+    return str(value)
+
+
+def row_member(table: TableContract, row: Mapping[str, Any]) -> str:
+    """A row's key suffix (and index member): its record key values joined by ``|``."""
+    by_name = {f.name: f for f in table.fields}
+    return KEY_SEPARATOR.join(str(serving_value(by_name[k], row[k])) for k in table.record_key)

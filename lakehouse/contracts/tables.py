@@ -488,6 +488,64 @@ ADS_QUALITY_SCORECARD = _ads(
     ),
 )
 
+# Equipment anomaly detection (issue 7): written by the batch scoring job `gridlake ml score`
+# with Spark, never by the streaming job (it is not among jobs.transforms.pipeline.outputs).
+_ML_FED_BY = ("batch job `gridlake ml score` (AnomalyBERT) from the DWD table of the model's "
+              "message kind (`dwd_ess_bms`, `dwd_transformer_telemetry`, ...)")
+_ML_SCORED = (
+    Field("device_id", S, description="Scored device (DWD `device_id`)."),
+    Field("source", S, description="Message kind (contract name) the channels come from, "
+          "e.g. ess_bms."),
+)
+_ML_MODEL = (
+    Field("model_id", S, description="Registry id of the model that scored (docs/ml.md)."),
+    Field("threshold", D, "", "Decision threshold on the score used by that run."),
+)
+
+ADS_EQUIPMENT_ANOMALY_SCORE = _ads(
+    "ads_equipment_anomaly_score",
+    "AnomalyBERT anomaly score of every scored time step of a device's series.",
+    "one row per device, message kind and scored time step", _ML_FED_BY,
+    (*_ML_SCORED, Field("event_ts", TS, "ms", "Time step (on the model's regular grid).")),
+    (
+        *_ML_MODEL,
+        Field("score", D, "", "Anomaly probability of the step: mean over the windows "
+              "covering it."),
+        Field("anomalous", BOOL, "", "score ≥ threshold."),
+        Field("imputed", BOOL, "", "A reading of the step was missing or unusable and was "
+              "interpolated (gaps of at most `max_gap` steps, docs/ml.md)."),
+    ),
+)
+
+ADS_EQUIPMENT_ANOMALY = _ads(
+    "ads_equipment_anomaly",
+    "Anomalous intervals (alarms) per device: runs of consecutive steps scoring at or above "
+    "the threshold.",
+    "one row per device, message kind and anomalous interval", _ML_FED_BY,
+    (*_ML_SCORED, Field("start_ts", TS, "ms", "First anomalous step of the interval.")),
+    (
+        Field("end_ts", TS, "ms", "End of the interval (exclusive): last anomalous step + "
+              "one grid step."),
+        Field("steps", B, "", "Anomalous steps in the interval."),
+        Field("peak_score", D, "", "Highest score in the interval."),
+        Field("mean_score", D, "", "Mean score of the interval's anomalous steps."),
+        *_ML_MODEL,
+        Field("ongoing", BOOL, "", "The interval reaches the last scored step of the run: "
+              "it may continue."),
+        Field("region_id", S, description="Region of the device (DWD, last reading of the "
+              "scored range).", required=False),
+        Field("substation_id", S, description="Substation of the device (DWD, last reading "
+              "of the scored range).", required=False),
+    ),
+)
+
+ML_TABLES: tuple[TableContract, ...] = (ADS_EQUIPMENT_ANOMALY_SCORE, ADS_EQUIPMENT_ANOMALY)
+"""ADS tables of the anomaly scoring job (Spark); not written by the streaming job."""
+
+ML_SERVING_SCORE: dict[str, str] = {ADS_EQUIPMENT_ANOMALY.name: "start_ts"}
+"""ML tables copied to the serving store (the alarms), with the time column scoring their
+index. Kept apart from :data:`SERVING_SCORE`, which lists the streaming job's copies."""
+
 DWD_DERIVED: tuple[TableContract, ...] = (DWD_QUALITY_DAILY,)
 DWS_TABLES: tuple[TableContract, ...] = (DWS_LOAD, DWS_VOLTAGE, DWS_TRANSFORMER, DWS_ESS,
                                          DWS_FEEDER)
@@ -510,5 +568,5 @@ SERVING_SCORE: dict[str, str] = {
 
 TABLES: tuple[TableContract, ...] = (
     *ODS_TABLES.values(), QUARANTINE, DIM_DEVICE, *DWD_TABLES.values(), *DWD_DERIVED,
-    *DWS_TABLES, *ADS_TABLES,
+    *DWS_TABLES, *ADS_TABLES, *ML_TABLES,
 )

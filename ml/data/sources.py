@@ -11,8 +11,11 @@ Implemented here:
   with labelled fault injection (ESS cell imbalance, thermal runaway onset, ...);
 * :class:`FileSource` - a Parquet or CSV file (one row per device and instant).
 
-A lake-backed source (Spark reading the DWD tables) only has to implement
-:meth:`SeriesSource.description` and :meth:`SeriesSource.load`.
+* :class:`ml.data.lake.LakeSource` - the DWD tables of the lake (Hudi on HDFS), read with
+  Spark; it lives in its own module so that this one needs no JVM.
+
+Every source places readings on the grid the same way (:func:`series_from_rows`), so
+gaps reach :mod:`ml.data.scaling` as NaN rows whichever source they come from.
 """
 
 from __future__ import annotations
@@ -94,7 +97,7 @@ class DataDescription:
     """What a model was trained on; stored in the model's metadata.
 
     Attributes:
-        source: Kind of source (``simulator``, ``file``; later ``lake``).
+        source: Kind of source (``simulator``, ``file`` or ``lake``).
         contract: Message contract name the channels come from.
         channels: Channel names, in input order.
         units: Unit of every channel.
@@ -296,6 +299,56 @@ def _to_grid(ts: np.ndarray, vals: np.ndarray, step_ms: int) -> tuple[np.ndarray
     return t0 + np.arange(n, dtype=np.int64) * step_ms, grid
 
 
+def infer_step_ms(devices: np.ndarray, ts_ms: np.ndarray, what: str) -> int:
+    """The grid spacing of readings: the median positive spacing within each device.
+
+    Raises:
+        SourceError: No device has two readings at different instants.
+
+    """
+    diffs = [np.diff(np.sort(ts_ms[devices == d])) for d in np.unique(devices)]
+    flat = np.concatenate(diffs) if diffs else np.zeros(0, dtype=np.int64)
+    flat = flat[flat > 0]
+    if len(flat) == 0:
+        raise SourceError(f"{what}: cannot infer the time step (fewer than two readings "
+                          "per device)")
+    return int(np.median(flat))
+
+
+def series_from_rows(
+    devices: np.ndarray,
+    ts_ms: np.ndarray,
+    values: np.ndarray,
+    step_ms: int,
+    fault_types: np.ndarray | None = None,
+) -> list[Series]:
+    """One :class:`Series` per device (sorted by id) from rows of readings.
+
+    Args:
+        devices: Device id per row, shape ``(N,)``.
+        ts_ms: Event time per row (epoch ms), shape ``(N,)``.
+        values: Channel values per row, shape ``(N, C)``; NaN where missing.
+        step_ms: Grid spacing; instants without a row become NaN rows.
+        fault_types: Fault type per row (``""`` when normal), or ``None``.
+
+    """
+    out: list[Series] = []
+    for dev in sorted(np.unique(devices).tolist()):
+        rows = np.flatnonzero(devices == dev)
+        ts = ts_ms[rows]
+        grid_ts, grid_vals = _to_grid(ts, values[rows], step_ms)
+        ft = None
+        if fault_types is not None:
+            lab = fault_types[rows]
+            # the grid position of every row, so that labels follow the same snapping
+            _, grid_pos = _to_grid(ts, np.arange(len(rows), dtype=float)[:, None], step_ms)
+            pos = grid_pos[:, 0]
+            ft = np.where(np.isnan(pos), "", lab[np.nan_to_num(pos).astype(np.int64)])
+            ft = ft.astype(str)
+        out.append(Series(str(dev), grid_ts, grid_vals, ft))
+    return out
+
+
 @dataclass(frozen=True)
 class FileSource:
     """Series from a Parquet (``.parquet``) or CSV (``.csv``) file.
@@ -356,29 +409,13 @@ class FileSource:
             ts_all = ts_col.to_numpy(dtype=np.int64)
         else:
             ts_all = (pd.to_datetime(ts_col, utc=True).astype("int64") // 1_000_000).to_numpy()
-        step = self.step_ms
-        if step is None:
-            diffs = np.concatenate([np.diff(np.sort(ts_all[(frame[key] == d).to_numpy()]))
-                                    for d in frame[key].unique()])
-            diffs = diffs[diffs > 0]
-            if len(diffs) == 0:
-                raise SourceError(f"{self.path}: cannot infer the time step")
-            step = int(np.median(diffs))
+        devices = frame[key].astype(str).to_numpy()
+        step = self.step_ms or infer_step_ms(devices, ts_all, str(self.path))
         names = [f.name for f in fields]
-        has_labels = LABEL_COLUMN in frame
-        out: list[Series] = []
-        for dev, part in frame.groupby(key, sort=True):
-            ts = ts_all[part.index.to_numpy()]
-            vals = part[names].to_numpy(dtype=np.float64)
-            grid_ts, grid_vals = _to_grid(ts, vals, step)
-            ft = None
-            if has_labels:
-                lab = part[LABEL_COLUMN].fillna("").astype(str).to_numpy()
-                _, grid_lab = _to_grid(ts, np.arange(len(lab), dtype=float)[:, None], step)
-                pos = grid_lab[:, 0]
-                ft = np.where(np.isnan(pos), "", lab[np.nan_to_num(pos).astype(np.int64)])
-                ft = ft.astype(str)
-            out.append(Series(str(dev), grid_ts, grid_vals, ft))
+        labels = (frame[LABEL_COLUMN].fillna("").astype(str).to_numpy()
+                  if LABEL_COLUMN in frame else None)
+        out = series_from_rows(devices, ts_all, frame[names].to_numpy(dtype=np.float64), step,
+                               labels)
         if not out:
             raise SourceError(f"{self.path}: no rows")
         desc = DataDescription(

@@ -9,18 +9,26 @@ Endpoints:
 * ``POST /score`` - anomaly probability per step of one or more series (JSON arrays of
   ``[steps][channels]`` in the model's channel order); all windows of a request are
   scored in batches. No training ever happens in a request.
+* ``POST /score/lake`` - score one device over a time range read from the lake (its DWD
+  table, through :class:`ml.data.lake.LakeSource`, as ``gridlake ml score`` reads it):
+  scores, flags and anomalous intervals; nothing is written. The Spark session starts
+  with the first such request and lives as long as the service.
 
 Bad input gets a 4xx with a one-line ``detail``: wrong channel count, a series shorter
 than one window, NaN/infinite/null values (422); unknown model id (404); a corrupt
 checkpoint (422; the previous model stays active); no active model (409). A registry
-that cannot be reached gives 503.
+that cannot be reached gives 503. For lake scoring: an empty range or one longer than
+``MAX_TOTAL_STEPS`` steps (422 / 413), no readings of the device in the range (404), a
+device without one window of readings (422), the lake unreadable (503).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Annotated
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Path, Request
@@ -28,6 +36,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from infra.settings import GridLakeSettings, load_settings
+from ml.data.lake import LakeReadError, LakeSource, NoDataError
+from ml.data.sources import SourceError, contract_by_name
+from ml.detection import score_devices
 from ml.inference import InputError, Scorer
 from ml.registry import (
     CorruptModelError,
@@ -76,6 +87,43 @@ class ScoreResponse(BaseModel):
     threshold: float | None
     channels: list[str]
     results: list[SeriesScore]
+
+
+class LakeScoreRequest(BaseModel):
+    """A device and time range to score from the lake."""
+
+    device_id: str = Field(min_length=1, max_length=64, examples=["ESS-01"])
+    start: datetime = Field(description="Inclusive start (ISO 8601; naive means UTC).")
+    end: datetime = Field(description="Exclusive end.")
+
+
+class IntervalOut(BaseModel):
+    """An anomalous interval (a run of steps scoring at or above the threshold)."""
+
+    start: datetime
+    end: datetime = Field(description="Last anomalous step + one grid step (exclusive).")
+    steps: int
+    peak_score: float
+    mean_score: float
+    ongoing: bool = Field(description="Reaches the last scored step: it may continue.")
+
+
+class LakeScoreResponse(BaseModel):
+    """Scores of one device's lake series on the model's grid."""
+
+    model_id: str
+    device_id: str
+    contract: str
+    channels: list[str]
+    step_ms: int
+    threshold: float | None
+    ts_ms: list[int] = Field(description="Grid instants (epoch ms UTC).")
+    scores: list[float | None] = Field(
+        description="Anomaly probability per step; null where unscored (a gap longer than "
+                    "max_gap, or a stretch shorter than one window).")
+    imputed: list[bool] = Field(description="The step's reading was interpolated.")
+    anomalous: list[bool] | None
+    intervals: list[IntervalOut]
 
 
 class ModelInfo(BaseModel):
@@ -162,10 +210,36 @@ def _to_array(index: int, s: SeriesIn, n_channels: int) -> np.ndarray:
     return arr.reshape(len(rows), n_channels)
 
 
+def _utc_ms(t: datetime) -> int:
+    return int((t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
+def _lazy_spark(settings: GridLakeSettings, given: Any) -> Callable[[], Any]:
+    """The session to read the lake with: ``given``, or one started on first use."""
+    lock = threading.Lock()
+    holder: list[Any] = [given]
+
+    def get() -> Any:
+        with lock:
+            if holder[0] is None:
+                from jobs.batch.spark import spark_session
+
+                try:
+                    session = spark_session(settings, "gridlake-ml-service")
+                except Exception as err:  # missing jars, JVM failing to start
+                    raise LakeReadError(f"cannot start Spark: {err}") from err
+                session.sparkContext.setLogLevel("ERROR")
+                holder[0] = session
+            return holder[0]
+
+    return get
+
+
 def create_app(
     settings: GridLakeSettings | None = None,
     registry: ModelRegistry | None = None,
     activate: str | None = None,
+    spark: Any = None,
 ) -> FastAPI:
     """Build the service.
 
@@ -174,11 +248,13 @@ def create_app(
         registry: Model registry (default: the one ``settings.ml`` describes).
         activate: Model to activate at start; default ``settings.ml.active_model``, else
             the newest model. A failure is logged and the service starts without one.
+        spark: Spark session for ``/score/lake`` (default: started on first use).
 
     """
     cfg = settings or load_settings()
     reg = registry or ModelRegistry.from_settings(cfg)
     manager = ModelManager(reg, cfg.ml.batch_size)
+    lake_spark = _lazy_spark(cfg, spark)
     app = FastAPI(title="GridLake ML", version="0.1.0",
                   description="Equipment anomaly detection (AnomalyBERT).")
     app.state.manager = manager
@@ -203,6 +279,18 @@ def create_app(
 
     @app.exception_handler(CorruptModelError)
     async def _corrupt(request: Request, exc: CorruptModelError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    @app.exception_handler(NoDataError)
+    async def _no_data(request: Request, exc: NoDataError) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(LakeReadError)
+    async def _lake_down(request: Request, exc: LakeReadError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+    @app.exception_handler(SourceError)
+    async def _bad_source(request: Request, exc: SourceError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
 
     @app.exception_handler(RegistryError)
@@ -263,5 +351,41 @@ def create_app(
             ))
         return ScoreResponse(model_id=loaded.model_id, threshold=th,
                              channels=list(loaded.metadata.data.channels), results=results)
+
+    @app.post("/score/lake", response_model=LakeScoreResponse)
+    def score_lake(request: LakeScoreRequest) -> LakeScoreResponse:
+        """Score one device over a time range read from the lake (nothing is written)."""
+        snap = manager.snapshot()
+        if snap is None:
+            raise HTTPException(409, "no active model; POST /models/{model_id}/activate")
+        loaded, scorer = snap
+        data = loaded.metadata.data
+        start_ms, end_ms = _utc_ms(request.start), _utc_ms(request.end)
+        if end_ms <= start_ms:
+            raise HTTPException(422, "end: must be after start")
+        if (end_ms - start_ms) // data.step_ms > MAX_TOTAL_STEPS:
+            raise HTTPException(413, f"at most {MAX_TOTAL_STEPS} steps of "
+                                     f"{data.step_ms} ms per request")
+        source = LakeSource(cfg, start_ms, end_ms, contract_by_name(data.contract),
+                            (request.device_id,), channels=data.channels,
+                            step_ms=data.step_ms, spark=lake_spark())
+        series = source.load()
+        th = loaded.metadata.threshold
+        # without a threshold nothing is flagged: the scores alone are returned
+        result = score_devices(scorer, series, float("inf") if th is None else th,
+                               data.step_ms)[0]
+        return LakeScoreResponse(
+            model_id=loaded.model_id, device_id=request.device_id, contract=data.contract,
+            channels=list(data.channels), step_ms=data.step_ms, threshold=th,
+            ts_ms=result.ts_ms.tolist(),
+            scores=[None if not np.isfinite(v) else float(v) for v in result.scores],
+            imputed=result.imputed.tolist(),
+            anomalous=None if th is None else result.anomalous.tolist(),
+            intervals=[IntervalOut(start=datetime.fromtimestamp(i.start_ms / 1000, UTC),
+                                   end=datetime.fromtimestamp(i.end_ms / 1000, UTC),
+                                   steps=i.steps, peak_score=i.peak_score,
+                                   mean_score=i.mean_score, ongoing=i.ongoing)
+                       for i in result.intervals],
+        )
 
     return app

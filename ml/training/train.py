@@ -12,12 +12,10 @@ dropout). Optional checkpoints every ``checkpoint_every`` steps can be resumed.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from ml.data.degradation import DegradationConfig, degrade
 from ml.data.scaling import GapPolicy, Scaler, fill_gaps
 from ml.data.sources import Series
 from ml.models.anomalybert import AnomalyBert, AnomalyBertConfig
+from ml.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -164,21 +163,6 @@ def lr_lambda(warmup: int, total: int, min_ratio: float) -> Callable[[int], floa
     return f
 
 
-@contextmanager
-def _progress(enabled: bool, total: int, description: str) -> Iterator[Callable[[str], None]]:
-    """A callable advancing a rich progress bar (or nothing when unavailable)."""
-    if not enabled or importlib.util.find_spec("rich") is None:
-        yield lambda _msg: None
-        return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[msg]}"),
-                  TimeRemainingColumn(), transient=True) as bar:
-        task = bar.add_task(description, total=total, msg="")
-        yield lambda msg: bar.update(task, advance=1, msg=msg)
-
-
 def fit(
     model: AnomalyBert,
     segments: Sequence[np.ndarray],
@@ -211,7 +195,7 @@ def fit(
     model.train()
     losses: list[float] = []
     t0 = time.perf_counter()
-    with _progress(config.progress, config.steps - first, description) as advance:
+    with progress_bar(config.progress, config.steps - first, description) as advance:
         for step in range(first, config.steps):
             x, y = sample_batch(segments, window, config.batch_size, rng, config.degradation)
             logits = model(torch.from_numpy(x))

@@ -53,5 +53,5 @@ def test_train_transfer_evaluate_from_files(tmp_path: Path, site_a: SiteData,
 def test_help_lists_the_commands() -> None:
     r = CliRunner().invoke(app, ["--help"])
     assert r.exit_code == 0
-    for cmd in ("train", "transfer", "evaluate", "serve"):
+    for cmd in ("train", "transfer", "evaluate", "score", "serve"):
         assert cmd in r.output

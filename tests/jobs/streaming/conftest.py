@@ -50,15 +50,23 @@ def pipeline(isolated: tuple[GridLakeSettings, dict[str, str]]) -> Iterator[Grid
         control.stop(settings, "lakehouse", savepoint=False)
 
 
+API_ADMIN_PASSWORD = "streaming-tests-admin"
+"""Password of the API's bootstrap administrator in :func:`api_url` (the API needs a token)."""
+
+
 @pytest.fixture(scope="module")
-def api_url(isolated: tuple[GridLakeSettings, dict[str, str]]) -> Iterator[str]:
-    """A real uvicorn API process on the isolated settings."""
+def api_url(isolated: tuple[GridLakeSettings, dict[str, str]],
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real uvicorn API process on the isolated settings (own user database)."""
     settings, env = isolated
     port = free_port()
+    db = tmp_path_factory.mktemp("api") / "api.db"
+    api_env = {"GRIDLAKE_API__DATABASE_URL": f"sqlite:///{db}",
+               "GRIDLAKE_API__ADMIN_PASSWORD": API_ADMIN_PASSWORD}
     proc = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning"],
-        cwd=REPO_ROOT, env={**os.environ, **env},
+        cwd=REPO_ROOT, env={**os.environ, **env, **api_env},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -103,13 +111,17 @@ def wait_api_matches(api_url: str, expected: pd.DataFrame, timeout: float = 180)
     end = datetime.fromtimestamp((meter_data.T0_MS + 24 * 3600_000) / 1000, UTC)
     want = {d: g.sort_values("window_ms") for d, g in expected.groupby("device_id")}
     got: dict[str, list[dict]] = {}
+    login = httpx.post(f"{api_url}/api/v1/auth/login", timeout=10,
+                       json={"username": "admin", "password": API_ADMIN_PASSWORD})
+    assert login.status_code == 200, login.text
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
 
     def matches() -> bool:
         for device, exp in want.items():
             resp = httpx.get(
                 f"{api_url}/api/v1/meters/{device}/energy/15min",
                 params={"start": start.isoformat(), "end": end.isoformat()},
-                timeout=5,
+                headers=headers, timeout=5,
             )
             assert resp.status_code == 200, resp.text
             rows = resp.json()["rows"]

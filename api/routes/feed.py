@@ -1,0 +1,188 @@
+"""The real-time feed: new ADS values and alarms as Server-Sent Events.
+
+``GET /api/v1/feed`` streams, for the datasets asked for, every row that changed since the
+client connected (``event: value``) and every alarm such a row raises (``event: alarm``):
+thresholds of ``api.alarms`` on the daily indicators, and every interval of the ML
+anomaly table. ``event: status`` reports the serving copy going away and coming back.
+
+The trigger is the serving copy's change event. On an event, one scan per worker reads
+the newest rows of the dataset (the last two grains of the index) and keeps those whose
+``updated_ts`` is past the newest one already delivered; every connected client gets
+them, filtered to its datasets, entity types and regions. Rows that change further back
+(late data) are not re-sent: the query endpoints have them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from api.context import Ctx, require
+from api.datasets import DATASETS, Dataset
+from api.output import dumps
+from api.query import QueryService
+from api.security import Perm, Principal
+from api.serving import ServingUnavailable
+from infra.settings import AlarmSettings
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["feed"])
+
+DEFAULT_DATASETS = tuple(n for n in DATASETS if n != "meter_energy_15min")
+
+
+def alarms(ds: Dataset, row: dict[str, Any], th: AlarmSettings) -> list[dict[str, Any]]:
+    """The alarms a row raises: (kind, value, threshold) per rule that fires."""
+    rules: dict[str, list[tuple[str, str, float, bool]]] = {
+        # dataset: (kind, column, threshold, fires when above)
+        "transformer_daily": [("transformer_overload", "loading_rate_pct",
+                               th.transformer_loading_pct, True)],
+        "voltage_daily": [("voltage_unqualified", "qualification_rate_pct",
+                           th.voltage_qualification_pct, False)],
+        "feeder_daily": [("line_loss_high", "line_loss_rate_pct", th.line_loss_pct, True)],
+        "ess_daily": [("ess_overheat", "cell_temp_max_c", th.ess_cell_temp_c, True)],
+        "quality_scorecard": [("data_quality_low", "score_pct", th.quality_score_pct, False)],
+    }
+    etype, eid = ds.row_entity(row)
+    base = {"dataset": ds.name, "entity_type": etype, "entity_id": eid,
+            "time": row.get(ds.time_field)}
+    if ds.name == "equipment_anomaly":
+        return [{**base, "alarm": "equipment_anomaly", "value": row.get("peak_score"),
+                 "threshold": row.get("threshold")}]
+    out = []
+    for kind, col, limit, above in rules.get(ds.name, []):
+        v = row.get(col)
+        if v is not None and (v > limit if above else v < limit):
+            out.append({**base, "alarm": kind, "value": v, "threshold": limit})
+    return out
+
+
+class FeedScanner:
+    """Finds the rows of a dataset changed since the last scan (one scan per event)."""
+
+    def __init__(self, queries: QueryService) -> None:
+        self.queries = queries
+        self._hwm: dict[str, datetime | None] = {}
+        self._last: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
+    async def _newest(self, ds: Dataset) -> list[dict[str, Any]]:
+        serving = self.queries.serving
+        cov = await serving.coverage(ds, max_age_s=0)
+        if cov.last_ms is None:
+            return []
+        lookback = 2 * (ds.grain_ms or 86_400_000)
+        members = await serving.members(ds, cov.last_ms - lookback + 1, cov.last_ms + 1)
+        return await serving.rows(ds, members)
+
+    async def prime(self, name: str) -> None:
+        """Remember the newest ``updated_ts`` so that only later changes are sent."""
+        async with self._lock(name):
+            if name in self._hwm:
+                return
+            rows = await self._newest(DATASETS[name])
+            stamps = [r["updated_ts"] for r in rows if r.get("updated_ts") is not None]
+            self._hwm[name] = max(stamps) if stamps else None
+
+    async def changes(self, name: str, generation: int) -> list[dict[str, Any]]:
+        """Rows of ``name`` changed up to ``generation`` and not delivered before."""
+        async with self._lock(name):
+            last = self._last.get(name)
+            if last is not None and last[0] >= generation:
+                return last[1] if last[0] == generation else []
+            rows = await self._newest(DATASETS[name])
+            hwm = self._hwm.get(name)
+            new = [r for r in rows if r.get("updated_ts") is not None
+                   and (hwm is None or r["updated_ts"] > hwm)]
+            if new:
+                self._hwm[name] = max(r["updated_ts"] for r in new)
+            self._last[name] = (generation, new)
+            return new
+
+
+def _names(text: str | None, allowed: tuple[str, ...], param: str) -> tuple[str, ...]:
+    if not text:
+        return allowed
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    bad = [n for n in names if n not in DATASETS and param == "datasets"]
+    if bad:
+        raise HTTPException(422, f"{param}: unknown {bad[0]!r}")
+    return names
+
+
+@router.get("/feed", response_class=EventSourceResponse,
+            summary="Real-time feed of new ADS values and alarms (Server-Sent Events)")
+async def feed(
+    request: Request, c: Ctx, who: Annotated[Principal, Depends(require(Perm.READ_FEED))],
+    datasets: Annotated[str | None, Query(max_length=500, description="Comma-separated "
+                        "datasets (default: all but meter_energy_15min).")] = None,
+    entity_types: Annotated[str | None, Query(max_length=200, description="Comma-separated "
+                            "entity types (default: all).")] = None,
+    alarms_only: Annotated[bool, Query(description="Send alarms only.")] = False,
+) -> AsyncIterator[ServerSentEvent]:
+    """Changed rows and alarms of your regions as they land.
+
+    Events: ``value`` (``{"dataset", "row"}``), ``alarm`` (``{"alarm", "dataset",
+    "entity_type", "entity_id", "region_id", "time", "value", "threshold"}``) and
+    ``status`` (``{"serving": "down" | "up"}``).
+    """
+    names = _names(datasets, DEFAULT_DATASETS, "datasets")
+    types = set(_names(entity_types, (), "entity_types")) or None
+    scanner: FeedScanner = request.app.state.feed
+    hub = c.hub
+    queue = hub.listen()
+    filters = {n: c.queries.row_filter(DATASETS[n], who, types) for n in names}
+    for n in names:
+        try:
+            await scanner.prime(n)
+        except ServingUnavailable:
+            pass
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        up = True
+        try:
+            yield ServerSentEvent(event="status", raw_data=dumps({"serving": "up",
+                                                                  "datasets": list(names)}))
+            while True:
+                try:
+                    name = await asyncio.wait_for(queue.get(), timeout=1.0)
+                except TimeoutError:
+                    if up != (hub.listening and c.serving.available):
+                        up = not up
+                        yield ServerSentEvent(event="status", raw_data=dumps(
+                            {"serving": "up" if up else "down"}))
+                    continue
+                if name not in filters:
+                    continue
+                try:
+                    rows = await scanner.changes(name, hub.generations[name])
+                except ServingUnavailable:
+                    continue
+                ds, ok = DATASETS[name], filters[name]
+                for row in rows:
+                    if ok is not None and not ok(row):
+                        continue
+                    if not alarms_only:
+                        yield ServerSentEvent(event="value",
+                                              raw_data=dumps({"dataset": name, "row": row}))
+                    for alarm in alarms(ds, row, c.settings.api.alarms):
+                        etype, eid = alarm["entity_type"], alarm["entity_id"]
+                        alarm["region_id"] = row.get(ds.region_field) if ds.region_field \
+                            else c.catalog.region_of(etype, eid)
+                        yield ServerSentEvent(event="alarm", raw_data=dumps(alarm))
+        finally:
+            hub.unlisten(queue)
+
+    async for event in events():
+        yield event
+

@@ -1,0 +1,125 @@
+"""The ML microservice, reached through the API with the caller's identity and roles.
+
+The ML service (``gridlake ml serve``, :mod:`ml.service.app`) keeps its own endpoints; here
+each is proxied after the API has authenticated the caller and checked the role (and, for
+requests naming a device, its region). The caller's identity travels in the
+``X-GridLake-User``, ``X-GridLake-Role`` and ``X-GridLake-Regions`` headers, and a request
+id in ``X-Request-ID``. The ML service's answer (status and JSON body) is passed back; an
+unreachable service is a 503, a failing one a 502.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi.responses import Response
+
+from api.context import Ctx, request_id, require
+from api.security import Perm, Principal
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/ml", tags=["ml"])
+
+Scorer = Annotated[Principal, Depends(require(Perm.USE_ML))]
+Manager = Annotated[Principal, Depends(require(Perm.MANAGE_ML))]
+
+
+def identity_headers(who: Principal, rid: str) -> dict[str, str]:
+    """Headers telling the ML service who is asking."""
+    return {"X-GridLake-User": who.username, "X-GridLake-Role": who.role.value,
+            "X-GridLake-Regions": ",".join(sorted(who.regions)), "X-Request-ID": rid}
+
+
+async def _forward(c: Any, who: Principal, method: str, path: str,
+                   body: bytes | None = None) -> Response:
+    rid = request_id()
+    headers = identity_headers(who, rid)
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    try:
+        resp = await c.ml.request(method, path, content=body, headers=headers)
+    except httpx.TimeoutException:
+        raise HTTPException(504, "the ML service did not answer in time") from None
+    except httpx.TransportError as err:
+        raise HTTPException(503, f"the ML service is unreachable: {err}") from None
+    if resp.status_code >= 500 and resp.status_code != 503:
+        log.warning("ML service %s %s → %d (request %s)", method, path, resp.status_code, rid)
+        raise HTTPException(502, f"the ML service failed (HTTP {resp.status_code})")
+    return Response(resp.content, status_code=resp.status_code,
+                    media_type=resp.headers.get("content-type", "application/json"))
+
+
+def _devices_in(payload: Any) -> list[str]:
+    if not isinstance(payload, dict):
+        return []
+    ids = [payload.get("device_id")]
+    series = payload.get("series")
+    if isinstance(series, list):
+        ids += [s.get("device_id") for s in series if isinstance(s, dict)]
+    return [i for i in ids if isinstance(i, str)]
+
+
+async def _scoped_body(c: Any, who: Principal, request: Request) -> bytes:
+    """The request body, after checking that every device it names is in scope."""
+    body = await request.body()
+    try:
+        payload = json.loads(body or b"null")
+    except ValueError:
+        raise HTTPException(422, "body: not JSON") from None
+    for device in _devices_in(payload):
+        rec = c.catalog.get(device)
+        if rec is None:
+            if not who.unscoped:
+                raise HTTPException(404, f"device {device!r} not found")
+        else:
+            who.require_region(rec.get("region_id"), f"device {device!r}")
+    return body
+
+
+@router.get("/health", summary="The ML service's liveness and active model")
+async def ml_health(c: Ctx, who: Scorer) -> Response:
+    """``GET /health`` of the ML service."""
+    return await _forward(c, who, "GET", "/health")
+
+
+@router.get("/models", summary="Models in the registry")
+async def ml_models(c: Ctx, who: Scorer) -> Response:
+    """``GET /models`` of the ML service: every model, the active one marked."""
+    return await _forward(c, who, "GET", "/models")
+
+
+@router.post("/models/{model_id}/activate", summary="Activate a model (admin)")
+async def ml_activate(c: Ctx, who: Manager,
+                      model_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")],
+                      ) -> Response:
+    """``POST /models/{id}/activate`` of the ML service (audited)."""
+    resp = await _forward(c, who, "POST", f"/models/{model_id}/activate")
+    c.audit(who, "ml_activate", model_id, status=resp.status_code)
+    return resp
+
+
+@router.post("/score", summary="Score posted series with the active model",
+             openapi_extra={"requestBody": {"content": {"application/json": {"example": {
+                 "series": [{"device_id": "ESS-01", "values": [[1.0, 2.0], [1.1, 2.1]]}]}}}}})
+async def ml_score(request: Request, c: Ctx, who: Scorer) -> Response:
+    """``POST /score`` of the ML service.
+
+    Series naming a ``device_id`` outside your regions are refused (403).
+    """
+    body = await _scoped_body(c, who, request)
+    return await _forward(c, who, "POST", "/score", body)
+
+
+@router.post("/score/lake", summary="Score a device's lake series",
+             openapi_extra={"requestBody": {"content": {"application/json": {"example": {
+                 "device_id": "ESS-01", "start": "2026-03-01T00:00:00Z",
+                 "end": "2026-03-02T00:00:00Z"}}}}})
+async def ml_score_lake(request: Request, c: Ctx, who: Scorer) -> Response:
+    """``POST /score/lake`` of the ML service, for a device of your regions."""
+    body = await _scoped_body(c, who, request)
+    return await _forward(c, who, "POST", "/score/lake", body)
