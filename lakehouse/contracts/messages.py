@@ -226,14 +226,14 @@ DEVICE_REGISTRY = MessageContract(
         Field("device_id", S, description="Device id (the asset position)."),
         Field("ts", TS, "ms", "Event time: when this version took effect."),
         Field("version", INT, "", "Version number of the device's record, from 1.", minimum=1),
-        Field("change_type", S, "", "create, replace (equipment swapped) or move "
-              "(re-parented in the topology)."),
+        Field("change_type", S, "", "create, replace (equipment swapped), move "
+              "(re-parented in the topology), update (attributes edited) or retire."),
         Field("device_type", S, "",
               "substation, feeder, transformer, meter, ess or pv_inverter."),
         Field("model", S, "", "Equipment model."),
         Field("manufacturer", S, "", "Equipment manufacturer."),
         Field("serial_number", S, "", "Serial number of the installed equipment."),
-        Field("status", S, "", "in_service."),
+        Field("status", S, "", "in_service or retired."),
         Field("install_date", S, "", "Date (yyyy-MM-dd) the equipment was installed."),
         Field("region_id", S, "", "Region of the device."),
         Field("latitude", D, "°", "WGS84 latitude.", minimum=-90.0, maximum=90.0),
