@@ -411,6 +411,21 @@ def _check_scope_known(spark: Any, scope: Scope) -> None:
             raise BackfillError(f"unknown {col.removesuffix('_id')} {value!r}: not in dim_device")
 
 
+def stream_margin_ms(settings: GridLakeSettings) -> int:
+    """How far before "now" a backfill stamps its rows, so that the stream's rows win.
+
+    While the lake's streaming job runs, rows it computed up to two checkpoints (plus slack)
+    ago may not be committed yet; a backfill stamped earlier than them loses to them. With
+    the job stopped, everything it computed is committed and the margin is 0.
+    """
+    from jobs.streaming import control
+
+    st = control.status(settings, "lakehouse")
+    if not st.running and st.flink_state != "RUNNING":
+        return 0
+    return 2 * settings.flink.checkpoint_interval_ms + 30_000
+
+
 def run_backfill(
     settings: GridLakeSettings,
     request: BackfillRequest,
@@ -440,9 +455,9 @@ def run_backfill(
         spark.sparkContext.setLogLevel("ERROR")
     results: list[TableResult] = []
     try:
-        # Rows are stamped with the time of the snapshot read, less the time the stream
-        # may hold computed rows before committing them (see docs/backfill.md).
-        margin_ms = 2 * settings.flink.checkpoint_interval_ms + 30_000
+        # Rows are stamped with the time of the snapshot read, less the time a running
+        # stream may hold computed rows before committing them (see docs/backfill.md).
+        margin_ms = stream_margin_ms(settings)
         as_of_ms = int(time.time() * 1000) - margin_ms
         d = SparkDialect(as_of_ms)
         outputs = planned_outputs(request, d)

@@ -19,6 +19,7 @@ from infra.settings import REPO_ROOT, GridLakeSettings
 from jobs.streaming import control
 from jobs.streaming.isolation import free_port, isolated_run
 from lakehouse.contracts.messages import METER_READING
+from tests.jobs.lake_run import wait_consumed
 from tests.jobs.streaming import meter_data
 
 
@@ -144,7 +145,13 @@ def wait_api_matches(api_url: str, expected: pd.DataFrame, timeout: float = 180)
 
 
 def read_lake(settings: GridLakeSettings) -> dict[str, pd.DataFrame]:
-    """The meter tables on HDFS, read back with Spark: ods, quarantine, dwd, ads."""
+    """The meter tables on HDFS, read back with Spark: ods, quarantine, dwd, ads.
+
+    Waits first until the job's committed offsets reach the end of every topic: the serving
+    copy can show a checkpoint's rows while the Hudi writers (tasks of their own) are still
+    committing that checkpoint; the offsets move only once every table has.
+    """
+    wait_consumed(settings)
     from jobs.batch.spark import read_table, spark_session
     from lakehouse.contracts.tables import (
         ADS_METER_ENERGY_15MIN,
