@@ -120,6 +120,19 @@ def _utc(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
+def _row(s: Session, username: str) -> UserRow:
+    """The user's row in session ``s``.
+
+    Raises:
+        NotFound: No such user.
+
+    """
+    row = s.scalar(select(UserRow).where(UserRow.username == username))
+    if row is None:
+        raise NotFound(username)
+    return row
+
+
 def _user(row: UserRow) -> User:
     return User(row.id, row.username, row.role, json.loads(row.regions or "[]"), row.active,
                 _utc(row.created_at), _utc(row.updated_at))
@@ -196,9 +209,7 @@ class UserStore:
 
         """
         with self.session() as s:
-            row = s.scalar(select(UserRow).where(UserRow.username == username))
-            if row is None:
-                raise NotFound(username)
+            row = _row(s, username)
             return _user(row)
 
     def list_users(self, limit: int, offset: int) -> tuple[list[User], int]:
@@ -238,9 +249,7 @@ class UserStore:
 
         """
         with self.session() as s:
-            row = s.scalar(select(UserRow).where(UserRow.username == username))
-            if row is None:
-                raise NotFound(username)
+            row = _row(s, username)
             if password_hash is not None:
                 row.password_hash = password_hash
             if role is not None:
@@ -262,9 +271,7 @@ class UserStore:
 
         """
         with self.session() as s:
-            row = s.scalar(select(UserRow).where(UserRow.username == username))
-            if row is None:
-                raise NotFound(username)
+            row = _row(s, username)
             self._revoke_all(s, row.id)
             s.delete(row)
 

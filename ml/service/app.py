@@ -235,6 +235,18 @@ def _lazy_spark(settings: GridLakeSettings, given: Any) -> Callable[[], Any]:
     return get
 
 
+#: HTTP status of each library error the endpoints let through (a clear 4xx/503, never a 500).
+ERROR_STATUS: dict[type[Exception], int] = {
+    InputError: 422,
+    UnknownModelError: 404,
+    CorruptModelError: 422,
+    NoDataError: 404,
+    LakeReadError: 503,
+    SourceError: 422,
+    RegistryError: 503,
+}
+
+
 def create_app(
     settings: GridLakeSettings | None = None,
     registry: ModelRegistry | None = None,
@@ -269,33 +281,13 @@ def create_app(
     except (RegistryError, OSError) as err:
         logger.warning("no model activated at start: %s", err)
 
-    @app.exception_handler(InputError)
-    async def _input_error(request: Request, exc: InputError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": str(exc)})
+    async def _as_status(request: Request, exc: Exception) -> JSONResponse:
+        # the most specific class wins: UnknownModelError (404) is also a RegistryError (503)
+        status = next(ERROR_STATUS[c] for c in type(exc).__mro__ if c in ERROR_STATUS)
+        return JSONResponse(status_code=status, content={"detail": str(exc)})
 
-    @app.exception_handler(UnknownModelError)
-    async def _unknown(request: Request, exc: UnknownModelError) -> JSONResponse:
-        return JSONResponse(status_code=404, content={"detail": str(exc)})
-
-    @app.exception_handler(CorruptModelError)
-    async def _corrupt(request: Request, exc: CorruptModelError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": str(exc)})
-
-    @app.exception_handler(NoDataError)
-    async def _no_data(request: Request, exc: NoDataError) -> JSONResponse:
-        return JSONResponse(status_code=404, content={"detail": str(exc)})
-
-    @app.exception_handler(LakeReadError)
-    async def _lake_down(request: Request, exc: LakeReadError) -> JSONResponse:
-        return JSONResponse(status_code=503, content={"detail": str(exc)})
-
-    @app.exception_handler(SourceError)
-    async def _bad_source(request: Request, exc: SourceError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": str(exc)})
-
-    @app.exception_handler(RegistryError)
-    async def _registry(request: Request, exc: RegistryError) -> JSONResponse:
-        return JSONResponse(status_code=503, content={"detail": str(exc)})
+    for error in ERROR_STATUS:
+        app.add_exception_handler(error, _as_status)
 
     @app.get("/health", response_model=HealthOut)
     def health() -> HealthOut:
