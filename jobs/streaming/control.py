@@ -166,19 +166,50 @@ def stop_with_savepoint(
         settings, f"/jobs/{st.flink_job_id}/stop",
         body={"targetDirectory": target, "drain": False},
     )["request-id"]
+    triggered = time.time()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        info = _rest(settings, f"/jobs/{st.flink_job_id}/savepoints/{trigger}")
+        try:
+            info = _rest(settings, f"/jobs/{st.flink_job_id}/savepoints/{trigger}")
+        except OSError:
+            # A local job's process (and its REST endpoint) ends as soon as the stop
+            # completes, possibly before this poll saw COMPLETED: the savepoint is on disk.
+            written = _written_savepoint(target, st.flink_job_id, triggered)
+            if written is not None:
+                return _remember_savepoint(settings, name, written)
+            if _read_pid(settings, name) is None:
+                raise RuntimeError(
+                    f"stream job {name} ended during its savepoint and left none in {target}"
+                ) from None
+            info = {}
         if info.get("status", {}).get("id") == "COMPLETED":
             op = info.get("operation", {})
             if "location" not in op:
                 raise RuntimeError(f"savepoint of {name} failed: {op.get('failure-cause')}")
-            location = str(op["location"])
-            _savepoint_file(settings, name).write_text(location)
-            log.info("stream job %s stopped with savepoint %s", name, location)
-            return location
+            return _remember_savepoint(settings, name, str(op["location"]))
         time.sleep(0.5)
     raise TimeoutError(f"savepoint of stream job {name} not done after {timeout:.0f}s")
+
+
+def _remember_savepoint(settings: GridLakeSettings, name: str, location: str) -> str:
+    """Record ``location`` as the savepoint the next start of ``name`` resumes from."""
+    _savepoint_file(settings, name).write_text(location)
+    log.info("stream job %s stopped with savepoint %s", name, location)
+    return location
+
+
+def _written_savepoint(target: str, job_id: str, since: float) -> str | None:
+    """The newest complete savepoint of job ``job_id`` under ``target`` since ``since``.
+
+    ``since`` is epoch seconds; only local file systems are listed (else None).
+    """
+    if not target.startswith("file:"):
+        return None
+    folder = Path(urllib.parse.urlparse(target).path)
+    # Flink names savepoint folders savepoint-<first 6 hex digits of the job id>-<random>
+    done = [m.parent for m in folder.glob(f"savepoint-{job_id[:6]}-*/_metadata")
+            if m.stat().st_mtime >= since - 1]
+    return max(done, key=lambda p: p.stat().st_mtime).as_uri() if done else None
 
 
 def _wait_exit(settings: GridLakeSettings, name: str, timeout: float) -> bool:

@@ -1,0 +1,38 @@
+"""Unit tests of the stream job control helpers (no services)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from jobs.streaming.control import _written_savepoint
+
+JOB = "abcdef0123456789abcdef0123456789"
+
+
+def _savepoint(root: Path, name: str, mtime: float, complete: bool = True) -> Path:
+    folder = root / name
+    folder.mkdir()
+    if complete:
+        (folder / "_metadata").write_bytes(b"x")
+        os.utime(folder / "_metadata", (mtime, mtime))
+    return folder
+
+
+def test_written_savepoint_is_the_jobs_newest_complete_one_since_the_trigger(
+    tmp_path: Path,
+) -> None:
+    now = time.time()
+    _savepoint(tmp_path, "savepoint-abcdef-000000000001", now - 3600)  # an older stop
+    newest = _savepoint(tmp_path, "savepoint-abcdef-000000000002", now + 1)
+    _savepoint(tmp_path, "savepoint-abcdef-000000000003", now + 2, complete=False)
+    _savepoint(tmp_path, "savepoint-123456-000000000004", now + 3)  # another job
+    assert _written_savepoint(tmp_path.as_uri(), JOB, now) == newest.as_uri()
+
+
+def test_written_savepoint_none_when_nothing_new_or_not_local(tmp_path: Path) -> None:
+    now = time.time()
+    _savepoint(tmp_path, "savepoint-abcdef-000000000001", now - 3600)
+    assert _written_savepoint(tmp_path.as_uri(), JOB, now) is None
+    assert _written_savepoint("hdfs://nn:8020/savepoints", JOB, now) is None
