@@ -232,7 +232,7 @@ def _register_inputs(spark: Any, settings: GridLakeSettings, request: BackfillRe
         )
         spark.sql(
             f"CREATE OR REPLACE TEMPORARY VIEW {quote(pipeline.first_seen(spec.name))} AS\n"
-            + detail.first_seen_sql(f"history_{spec.name}")
+            + detail.first_seen_sql(f"history_{spec.name}", SPARK)
         )
 
 
@@ -477,3 +477,8 @@ def run_backfill(
         if own:
             spark.stop()
     return results
+
+
+#: Public name of :func:`_with_retries`: history imports (jobs/batch/history.py) write
+#: through it too.
+with_retries = _with_retries

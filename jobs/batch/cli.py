@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -18,6 +19,15 @@ from jobs.batch.backfill import (
     parse_day,
     planned_outputs,
     validate,
+)
+from jobs.batch.history import (
+    HistoryError,
+    ImportPlan,
+    ImportResult,
+    check_stream_stopped,
+    followup_request,
+    plan_import,
+    run_import,
 )
 from jobs.batch.tracking import JobNotFound, JobState, JobStore
 
@@ -155,3 +165,84 @@ def resume(job_id: str) -> None:
     store.launch(job)
     console.print(f"resumed job {job.id}")
 
+
+def _days(days: list[str]) -> str:
+    if not days:
+        return "-"
+    return f"{days[0]} … {days[-1]} ({len(days)})" if len(days) > 1 else days[0]
+
+
+def _show_plan(plan: ImportPlan, title: str) -> None:
+    table = Table("file", "format", "partition", "rows", "→ ODS", "→ quarantine",
+                  "ODS days (dt)", "quarantine days (dt)", title=title)
+    for f in plan.files:
+        if f.same_as is not None:
+            table.add_row(str(f.path), f.format, str(f.kafka_partition), "-", "-", "-",
+                          f"same bytes as {f.same_as}: skipped", "")
+            continue
+        table.add_row(str(f.path), f.format, str(f.kafka_partition), str(f.rows),
+                      str(f.valid), str(f.quarantined), _days(sorted(f.ods_days)),
+                      _days(sorted(f.quarantine_days)))
+    console.print(table)
+    if plan.quarantined:
+        reasons = Table("reason", "rows", title="quarantine reasons")
+        for reason, n in sorted(plan.reasons.items(), key=lambda kv: (-kv[1], kv[0])):
+            reasons.add_row(reason, str(n))
+        console.print(reasons)
+
+
+@app.command("import")
+def import_history(
+    files: list[Path] = typer.Argument(..., help="CSV or Parquet files of one message kind."),
+    kind: str = typer.Option(..., help="Message kind (contract name), e.g. meter_reading."),
+    fmt: str | None = typer.Option(None, "--format", help="csv or parquet for every file "
+                                   "(default: from each file's extension)."),
+    dry_run: bool = typer.Option(False, help="Check the files and say what would be written; "
+                                 "write nothing."),
+    then_backfill: bool = typer.Option(False, help="Then recompute the imported days "
+                                       "(`gridlake backfill run`)."),
+) -> None:
+    """Import history files into ``ods_<kind>``; bad rows go to ``ods_quarantine``."""
+    settings = load_settings()
+    try:
+        plan = plan_import(files, kind, fmt, settings.kafka.topic_prefix)
+    except HistoryError as err:
+        raise _fail(str(err)) from err
+    _show_plan(plan, "history import (dry run)" if dry_run else "history import")
+    summary = (f"{plan.rows} rows: {plan.valid} to ods_{plan.kind}, {plan.quarantined} to "
+               f"ods_quarantine (kafka_topic {plan.topic})")
+    if dry_run:
+        console.print(f"{summary}; dry run, nothing written.")
+        return
+    try:
+        check_stream_stopped(settings)
+    except HistoryError as err:
+        raise _fail(str(err)) from err
+    with Progress(TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total} rows · {task.fields[files]} files"),
+                  TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task(f"import {plan.kind}", total=plan.rows, files=0)
+
+        def progress(res: ImportResult) -> None:
+            bar.update(task, completed=res.rows, files=res.files)
+
+        try:
+            result = run_import(settings, plan, on_progress=progress)
+        except HistoryError as err:
+            raise _fail(str(err)) from err
+    console.print(f"imported {result.files} files: {result.ods_rows} rows to ods_{plan.kind}, "
+                  f"{result.quarantined} to ods_quarantine, {result.commits} commits, "
+                  f"{result.seconds} s")
+    request = followup_request(plan)
+    if request is None:
+        return
+    types = "".join(f" --device-type {t}" for t in request.scope.device_types)
+    command = (f"gridlake backfill run --start {request.start} --end {request.end} "
+               f"--layer {request.from_layer}{types}")
+    if not then_backfill:
+        console.print(f"recompute the imported days with: {command}")
+        return
+    console.print(f"recomputing: {command}")
+    run(start=request.start.isoformat(), end=request.end.isoformat(),
+        layer=request.from_layer, device_type=list(request.scope.device_types), region=None,
+        feeder=None, dry_run=False, detach=False)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 from typing import Any
 
 from infra.logs import configure_logging
@@ -114,6 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     """Build and run the job; blocks while it runs."""
     parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__)
     parser.add_argument("--explain", action="store_true", help="log the plan and exit")
+    parser.add_argument("--compile-plan", metavar="PATH",
+                        help="write Flink's compiled JSON plan (operators, state and its "
+                             "retention) to PATH and exit")
     args = parser.parse_args(argv)
     configure_logging()
     settings = load_settings()
@@ -123,6 +127,10 @@ def main(argv: list[str] | None = None) -> None:
     statements = sink(t_env, settings)
     if args.explain:
         log.info("plan:\n%s", statements.explain())
+        return
+    if args.compile_plan:
+        Path(args.compile_plan).write_text(statements.compile_plan().as_json_string())
+        log.info("compiled plan written to %s", args.compile_plan)
         return
     result = statements.execute()
     job_client = result.get_job_client()

@@ -19,24 +19,42 @@ _REGISTRY_ATTRS = tuple(f.name for f in DEVICE_REGISTRY.fields if f.name not in 
 
 
 def registry_versions_sql(checked: str, d: Dialect = FLINK) -> str:
-    """One row per (device, version time): the first copy received of each registry event."""
-    attrs = ",\n  ".join(f"{d.first(quote(a))} AS {quote(a)}" for a in _REGISTRY_ATTRS)
+    """One row per (device, version number): a re-sent version is a copy, not a change.
+
+    The version starts at the earliest event time of its copies; the attributes are the
+    first copy's (as for telemetry duplicates). A registry that re-publishes its devices
+    (a simulator restart, a compacted topic re-read) therefore changes nothing downstream.
+    """
+    attrs = ",\n  ".join(
+        f"{d.first(quote(a))} AS {quote(a)}" for a in _REGISTRY_ATTRS if a != "version"
+    )
     return (
-        "SELECT `device_id`, `event_ms` AS `valid_from_ms`,\n"
+        f"SELECT {d.keep_state('r')}`device_id`, `version`,\n"
+        "  MIN(`event_ms`) AS `valid_from_ms`,\n"
         f"  {attrs}\n"
-        f"FROM {quote(checked)} WHERE `reason` IS NULL\n"
-        "GROUP BY `device_id`, `event_ms`"
+        f"FROM {quote(checked)} AS r WHERE `reason` IS NULL\n"
+        "GROUP BY `device_id`, `version`"
     )
 
 
-def dim_versions_sql(versions: str) -> str:
-    """Versions with their validity end: the next version's start (NULL when current)."""
-    cols = ", ".join(f"c.{quote(a)}" for a in ("device_id", "valid_from_ms", *_REGISTRY_ATTRS))
+def dim_versions_sql(versions: str, d: Dialect = FLINK) -> str:
+    """Versions with their validity end: the next version's start (NULL when current).
+
+    Versions are ordered by start time, then version number (two versions taking effect
+    in the same millisecond: the higher number wins from then on).
+    """
+    names = ("device_id", "valid_from_ms", *_REGISTRY_ATTRS)
+    cols = ", ".join(quote(a) for a in names)
+    inner = ", ".join(f"c.{quote(a)}" for a in names)
     return (
-        f"SELECT {cols}, MIN(n.`valid_from_ms`) AS `valid_to_ms`\n"
-        f"FROM {quote(versions)} AS c\n"
-        f"LEFT JOIN {quote(versions)} AS n\n"
-        "  ON n.`device_id` = c.`device_id` AND n.`valid_from_ms` > c.`valid_from_ms`\n"
+        f"SELECT {d.keep_state('j')}{cols}, MIN(`next_from_ms`) AS `valid_to_ms`\n"
+        f"FROM (\n"
+        f"  SELECT {d.keep_state('c', 'n')}{inner}, n.`valid_from_ms` AS `next_from_ms`\n"
+        f"  FROM {quote(versions)} AS c\n"
+        f"  LEFT JOIN {quote(versions)} AS n\n"
+        "    ON n.`device_id` = c.`device_id` AND (n.`valid_from_ms` > c.`valid_from_ms`\n"
+        "      OR (n.`valid_from_ms` = c.`valid_from_ms` AND n.`version` > c.`version`))\n"
+        ") AS j\n"
         f"GROUP BY {cols}"
     )
 
@@ -67,11 +85,11 @@ def dedup_sql(spec: DwdSpec, checked: str, d: Dialect = FLINK) -> str:
     )
 
 
-def first_seen_sql(dedup: str) -> str:
+def first_seen_sql(dedup: str, d: Dialect = FLINK) -> str:
     """Each device's earliest event time (a gap needs an earlier reading)."""
     return (
-        "SELECT `device_id`, MIN(`event_ms`) AS `first_ms`\n"
-        f"FROM {quote(dedup)} GROUP BY `device_id`"
+        f"SELECT {d.keep_state('x')}`device_id`, MIN(`event_ms`) AS `first_ms`\n"
+        f"FROM {quote(dedup)} AS x GROUP BY `device_id`"
     )
 
 
@@ -118,12 +136,13 @@ def _flag_exprs(spec: DwdSpec) -> dict[str, str]:
     return {k: f"COALESCE({v}, FALSE)" for k, v in exprs.items()}
 
 
-def dwd_sql(spec: DwdSpec, dedup: str, first_seen: str, dim: str) -> str:
+def dwd_sql(spec: DwdSpec, dedup: str, first_seen: str, dim: str, d: Dialect = FLINK) -> str:
     """The enriched, flagged detail rows of one telemetry type (BIGINT event_ms kept).
 
     Joins: the DIM version valid at the event time (version 1 also covers earlier
     telemetry), the previous reading (event time − nominal interval), and the device's
-    first event time.
+    first event time. The DIM and first-time sides keep their state (one row per device
+    and version); the facts' state expires after the stream's state retention.
     """
     flags = _flag_exprs(spec)
     self_col = {"substation": "substation_id", "feeder": "feeder_id",
@@ -147,7 +166,7 @@ def dwd_sql(spec: DwdSpec, dedup: str, first_seen: str, dim: str) -> str:
         f"CAST({_interval(spec, 'f')} AS BIGINT) AS `interval_ms`",
     ]
     return (
-        "SELECT " + ",\n  ".join(cols) + "\n"
+        f"SELECT {d.keep_state('d', 's')}" + ",\n  ".join(cols) + "\n"
         f"FROM {quote(dedup)} AS f\n"
         f"LEFT JOIN {quote(dim)} AS d\n"
         "  ON d.`device_id` = f.`device_id`\n"

@@ -1,8 +1,8 @@
 """The few SQL expressions that differ between engines, behind one small interface.
 
 Transformations are written once, in SQL, with event times carried as epoch
-milliseconds (BIGINT) until the sink. Only converting to and from timestamps, "now" and
-first-value aggregation are engine-specific; :class:`FlinkDialect` renders them for
+milliseconds (BIGINT) until the sink. Only converting to and from timestamps, "now",
+first-value aggregation and state retention hints are engine-specific; :class:`FlinkDialect` renders them for
 Flink SQL (streaming), :class:`SparkDialect` for Spark SQL (backfills). Everything else
 in the transforms is SQL both engines read the same way (tested by running both).
 """
@@ -29,6 +29,17 @@ class Dialect(Protocol):
     def first(self, expr: str) -> str:
         """Aggregate: the first non-null value received."""
 
+    def keep_state(self, *aliases: str) -> str:
+        """A hint placed after ``SELECT``: the state of these inputs never expires.
+
+        The streaming engine expires idle state after ``flink.state_ttl``; the few
+        operators keyed by device alone (DIM versions, first readings) must keep theirs
+        instead: their state is one row per device, and with a retention time Flink
+        re-emits an aggregate's unchanged result on every input (so that downstream state
+        is refreshed), which makes the DIM join retract and re-join every fact of the
+        device. A batch engine has no state: empty.
+        """
+
 
 class FlinkDialect:
     """Flink SQL (the session time zone is UTC, see ``runtime.flink_config``)."""
@@ -46,6 +57,10 @@ class FlinkDialect:
 
     def first(self, expr: str) -> str:  # noqa: D102
         return f"FIRST_VALUE({expr})"
+
+    def keep_state(self, *aliases: str) -> str:  # noqa: D102
+        pairs = ", ".join(f"'{a}'='0 ms'" for a in aliases)
+        return f"/*+ STATE_TTL({pairs}) */ "
 
 
 FLINK = FlinkDialect()
@@ -86,6 +101,9 @@ class SparkDialect:
 
     def first(self, expr: str) -> str:  # noqa: D102
         return f"min_by({expr}, CASE WHEN {expr} IS NOT NULL THEN `{ARRIVAL}` END)"
+
+    def keep_state(self, *aliases: str) -> str:  # noqa: D102
+        return ""
 
 
 SPARK = SparkDialect()

@@ -59,13 +59,13 @@ def views(d: Dialect, first_seen_given: bool = False) -> dict[str, str]:
     """
     v: dict[str, str] = {}
     v["registry_versions"] = detail.registry_versions_sql(checked(DEVICE_REGISTRY.name), d)
-    v["dim_versions"] = detail.dim_versions_sql("registry_versions")
+    v["dim_versions"] = detail.dim_versions_sql("registry_versions", d)
     for spec in DWD_SPECS:
         v[f"dedup_{spec.name}"] = detail.dedup_sql(spec, checked(spec.name), d)
         if not first_seen_given:
-            v[first_seen(spec.name)] = detail.first_seen_sql(f"dedup_{spec.name}")
+            v[first_seen(spec.name)] = detail.first_seen_sql(f"dedup_{spec.name}", d)
         v[f"detail_{spec.name}"] = detail.dwd_sql(
-            spec, f"dedup_{spec.name}", first_seen(spec.name), "dim_versions"
+            spec, f"dedup_{spec.name}", first_seen(spec.name), "dim_versions", d
         )
     v["quality_rows"] = indicators.quality_rows_sql(
         {s.name: f"detail_{s.name}" for s in DWD_SPECS},

@@ -99,15 +99,17 @@ DIM_DEVICE = TableContract(
     layer="dim",
     fields=(
         Field("device_id", S, description="Device id."),
-        Field("valid_from", TS, "ms", "When this version took effect (registry `ts`)."),
+        Field("valid_from", TS, "ms", "When this version took effect (registry `ts`; the "
+              "earliest of a re-sent version's copies)."),
         Field("valid_to", TS, "ms",
               "When the next version took effect; empty for the current version.",
               required=False),
-        *(Field(f.name, f.type, f.unit, f.description, required=False) for f in _DEVICE_ATTRS),
+        *(Field(f.name, f.type, f.unit, f.description, required=f.name == "version")
+          for f in _DEVICE_ATTRS),
         Field("is_current", BOOL, "", "Whether this is the device's latest version."),
         UPDATED,
     ),
-    record_key=("device_id", "valid_from"),
+    record_key=("device_id", "version"),
     ordering_field="updated_ts",
     description="Devices and topology with history (SCD type 2): one row per version. "
                 "Facts join the version valid at their event time; version 1 also covers "

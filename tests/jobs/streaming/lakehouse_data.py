@@ -62,6 +62,8 @@ FAST_MINUTES = 60
 """1-minute sources (feeders, transformers, meter M-6) cover [FAST_START, +60 min)."""
 T_MOVE = at(2, 10)
 """Meter M-3 moves from TX-1 (F1, SUB-1, R1) to TX-3 (F2, SUB-2, R2): registry version 2."""
+T_RESEND = at(2, 12)
+"""Meter M-2's version 1 is published again (a registry re-publishing its devices)."""
 
 EXACT_DUP = ("M-1", at(2, 6))
 DIFF_DUP = ("M-2", at(2, 8))
@@ -541,6 +543,12 @@ def scenario(seed: int = 7) -> Scenario:
     order.insert(_after_block(order, T0), dup_out)
     defects.append(Defect("registry_duplicate", DEVICE_REGISTRY.topic, "M-1", T0, 1,
                           "second copy of version 1 with another serial_number and model"))
+
+    # A re-published version (same version number, later ts): a copy, not a new version.
+    m2 = json.loads(next(o.value for o in registry if o.device == "M-2"))
+    order.insert(_after_block(order, T_RESEND), _out(DEVICE_REGISTRY, {**m2, "ts": T_RESEND}))
+    defects.append(Defect("registry_resend", DEVICE_REGISTRY.topic, "M-2", T_RESEND, 1,
+                          "version 1 published again with a later ts and the same content"))
 
     # Exact duplicate: the same bytes again, after the rest of its event-time block.
     orig = order[_find(order, mt, *EXACT_DUP)]

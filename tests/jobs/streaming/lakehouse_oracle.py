@@ -162,17 +162,21 @@ def quarantine_count(scn: Scenario) -> int:
 
 def _dim(good: list[_Valid]) -> list[dict[str, Any]]:
     first: dict[tuple[str, int], dict[str, Any]] = {}
+    start: dict[tuple[str, int], int] = {}
     for v in good:
         if v.contract is DEVICE_REGISTRY:
-            first.setdefault((v.payload["device_id"], v.payload["ts"]), v.payload)
-    versions: dict[str, list[int]] = defaultdict(list)
-    for dev, ts in first:
-        versions[dev].append(ts)
+            key = (v.payload["device_id"], v.payload["version"])
+            first.setdefault(key, v.payload)
+            start[key] = min(start.get(key, v.payload["ts"]), v.payload["ts"])
+    order: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for (dev, version), ts in start.items():
+        order[dev].append((ts, version))
     rows = []
-    for (dev, ts), p in first.items():
-        later = [t for t in versions[dev] if t > ts]
+    for (dev, version), p in first.items():
+        mine = (start[(dev, version)], version)
+        later = [ts for ts, ver in order[dev] if (ts, ver) > mine]
         valid_to = min(later) if later else None
-        row: dict[str, Any] = {"device_id": dev, "valid_from": ts, "valid_to": valid_to}
+        row: dict[str, Any] = {"device_id": dev, "valid_from": mine[0], "valid_to": valid_to}
         for f in DEVICE_REGISTRY.fields:
             if f.name not in ("device_id", "ts"):
                 row[f.name] = p.get(f.name)

@@ -94,7 +94,7 @@ def test_ods_counts_plus_quarantine_is_everything_published(scn: ld.Scenario) ->
     counts = lo.ods_counts(scn)
     assert sum(counts.values()) + lo.quarantine_count(scn) == len(scn.phase1) + len(scn.phase2)
     assert counts["ods_meter_reading"] == len(payloads(scn, MT))
-    assert counts["ods_device_registry"] == 18  # 16 devices, M-3's move, one duplicate
+    assert counts["ods_device_registry"] == 19  # 16 devices, M-3's move, a duplicate, a re-send
     assert counts["ods_sim_label"] == 2
 
 
@@ -205,6 +205,9 @@ def test_registry_duplicate_is_ignored_and_move_is_versioned(
     v2 = row(dim, device_id="M-3", version=2)
     assert v1["valid_to"] == ld.T_MOVE == v2["valid_from"] and not v1["is_current"]
     assert pd.isna(v2["valid_to"]) and v2["is_current"] and v2["change_type"] == "move"
+    m2 = row(dim, device_id="M-2")  # its re-sent version 1 is a copy, not a version
+    assert m2["version"] == 1 and m2["valid_from"] == ld.T0 and m2["is_current"]
+    assert set(exp["dwd_meter_reading"].query("device_id == 'M-2'")["dim_version"]) == {1}
     assert len(dim) == 17
 
 
