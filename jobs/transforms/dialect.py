@@ -2,8 +2,9 @@
 
 Transformations are written once, in SQL, with event times carried as epoch
 milliseconds (BIGINT) until the sink. Only converting to and from timestamps, "now",
-first-value aggregation and state retention hints are engine-specific; :class:`FlinkDialect` renders them for
-Flink SQL (streaming), :class:`SparkDialect` for Spark SQL (backfills). Everything else
+first-value aggregation and state retention hints are engine-specific;
+:class:`FlinkDialect` renders them for Flink SQL (streaming), :class:`SparkDialect` for
+Spark SQL (backfills). Everything else
 in the transforms is SQL both engines read the same way (tested by running both).
 """
 
