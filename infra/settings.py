@@ -155,13 +155,12 @@ class LakeSettings(BaseModel):
     in the table's ``.hoodie`` directory (HDFS); a cluster may use ZooKeeper
     (``org.apache.hudi.client.transaction.lock.ZookeeperBasedLockProvider`` plus its
     ``hoodie.write.lock.zookeeper.*`` settings in ``lock_options``).
-    ``single_writer`` (the default for now) is for a lake that one process writes at a
-    time: with the Java-client sink, optimistic mode currently blocks on the lock (the
-    stream's commit waits for a lock nobody else holds; under investigation, see
-    docs/backfill.md), so a backfill must not run while the stream writes the same tables.
+    ``single_writer`` is for a lake that exactly one process writes (no lock, a new writer
+    rolls back any other's unfinished commit at once): then a backfill must not run while
+    the stream writes.
     """
 
-    concurrency: Literal["optimistic", "single_writer"] = "single_writer"
+    concurrency: Literal["optimistic", "single_writer"] = "optimistic"
     lock_provider: str = "org.apache.hudi.client.transaction.lock.FileSystemBasedLockProvider"
     lock_expire_minutes: int = Field(default=10, ge=1)
     lock_options: dict[str, str] = Field(default_factory=dict)

@@ -15,6 +15,9 @@ from tests.jobs.lake_run import JOB, LAKE_SERVICES, wait_consumed
 from tests.jobs.streaming import lakehouse_data
 from tests.jobs.streaming.conftest import make_isolated, publish_to
 
+STREAM_ENVS: dict[str, dict[str, str]] = {}
+"""Job environment of each streamed lake, by topic prefix (to start its job again)."""
+
 
 @pytest.fixture(scope="session")
 def scenario() -> lakehouse_data.Scenario:
@@ -48,6 +51,7 @@ def stream_scenario(
         stack, lake=LAKE_SERVICES, watermark_delay_ms=scenario.watermark_delay_ms,
         allowed_lateness_ms=scenario.allowed_lateness_ms,
     )
+    STREAM_ENVS[settings.kafka.topic_prefix] = env
     control.start(settings, JOB, extra_env=env, resume=False)
     try:
         control.wait_running(settings, JOB, timeout=400)

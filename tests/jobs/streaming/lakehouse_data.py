@@ -636,3 +636,25 @@ def scenario(seed: int = 7) -> Scenario:
         allowed_lateness_ms=ALLOWED_LATENESS_MS,
         defects=tuple(defects),
     )
+
+
+def next_readings(scn: Scenario) -> list[Message]:
+    """One more on-time reading of every 15-minute meter, a quarter after its last one.
+
+    New data for a lake that already holds the scenario (the backfill-beside-the-stream
+    test publishes it while a backfill runs); the oracle of the scenario with these
+    appended to phase 2 describes the result.
+    """
+    last: dict[str, dict] = {}
+    for topic, _, value in scn.phase1:
+        if topic == METER_READING.topic:
+            p = json.loads(value)
+            if p["ts"] == METER_END:
+                last[p["device_id"]] = p
+    out = []
+    for _, p in sorted(last.items()):
+        nxt = {**p, "ts": METER_END + QUARTER_MS, "seq": p["seq"] + 1,
+               "energy_import_kwh": round(p["energy_import_kwh"] + 0.25, 3)}
+        o = _out(METER_READING, nxt)
+        out.append((o.topic, o.key, o.value))
+    return out
