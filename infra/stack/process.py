@@ -258,6 +258,22 @@ def _wait_gone(proc: psutil.Process, timeout_s: float) -> bool:
     return True
 
 
+def exited(pid: int) -> bool:
+    """Whether process ``pid`` has ended (a zombie counts as ended)."""
+    try:
+        return _gone(psutil.Process(pid))
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_pid_exited(pid: int, timeout_s: float) -> bool:
+    """Wait until process ``pid`` has ended; False on timeout."""
+    try:
+        return _wait_gone(psutil.Process(pid), timeout_s)
+    except psutil.NoSuchProcess:
+        return True
+
+
 def wait_exited(pid_files: Sequence[Path], timeout_s: float) -> None:
     """Wait until none of the processes of ``pid_files`` is alive (or the timeout)."""
     deadline = time.monotonic() + timeout_s

@@ -24,7 +24,7 @@ from typing import Any
 from infra.settings import REPO_ROOT, GridLakeSettings
 from infra.stack import process
 from jobs.common.flink_env import flink_launch_env
-from jobs.streaming.runtime import checkpoint_root
+from jobs.streaming.runtime import checkpoint_root, sweep_work_dirs
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,7 @@ def start(
         raise FileNotFoundError(
             f"Flink connector jars missing in {settings.jars / 'flink'}: run `gridlake setup`"
         )
+    sweep_work_dirs(settings)
     env = dict(extra_env or {})
     if resume and not settings.flink.resume_from:
         savepoint = last_savepoint(settings, name)
@@ -256,6 +257,8 @@ def stop(
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)  # whatever is left of the group (gateway JVM)
     _pid_file(settings, name).unlink(missing_ok=True)
+    process.wait_pid_exited(pid, timeout / 2)
+    sweep_work_dirs(settings)
     return True
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import shutil
+from pathlib import Path
 from typing import Any
 
 from infra.settings import GridLakeSettings
+from infra.stack import process
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +24,22 @@ def checkpoint_root(settings: GridLakeSettings, job_name: str) -> str:
     base = settings.flink.checkpoint_dir or (settings.home / "flink" / "checkpoints").as_uri()
     scope = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{job_name}-{settings.kafka.topic_prefix}")
     return f"{base.rstrip('/')}/{scope.strip('.')}"
+
+
+def work_dir(settings: GridLakeSettings, pid: int) -> Path:
+    """Working folder of the local mini-cluster run by job process ``pid``."""
+    return settings.home / "flink" / "work" / str(pid)
+
+
+def sweep_work_dirs(settings: GridLakeSettings) -> int:
+    """Remove the working folders of job processes that have ended; return how many."""
+    root = settings.home / "flink" / "work"
+    removed = 0
+    for folder in root.glob("*") if root.is_dir() else ():
+        if folder.name.isdigit() and process.exited(int(folder.name)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def flink_config(settings: GridLakeSettings, job_name: str) -> dict[str, str]:
@@ -68,6 +88,12 @@ def flink_config(settings: GridLakeSettings, job_name: str) -> dict[str, str]:
     if f.master == "local":
         conf["rest.port"] = str(f.rest_port)
         conf["rest.address"] = "127.0.0.1"
+        # The mini-cluster's working files (RocksDB's local state: hundreds of MB per run)
+        # go to a folder named after this process, which start/stop sweep once it ended;
+        # in the system temp folder they were left behind by every killed job.
+        work = str(work_dir(settings, os.getpid()))
+        conf["io.tmp.dirs"] = work
+        conf["process.working-dir"] = work
     else:
         host, _, port = f.master.rpartition(":")
         conf.update({"execution.target": "remote", "rest.address": host, "rest.port": port})

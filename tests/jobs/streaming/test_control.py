@@ -36,3 +36,24 @@ def test_written_savepoint_none_when_nothing_new_or_not_local(tmp_path: Path) ->
     _savepoint(tmp_path, "savepoint-abcdef-000000000001", now - 3600)
     assert _written_savepoint(tmp_path.as_uri(), JOB, now) is None
     assert _written_savepoint("hdfs://nn:8020/savepoints", JOB, now) is None
+
+
+def test_work_dirs_of_ended_job_processes_are_swept(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from infra.settings import GridLakeSettings
+    from jobs.streaming.runtime import flink_config, sweep_work_dirs, work_dir
+
+    settings = GridLakeSettings(_env_file=None, home=tmp_path)  # type: ignore[call-arg]
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    alive = work_dir(settings, os.getpid())
+    gone = work_dir(settings, ended.pid)
+    for folder in (alive, gone):
+        (folder / "tm_0").mkdir(parents=True)
+    assert sweep_work_dirs(settings) == 1
+    assert alive.is_dir() and not gone.exists()
+    # the local mini-cluster's temp and working files go to this process's folder
+    conf = flink_config(settings, "lakehouse")
+    assert conf["io.tmp.dirs"] == conf["process.working-dir"] == str(alive)
