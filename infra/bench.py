@@ -173,6 +173,17 @@ def bench_ml_lake(settings: GridLakeSettings) -> dict[str, Any]:
     return run_lake_benchmark(settings)
 
 
+def bench_backfill(settings: GridLakeSettings) -> dict[str, Any]:
+    """Backfill rows/s over a simulated month vs the stream's replay time (isolated lake).
+
+    Options from ``GRIDLAKE_BENCH_BACKFILL_DAYS`` / ``_METERS`` / ``_STREAM_MINUTES`` /
+    ``_KEEP`` (see :func:`jobs.batch.bench.options_from_env`).
+    """
+    from jobs.batch.bench import options_from_env, run_benchmark
+
+    return run_benchmark(settings, **options_from_env())
+
+
 def bench_api(settings: GridLakeSettings) -> dict[str, Any]:
     """API latency and requests/s at 1, 16, 64 clients, with a raw Redis GET as the floor."""
     from api.bench import run_benchmark
@@ -183,7 +194,7 @@ def bench_api(settings: GridLakeSettings) -> dict[str, Any]:
 #: Benchmarks that measure the running platform; ``gridlake run`` is ensured first.
 NEEDS_PLATFORM = {"publish_to_api", "memory"}
 #: Benchmarks that need the local stack (Kafka, HDFS, Redis) and start their own jobs.
-NEEDS_STACK = {"lakehouse", "simulator", "ml_lake"}
+NEEDS_STACK = {"lakehouse", "simulator", "ml_lake", "backfill"}
 
 BENCHMARKS: dict[str, Benchmark] = {
     "cold_up": bench_cold_up,
@@ -192,6 +203,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "lakehouse": bench_lakehouse,
     "api": bench_api,
     "ml_lake": bench_ml_lake,
+    "backfill": bench_backfill,
     "publish_to_api": bench_publish_to_api,
     "memory": bench_memory,
 }

@@ -1,4 +1,4 @@
-"""``gridlake backfill ...``: recompute lake layers with Spark, as tracked jobs."""
+"""``gridlake backfill ...``: recompute lake layers with Spark, as tracked jobs; import history."""
 
 from __future__ import annotations
 
@@ -189,11 +189,20 @@ def _show_plan(plan: ImportPlan, title: str) -> None:
         for reason, n in sorted(plan.reasons.items(), key=lambda kv: (-kv[1], kv[0])):
             reasons.add_row(reason, str(n))
         console.print(reasons)
+        for f in plan.imported:
+            where = "line" if f.format == "csv" else "row"
+            for line, reason in f.examples:
+                console.print(f"  {f.path} {where} {line}: {reason}", markup=False,
+                              highlight=False)
+            if f.quarantined > len(f.examples):
+                console.print(f"  {f.path}: … {f.quarantined - len(f.examples)} more",
+                              markup=False, highlight=False)
 
 
 @app.command("import")
 def import_history(
-    files: list[Path] = typer.Argument(..., help="CSV or Parquet files of one message kind."),
+    files: list[Path] = typer.Argument(..., metavar="FILE...",
+                                      help="CSV or Parquet files of one message kind."),
     kind: str = typer.Option(..., help="Message kind (contract name), e.g. meter_reading."),
     fmt: str | None = typer.Option(None, "--format", help="csv or parquet for every file "
                                    "(default: from each file's extension)."),

@@ -69,6 +69,8 @@ ROW_BITS = 32
 MAX_ROWS = 1 << ROW_BITS
 #: Rows buffered before they are written (one Hudi commit per table per batch).
 BATCH_ROWS = 500_000
+#: Quarantined rows a plan lists by line, per file.
+EXAMPLES = 5
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -217,7 +219,8 @@ def _event_ms(contract: MessageContract, values: dict[str, Any]) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
-def _payload(raw: dict[str, Any]) -> str:
+def payload_json(raw: dict[str, Any]) -> str:
+    """A raw row as the JSON text kept in quarantine's ``payload`` (values as they are)."""
     return json.dumps(raw, ensure_ascii=False, default=str)
 
 
@@ -440,7 +443,7 @@ def walk(source: SourceFile, contract: MessageContract,
         event_ms = _event_ms(contract, values)
         if event_ms is not None:
             last = event_ms
-        yield ImportRow(index, line, values, reason, _payload(raw),
+        yield ImportRow(index, line, values, reason, payload_json(raw),
                         event_ms if event_ms is not None else last)
 
 
@@ -462,6 +465,7 @@ class FilePlan:
         quarantine_days: Quarantine ``dt`` partitions (days of their ``ingest_ts``).
         first_event_ms: The first readable event time in file order (None: none).
         same_as: An earlier file of the import with identical bytes (this one is skipped).
+        examples: The first :data:`EXAMPLES` quarantined rows as ``(line, reason)``.
 
     """
 
@@ -477,6 +481,7 @@ class FilePlan:
     quarantine_days: set[str] = field(default_factory=set)
     first_event_ms: int | None = None
     same_as: Path | None = None
+    examples: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -550,6 +555,8 @@ def plan_file(source: SourceFile, contract: MessageContract) -> FilePlan:
             continue
         plan.quarantined += 1
         plan.reasons[row.reason] += 1
+        if len(plan.examples) < EXAMPLES:
+            plan.examples.append((row.line, row.reason))
         if row.ingest_ms is None:
             leading += 1
         else:
@@ -600,6 +607,15 @@ def plan_import(
 
 
 # ------------------------------------------------------------------------------ tables
+def _check_unchanged(file: FilePlan, sha256: str | None = None) -> None:
+    try:
+        sha = sha256 or _sha256(file.path)
+    except OSError as err:
+        raise HistoryError(f"{file.path}: cannot read: {err.strerror or err}") from None
+    if sha != file.sha256:
+        raise HistoryError(f"{file.path}: changed since it was checked; run the import again")
+
+
 def table_rows(
     plan: ImportPlan, file: FilePlan,
 ) -> Iterator[tuple[TableContract, dict[str, Any]]]:
@@ -610,23 +626,41 @@ def table_rows(
     """
     contract = contract_for(plan.kind)
     source = open_source(file.path, contract, file.format)
-    if source.sha256 != file.sha256:
-        raise HistoryError(f"{file.path}: changed since it was checked; run the import again")
+    _check_unchanged(file, source.sha256)
     partition, base = file_position(file.sha256)
     fallback = file.first_event_ms if file.first_event_ms is not None else 0
     for row in walk(source, contract, fallback):
-        position = {"kafka_topic": plan.topic, "kafka_partition": partition,
-                    "kafka_offset": base + row.index}
         ingest = row.ingest_ms if row.ingest_ms is not None else fallback
-        if row.reason is None:
-            event = row.values[contract.event_time_field]
-            yield ODS_TABLES[plan.kind], {
-                **row.values, **position, "ingest_ts": ingest, "lateness": IMPORTED_LATENESS,
-                "dt": day_of(event),
-            }
-        else:
-            yield QUARANTINE, {**position, "reason": row.reason, "payload": row.payload,
-                               "ingest_ts": ingest, "dt": day_of(ingest)}
+        yield stored_row(contract, plan.topic, partition, base + row.index, row.values,
+                         row.reason, row.payload, ingest)
+
+
+def stored_row(
+    contract: MessageContract, topic: str, partition: int, offset: int,
+    values: dict[str, Any], reason: str | None, payload: str, ingest_ms: int,
+) -> tuple[TableContract, dict[str, Any]]:
+    """One imported message as ``(table, row)``: its ODS row, or its quarantine row.
+
+    Args:
+        contract: The message's contract.
+        topic: Its synthetic ``kafka_topic`` (:func:`import_topic`).
+        partition: Its ``kafka_partition``.
+        offset: Its ``kafka_offset``.
+        values: Its values as read (:func:`check_row`).
+        reason: Why the contract rejects it (None: valid, the row goes to ODS).
+        payload: The raw message as JSON (:func:`payload_json`; quarantine rows only).
+        ingest_ms: Its ``ingest_ts`` in epoch milliseconds.
+
+    """
+    position = {"kafka_topic": topic, "kafka_partition": partition, "kafka_offset": offset}
+    if reason is None:
+        event = values[contract.event_time_field]
+        return ODS_TABLES[contract.name], {
+            **values, **position, "ingest_ts": ingest_ms, "lateness": IMPORTED_LATENESS,
+            "dt": day_of(event),
+        }
+    return QUARANTINE, {**position, "reason": reason, "payload": payload,
+                        "ingest_ts": ingest_ms, "dt": day_of(ingest_ms)}
 
 
 @dataclass
@@ -657,24 +691,34 @@ ImportProgress = Callable[[ImportResult], None]
 """Called after each batch written and each file read."""
 
 
-def _frame(spark: Any, table: TableContract, rows: list[dict[str, Any]]) -> Any:
-    """A DataFrame of ``table``'s columns from rows with epoch-millisecond timestamps."""
+def epoch_ms_schema(table: TableContract) -> Any:
+    """The Spark ``StructType`` of ``table`` with timestamps as epoch milliseconds (BIGINT)."""
     from pyspark.sql import types as T
 
     from jobs.batch.spark import spark_type
 
-    schema = T.StructType([
+    return T.StructType([
         T.StructField(f.name, T.LongType() if f.type is FieldType.TIMESTAMP
                       else spark_type(f.type), True)
         for f in table.fields
     ])
-    names = table.field_names
-    df = spark.createDataFrame([tuple(r.get(n) for n in names) for r in rows], schema)
+
+
+def with_timestamps(df: Any, table: TableContract) -> Any:
+    """``table``'s columns of ``df`` (of :func:`epoch_ms_schema`), timestamps as instants."""
     return df.selectExpr(*[
         f"timestamp_millis({quote(f.name)}) AS {quote(f.name)}"
         if f.type is FieldType.TIMESTAMP else quote(f.name)
         for f in table.fields
     ])
+
+
+def _frame(spark: Any, table: TableContract, rows: list[dict[str, Any]]) -> Any:
+    """A DataFrame of ``table``'s columns from rows with epoch-millisecond timestamps."""
+    names = table.field_names
+    df = spark.createDataFrame([tuple(r.get(n) for n in names) for r in rows],
+                               epoch_ms_schema(table))
+    return with_timestamps(df, table)
 
 
 def _write(spark: Any, settings: GridLakeSettings, table: TableContract,
@@ -707,11 +751,14 @@ def run_import(
         batch_rows: Rows per batch.
 
     Raises:
-        HistoryError: A file changed since it was planned.
+        HistoryError: A file changed since it was planned (checked for every file before
+            the first write).
 
     """
     t0 = time.monotonic()
     result = ImportResult(plan.kind)
+    for file in plan.imported:  # all of them before the first write
+        _check_unchanged(file)
     own = spark is None
     if own:
         from jobs.batch.spark import spark_session
@@ -758,11 +805,22 @@ def run_import(
     return result
 
 
+def _job_lake_root(pid: int) -> str | None:
+    """The lake root a job process was started with, when its environment names one."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).environ().get("GRIDLAKE_HDFS__LAKE_ROOT")
+    except psutil.Error:
+        return None
+
+
 def check_stream_stopped(settings: GridLakeSettings) -> None:
     """Refuse to write beside a running streaming job when the lake has a single writer.
 
-    With ``lake.concurrency=single_writer`` (the default, docs/backfill.md) a second writer
-    of ODS and quarantine may roll back the stream's in-flight commits.
+    With ``lake.concurrency=single_writer`` a second writer of ODS and quarantine may roll
+    back the stream's in-flight commits; with ``optimistic`` both writers take the table
+    lock (docs/backfill.md) and nothing is checked here.
 
     Raises:
         HistoryError: The lake's streaming job is running.
@@ -773,7 +831,10 @@ def check_stream_stopped(settings: GridLakeSettings) -> None:
     from jobs.streaming import control
 
     st = control.status(settings, "lakehouse")
-    if st.running or st.flink_state == "RUNNING":
+    # a job of this home started for another lake (isolated test and benchmark runs) is not
+    # this lake's writer
+    ours = st.pid is not None and _job_lake_root(st.pid) in (None, settings.hdfs.lake_root)
+    if ours or st.flink_state == "RUNNING":
         raise HistoryError(
             "the streaming job is running and the lake has a single writer "
             "(lake.concurrency=single_writer): stop it first (`gridlake stream stop`)"
