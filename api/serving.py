@@ -28,10 +28,11 @@ from api.models import decode_row
 from lakehouse.contracts.schema import TableContract
 from lakehouse.contracts.serving import (
     events_channel,
+    hash_fields,
     index_key,
+    index_score,
     row_member,
     serving_key_prefix,
-    serving_value,
 )
 
 log = logging.getLogger(__name__)
@@ -218,14 +219,12 @@ def write_rows(client: Any, key_prefix: str, table: TableContract, score_field: 
     pipe = client.pipeline(transaction=True)
     for row in rows:
         member = row_member(table, row)
-        values = {f.name: serving_value(f, row.get(f.name)) for f in table.fields}
-        present = {k: v for k, v in values.items() if v is not None}
-        absent = [k for k, v in values.items() if v is None]
+        present, absent = hash_fields(table, row)
         if present:
             pipe.hset(prefix + member, mapping=present)
         if absent:
             pipe.hdel(prefix + member, *absent)
-        pipe.zadd(index, {member: int(row[score_field])})
+        pipe.zadd(index, {member: index_score(table, score_field, row)})
     if rows:
         pipe.execute()
         client.publish(events_channel(key_prefix, table), str(len(rows)))

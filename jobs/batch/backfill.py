@@ -12,7 +12,8 @@ whole history, and the registry in full; it writes only rows of days in the rang
 deletes rows of those days that the recomputation no longer produces, so that the range
 ends up exactly as a fresh computation gives it. Writes are Hudi upserts under the same
 optimistic concurrency control as the stream's (``lake.concurrency``), so a backfill may
-run beside the streaming job (docs/backfill.md).
+run beside the streaming job (docs/backfill.md). Once every table is written, the Redis
+serving copy of the ADS tables is refreshed for the range (:mod:`jobs.batch.serving`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from infra.settings import GridLakeSettings
+from jobs.batch import serving
 from jobs.batch.spark import spark_type
 from jobs.common.ddl import hudi_table_path, quote, sql_string
 from jobs.transforms import detail, pipeline
@@ -32,7 +34,7 @@ from jobs.transforms.dialect import ARRIVAL, SPARK, Dialect, SparkDialect
 from lakehouse.contracts.messages import DEVICE_REGISTRY, MESSAGES
 from lakehouse.contracts.quality import DWD_SPECS
 from lakehouse.contracts.schema import FieldType, TableContract
-from lakehouse.contracts.tables import DIM_DEVICE, ODS_TABLES, QUARANTINE
+from lakehouse.contracts.tables import DIM_DEVICE, ODS_TABLES, QUARANTINE, SERVING_SCORE
 
 log = logging.getLogger(__name__)
 
@@ -159,20 +161,51 @@ def planned_outputs(request: BackfillRequest, d: Dialect = SPARK) -> list[pipeli
     return out
 
 
+def planned_serving(
+    request: BackfillRequest, outputs: Sequence[pipeline.Output] | None = None
+) -> list[serving.ServingTarget]:
+    """Serving copies (ADS in Redis) the request refreshes once its tables are written.
+
+    Args:
+        request: The backfill.
+        outputs: Its planned tables (default: :func:`planned_outputs`).
+
+    """
+    outputs = planned_outputs(request) if outputs is None else outputs
+    return [
+        serving.ServingTarget(
+            o.table, SERVING_SCORE[o.table.name], request.start, request.end,
+            where=_scope_filter(o.table, request.scope),
+            # like the lake's stale deletes: a partial scope owns only part of the range
+            deletes=not request.scope.is_partial,
+        )
+        for o in outputs if o.table.name in SERVING_SCORE
+    ]
+
+
 # --------------------------------------------------------------------------- progress
 @dataclass
 class TableResult:
-    """What a backfill did to one table."""
+    """What a backfill did to one table.
+
+    ``serving_rows``/``serving_deleted``: rows upserted into / keys removed from the
+    table's Redis serving copy (None: the table has none, or it was not refreshed yet).
+    """
 
     table: str
     rows: int = 0
     deleted: int = 0
     partitions: int = 0
     seconds: float = 0.0
+    serving_rows: int | None = None
+    serving_deleted: int | None = None
 
 
 Progress = Callable[[TableResult, int, int], None]
 """Called after each table: (result, tables done, tables planned)."""
+
+ServingProgress = Callable[[serving.ServingResult], None]
+"""Called after each serving copy refreshed."""
 
 
 # ------------------------------------------------------------------------------ inputs
@@ -426,24 +459,50 @@ def stream_margin_ms(settings: GridLakeSettings) -> int:
     return 2 * settings.flink.checkpoint_interval_ms + 30_000
 
 
+def _refresh_serving(
+    spark: Any, settings: GridLakeSettings, request: BackfillRequest,
+    outputs: Sequence[pipeline.Output], as_of_ms: int, results: list[TableResult],
+    on_serving: ServingProgress | None,
+) -> None:
+    """The serving step: every planned serving copy, also of tables an earlier attempt wrote."""
+    by_table = {r.table: r for r in results}
+
+    def record(res: serving.ServingResult) -> None:
+        if res.table in by_table:
+            by_table[res.table].serving_rows = res.rows
+            by_table[res.table].serving_deleted = res.deleted
+        if on_serving is not None:
+            on_serving(res)
+
+    serving.refresh_serving(spark, settings, planned_serving(request, outputs), as_of_ms,
+                            on_result=record)
+
+
 def run_backfill(
     settings: GridLakeSettings,
     request: BackfillRequest,
     spark: Any = None,
     done: Sequence[str] = (),
     on_table: Progress | None = None,
+    on_serving: ServingProgress | None = None,
 ) -> list[TableResult]:
-    """Recompute the request's tables; returns what was written per table.
+    """Recompute the request's tables, then refresh their serving copies.
 
     Args:
-        settings: Settings (lake, Spark).
+        settings: Settings (lake, Spark, Redis).
         request: What to recompute (validated here).
         spark: A session to use (default: one is started and stopped).
-        done: Tables already written by an earlier attempt of the same job (skipped).
+        done: Tables already written by an earlier attempt of the same job (skipped; when
+            that is every table, only the serving copies are refreshed).
         on_table: Progress callback after each table.
+        on_serving: Progress callback after each serving copy.
+
+    Returns:
+        What was written per table (this attempt's tables), with the serving counts.
 
     Raises:
         BackfillError: The request is invalid.
+        ServingRefreshError: Every table is written but Redis could not be refreshed.
 
     """
     validate(request)
@@ -461,8 +520,9 @@ def run_backfill(
         as_of_ms = int(time.time() * 1000) - margin_ms
         d = SparkDialect(as_of_ms)
         outputs = planned_outputs(request, d)
-        register_views(spark, settings, request, d)
-        _check_scope_known(spark, request.scope)
+        if any(o.table.name not in done for o in outputs):
+            register_views(spark, settings, request, d)
+            _check_scope_known(spark, request.scope)
         for i, output in enumerate(outputs, 1):
             if output.table.name in done:
                 log.info("%s already written by this job; skipped", output.table.name)
@@ -473,6 +533,7 @@ def run_backfill(
             results.append(res)
             if on_table is not None:
                 on_table(res, i, len(outputs))
+        _refresh_serving(spark, settings, request, outputs, as_of_ms, results, on_serving)
     finally:
         if own:
             spark.stop()

@@ -18,6 +18,7 @@ from jobs.batch.backfill import (
     TableResult,
     parse_day,
     planned_outputs,
+    planned_serving,
     validate,
 )
 from jobs.batch.history import (
@@ -89,6 +90,8 @@ def run(
         console.print(table)
         console.print(f"{len(outputs)} tables would be rewritten; rows of these days that "
                       "the recomputation no longer produces would be deleted.")
+        for target in planned_serving(request, outputs):
+            console.print(f"serving copy: {target.describe()}")
         return
     settings = load_settings()
     store = JobStore(settings)

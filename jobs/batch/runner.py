@@ -14,6 +14,7 @@ from typing import Any
 from infra.logs import configure_logging
 from infra.settings import load_settings
 from jobs.batch.backfill import BackfillRequest, Scope, TableResult, run_backfill
+from jobs.batch.serving import ServingResult
 from jobs.batch.tracking import JobState, JobStore
 
 log = logging.getLogger(__name__)
@@ -62,13 +63,25 @@ def execute(
         if on_update is not None:
             on_update(job)
 
+    def on_serving(res: ServingResult) -> None:
+        # the table's figures, from this attempt or (after a resume) an earlier one
+        entry = next((r for r in reversed(job.results) if r.get("table") == res.table), None)
+        if entry is not None:
+            entry["serving_rows"], entry["serving_deleted"] = res.rows, res.deleted
+            store.save(job)
+        if on_update is not None:
+            on_update(job)
+
     try:
         request = request_from_dict(job.request)
         from jobs.batch.backfill import planned_outputs
 
         job.tables_total = len(planned_outputs(request))
         store.save(job)
-        run_backfill(settings, request, done=tuple(job.tables_done), on_table=on_table)
+        # a job that failed in the serving refresh has every table done: a resume then
+        # redoes only the refresh
+        run_backfill(settings, request, done=tuple(job.tables_done), on_table=on_table,
+                     on_serving=on_serving)
         job.state = "succeeded"
     except Exception as exc:  # noqa: BLE001 - the job records why it failed
         log.exception("job %s failed", job.id)

@@ -50,6 +50,12 @@ def serving_value(field: Field, value: Any) -> str | None:
     return str(value)
 
 
+def row_member(table: TableContract, row: Mapping[str, Any]) -> str:
+    """A row's key suffix (and index member): its record key values joined by ``|``."""
+    by_name = {f.name: f for f in table.fields}
+    return KEY_SEPARATOR.join(str(serving_value(by_name[k], row[k])) for k in table.record_key)
+
+
 def java_double_string(value: float) -> str:
     """``value`` as Java's ``Double.toString`` renders it (the connector's DOUBLE format).
 

@@ -167,10 +167,11 @@ def _dwd(spec: DwdSpec) -> TableContract:
 
 DWD_TABLES: dict[str, TableContract] = {s.name: _dwd(s) for s in DWD_SPECS}
 
-# Summaries and indicators are rewritten every checkpoint while their windows are open, the
-# case MERGE_ON_READ is for. It is off: with compaction every 2 delta commits and 1 commit
-# retained, the end-to-end test lost updates (dwd_quality_daily counts at half, 2026-11-21);
-# until that is understood these tables stay COPY_ON_WRITE (issue 4).
+# Summaries and quality counts are rewritten every checkpoint while their windows are open,
+# the case MERGE_ON_READ is for. It is off: end-to-end runs with it lost updates (2026-11-21:
+# dwd_quality_daily counts at half; after the micros fix, dws_load/dws_voltage of one
+# 15-minute window with 7 of 16 readings, once in three runs); until that is understood
+# these tables stay COPY_ON_WRITE (issue 4).
 UPDATED_IN_PLACE = "COPY_ON_WRITE"
 
 

@@ -647,7 +647,7 @@ def next_readings(scn: Scenario) -> list[Message]:
     """
     last: dict[str, dict] = {}
     for topic, _, value in scn.phase1:
-        if topic == METER_READING.topic:
+        if topic == METER_READING.topic and valid(topic, value):
             p = json.loads(value)
             if p["ts"] == METER_END:
                 last[p["device_id"]] = p
