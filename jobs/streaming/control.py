@@ -24,7 +24,7 @@ from typing import Any
 from infra.settings import REPO_ROOT, GridLakeSettings
 from infra.stack import process
 from jobs.common.flink_env import flink_launch_env
-from jobs.streaming.runtime import checkpoint_root, sweep_work_dirs
+from jobs.streaming.runtime import checkpoint_root, flink_log_dir, sweep_work_dirs
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,10 @@ def job_env(settings: GridLakeSettings, extra: dict[str, str] | None = None) -> 
     env.update(flink_launch_env(settings.jars, settings.flink.heap))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env["GRIDLAKE_LOG_JSON"] = "1"
+    # The PyFlink gateway logs into its own package folder unless told otherwise.
+    log_dir = flink_log_dir(settings)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env["FLINK_LOG_DIR"] = str(log_dir)
     env.update(extra or {})
     return env
 

@@ -31,15 +31,38 @@ def work_dir(settings: GridLakeSettings, pid: int) -> Path:
     return settings.home / "flink" / "work" / str(pid)
 
 
+def flink_log_dir(settings: GridLakeSettings) -> Path:
+    """Folder of a local job's Flink log (``FLINK_LOG_DIR`` of the PyFlink gateway).
+
+    Flink also moves each RocksDB instance's info log here (named after the instance's
+    path) and deletes it when the operator closes cleanly.
+    """
+    return settings.home / "logs" / "flink"
+
+
 def sweep_work_dirs(settings: GridLakeSettings) -> int:
-    """Remove the working folders of job processes that have ended; return how many."""
+    """Remove what job processes that have ended left behind; return how many folders.
+
+    Their working folders, and the RocksDB info logs Flink moved out of them, which only
+    a clean close deletes.
+    """
     root = settings.home / "flink" / "work"
     removed = 0
     for folder in root.glob("*") if root.is_dir() else ():
         if folder.name.isdigit() and process.exited(int(folder.name)):
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
+            _remove_relocated_logs(flink_log_dir(settings), folder)
     return removed
+
+
+def _remove_relocated_logs(log_dir: Path, work: Path) -> None:
+    # RocksDB names a relocated log after its instance path, leading "/" dropped and every
+    # other "/" made "_": the instances of one job all live under its working folder.
+    prefix = str(work.absolute()).lstrip("/").replace("/", "_") + "_"
+    for log_file in log_dir.iterdir() if log_dir.is_dir() else ():
+        if log_file.name.startswith(prefix):
+            log_file.unlink(missing_ok=True)
 
 
 def flink_config(settings: GridLakeSettings, job_name: str) -> dict[str, str]:
@@ -76,10 +99,12 @@ def flink_config(settings: GridLakeSettings, job_name: str) -> dict[str, str]:
         # would turn into a lost row.
         "table.exec.sink.upsert-materialize": "AUTO",
         "state.backend.type": f.state_backend,
-        # RocksDB's own info logs default to Flink's log folder (inside the pyflink package for
-        # a local job) at INFO level: ~60 stateful operators left 800 MB there after a few runs.
+        # RocksDB's info logs at INFO level left 800 MB after a few runs (~60 stateful
+        # operators). No state.backend.rocksdb.log.dir: with one set, each log is named after
+        # its instance's whole path, which passes the 255-byte file name limit once the home
+        # is a few characters deeper (every task failed in CI). Unset, Flink moves the logs
+        # to its log folder only when the name fits, else they stay in the instance folder.
         "state.backend.rocksdb.log.level": "HEADER_LEVEL",
-        "state.backend.rocksdb.log.dir": str(settings.home / "flink" / "rocksdb-logs"),
         "execution.checkpointing.incremental": "true",
         "taskmanager.memory.managed.size": f.managed_memory,
         "taskmanager.memory.network.min": f.network_memory,

@@ -43,17 +43,27 @@ def test_work_dirs_of_ended_job_processes_are_swept(tmp_path: Path) -> None:
     import sys
 
     from infra.settings import GridLakeSettings
-    from jobs.streaming.runtime import flink_config, sweep_work_dirs, work_dir
+    from jobs.streaming.runtime import flink_config, flink_log_dir, sweep_work_dirs, work_dir
 
     settings = GridLakeSettings(_env_file=None, home=tmp_path)  # type: ignore[call-arg]
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()
     alive = work_dir(settings, os.getpid())
     gone = work_dir(settings, ended.pid)
+    logs = flink_log_dir(settings)
+    logs.mkdir(parents=True)
+    names = {}
     for folder in (alive, gone):
         (folder / "tm_0").mkdir(parents=True)
+        # a RocksDB info log Flink moved out of the job's instance folder
+        names[folder] = str(folder / "tm_0" / "job_1_op_Join").lstrip("/").replace("/", "_")
+        (logs / f"{names[folder]}_LOG").write_text("header")
+    (logs / "flink-root-python-vm.log").write_text("kept")
     assert sweep_work_dirs(settings) == 1
     assert alive.is_dir() and not gone.exists()
+    assert {p.name for p in logs.iterdir()} == {"flink-root-python-vm.log", f"{names[alive]}_LOG"}
     # the local mini-cluster's temp and working files go to this process's folder
     conf = flink_config(settings, "lakehouse")
     assert conf["io.tmp.dirs"] == conf["process.working-dir"] == str(alive)
+    # a log folder set by us would name each log after its whole instance path: too long
+    assert "state.backend.rocksdb.log.dir" not in conf
