@@ -47,22 +47,19 @@ def sweep_work_dirs(settings: GridLakeSettings) -> int:
     a clean close deletes.
     """
     root = settings.home / "flink" / "work"
-    removed = 0
-    for folder in root.glob("*") if root.is_dir() else ():
-        if folder.name.isdigit() and process.exited(int(folder.name)):
-            shutil.rmtree(folder, ignore_errors=True)
-            removed += 1
-            _remove_relocated_logs(flink_log_dir(settings), folder)
-    return removed
-
-
-def _remove_relocated_logs(log_dir: Path, work: Path) -> None:
+    ended = [f for f in (root.glob("*") if root.is_dir() else ())
+             if f.name.isdigit() and process.exited(int(f.name))]
+    for folder in ended:
+        shutil.rmtree(folder, ignore_errors=True)
     # RocksDB names a relocated log after its instance path, leading "/" dropped and every
     # other "/" made "_": the instances of one job all live under its working folder.
-    prefix = str(work.absolute()).lstrip("/").replace("/", "_") + "_"
-    for log_file in log_dir.iterdir() if log_dir.is_dir() else ():
-        if log_file.name.startswith(prefix):
-            log_file.unlink(missing_ok=True)
+    prefixes = tuple(str(f.absolute()).lstrip("/").replace("/", "_") + "_" for f in ended)
+    log_dir = flink_log_dir(settings)
+    if prefixes and log_dir.is_dir():
+        for log_file in log_dir.iterdir():
+            if log_file.name.startswith(prefixes):
+                log_file.unlink(missing_ok=True)
+    return len(ended)
 
 
 def flink_config(settings: GridLakeSettings, job_name: str) -> dict[str, str]:
