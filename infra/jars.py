@@ -1,9 +1,10 @@
 """Jars of the JVM side, resolved by Maven (``infra/jvm``) into ``settings.jars/<module>/``.
 
 ``ensure_jars`` rebuilds a module's folder only when it is missing or stale: each
-folder holds a stamp with the hash of the module's pom and the parent pom, so editing
-a version in either triggers a rebuild. Maven runs offline first (fast, no network)
-and falls back to online resolution when the local repository lacks something.
+folder holds a stamp with the hash of the parent pom, the module's pom and the module's
+own sources (the connectors), so editing a version or a connector triggers a rebuild.
+Maven runs offline first (fast, no network) and falls back to online resolution when the
+local repository lacks something.
 """
 
 from __future__ import annotations
@@ -40,11 +41,17 @@ def available_modules(modules: Sequence[str] = DEFAULT_MODULES) -> list[str]:
     return [m for m in modules if module_pom(m).is_file()]
 
 
+def module_sources(module: str) -> list[Path]:
+    """The module's own source files (``src/``), in byte order of their paths."""
+    src = JVM_DIR / module / "src"
+    return sorted((p for p in src.rglob("*") if p.is_file()), key=lambda p: str(p).encode())
+
+
 def pom_hash(module: str) -> str:
-    """Hash of the module's pom and the parent pom."""
+    """Hash of the parent pom, the module's pom and the module's sources, in that order."""
     digest = hashlib.sha256()
-    for pom in (PARENT_POM, module_pom(module)):
-        digest.update(pom.read_bytes())
+    for f in (PARENT_POM, module_pom(module), *module_sources(module)):
+        digest.update(f.read_bytes())
     return digest.hexdigest()
 
 

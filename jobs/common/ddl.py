@@ -12,6 +12,7 @@ from infra.lake import lake_path
 from infra.settings import GridLakeSettings
 from lakehouse.contracts import Field, FieldType, MessageContract, TableContract
 from lakehouse.contracts.serving import serving_key_prefix
+from lakehouse.contracts.tables import UPDATED
 
 FLINK_TYPES: Mapping[FieldType, str] = {
     FieldType.STRING: "STRING",
@@ -147,10 +148,23 @@ def hudi_table_path(settings: GridLakeSettings, table: TableContract) -> str:
     return settings.hdfs.uri + lake_path(settings, table.layer, table.name)
 
 
+def stamp_options(table: TableContract) -> dict[str, str]:
+    """Sink option that stamps ``updated_ts`` with the write time (see ``FlinkDialect.stamp``)."""
+    return {"stamp.field": UPDATED.name} if UPDATED.name in table.field_names else {}
+
+
 def hudi_sink_ddl(
-    settings: GridLakeSettings, table: TableContract, extra: Mapping[str, str] | None = None
+    settings: GridLakeSettings,
+    table: TableContract,
+    extra: Mapping[str, str] | None = None,
+    *,
+    stamp: bool = True,
 ) -> str:
-    """A ``gridlake-hudi`` sink table for ``table`` (upsert by its record key)."""
+    """A ``gridlake-hudi`` sink table for ``table`` (upsert by its record key).
+
+    ``stamp``: the sink sets ``updated_ts`` to its write time (the streaming job's rows); off
+    for loads whose rows carry their own ``updated_ts``.
+    """
     options = {
         "connector": "gridlake-hudi",
         "path": hudi_table_path(settings, table),
@@ -161,6 +175,8 @@ def hudi_sink_ddl(
     }
     if table.partition_fields:
         options["partition.path.field"] = ",".join(table.partition_fields)
+    if stamp:
+        options.update(stamp_options(table))
     options.update(settings.lake.hoodie_options())
     options.update(table.extra)
     options.update(extra or {})
@@ -173,13 +189,18 @@ def hudi_sink_ddl(
     )
 
 
-def redis_sink_ddl(settings: GridLakeSettings, table: TableContract, score_field: str) -> str:
-    """A ``gridlake-redis`` sink: the serving copy of ``table`` (one hash per key)."""
+def redis_sink_ddl(settings: GridLakeSettings, table: TableContract, score_field: str,
+                   *, stamp: bool = True) -> str:
+    """A ``gridlake-redis`` sink: the serving copy of ``table`` (one hash per key).
+
+    ``stamp`` as for :func:`hudi_sink_ddl`.
+    """
     options = {
         "connector": "gridlake-redis",
         "url": settings.redis.url,
         "key.prefix": serving_key_prefix(settings.redis.key_prefix, table),
         "index.score.field": score_field,
+        **(stamp_options(table) if stamp else {}),
     }
     pk = ", ".join(quote(k) for k in table.record_key)
     return (

@@ -26,7 +26,7 @@ from jobs.common.ddl import (
     reason_function_ddl,
     redis_sink_ddl,
 )
-from jobs.streaming.runtime import create_table_env
+from jobs.streaming.runtime import NDU_CHECK, create_table_env
 from jobs.transforms import ingest, pipeline
 from jobs.transforms.dialect import FLINK
 from lakehouse.contracts.messages import MESSAGES
@@ -117,11 +117,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--explain", action="store_true", help="log the plan and exit")
     parser.add_argument("--compile-plan", metavar="PATH",
                         help="write Flink's compiled JSON plan (operators, state and its "
-                             "retention) to PATH and exit")
+                             "retention) to PATH and exit; fails if an updating stream "
+                             "carries a non-deterministic column")
     args = parser.parse_args(argv)
     configure_logging()
     settings = load_settings()
-    t_env = create_table_env(settings, JOB_NAME)
+    t_env = create_table_env(settings, JOB_NAME, NDU_CHECK if args.compile_plan else None)
     source(t_env, settings)
     transform(t_env, settings)
     statements = sink(t_env, settings)

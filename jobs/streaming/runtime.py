@@ -95,6 +95,9 @@ def flink_config(settings: GridLakeSettings, job_name: str) -> dict[str, str]:
         # deliver a row's retraction after its replacement, which an upsert sink alone
         # would turn into a lost row.
         "table.exec.sink.upsert-materialize": "AUTO",
+        # ... and it matches retractions by value, so no column of an updating stream may be
+        # non-deterministic (updated_ts is stamped by the sinks, FlinkDialect.stamp). Checked
+        # when the plan is compiled (NDU_CHECK), not at every start: the check takes ~1 min.
         "state.backend.type": f.state_backend,
         # RocksDB's info logs at INFO level left 800 MB after a few runs (~60 stateful
         # operators). No state.backend.rocksdb.log.dir: with one set, each log is named after
@@ -124,13 +127,19 @@ def flink_config(settings: GridLakeSettings, job_name: str) -> dict[str, str]:
     return conf
 
 
-def create_table_env(settings: GridLakeSettings, job_name: str) -> Any:
-    """A streaming TableEnvironment configured by :func:`flink_config`."""
+NDU_CHECK = {"table.optimizer.non-deterministic-update.strategy": "TRY_RESOLVE"}
+"""Planner option refusing a query whose updating stream carries a non-deterministic column
+(``lakehouse --compile-plan`` sets it; the plan test runs that)."""
+
+
+def create_table_env(settings: GridLakeSettings, job_name: str,
+                     extra: dict[str, str] | None = None) -> Any:
+    """A streaming TableEnvironment configured by :func:`flink_config` (plus ``extra``)."""
     from pyflink.common import Configuration
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
     conf = Configuration()
-    for key, value in flink_config(settings, job_name).items():
+    for key, value in {**flink_config(settings, job_name), **(extra or {})}.items():
         conf.set_string(key, value)
     env_settings = EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(
         conf

@@ -63,7 +63,7 @@ def dim_device_sql(dim: str, d: Dialect = FLINK) -> str:
     """Rows of ``dim_device`` from the versions view."""
     return project_sql(DIM_DEVICE, dim, {
         "valid_from": d.ts("`valid_from_ms`"), "valid_to": d.ts("`valid_to_ms`"),
-        "is_current": "`valid_to_ms` IS NULL", "updated_ts": d.now(),
+        "is_current": "`valid_to_ms` IS NULL", "updated_ts": d.stamp(),
     })
 
 
@@ -182,5 +182,5 @@ def dwd_sql(spec: DwdSpec, dedup: str, first_seen: str, dim: str, d: Dialect = F
 def dwd_table_sql(spec: DwdSpec, dwd: str, d: Dialect = FLINK) -> str:
     """Rows of ``dwd_<name>`` from the detail view."""
     return project_sql(DWD_TABLES[spec.name], dwd, {
-        "event_ts": d.ts("`event_ms`"), "updated_ts": d.now(), "dt": d.date("`event_ms`"),
+        "event_ts": d.ts("`event_ms`"), "updated_ts": d.stamp(), "dt": d.date("`event_ms`"),
     })

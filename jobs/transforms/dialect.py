@@ -25,7 +25,13 @@ class Dialect(Protocol):
         """The UTC date ``yyyy-MM-dd`` of an epoch-millisecond expression."""
 
     def now(self) -> str:
-        """The current time as a timestamp (used for ``updated_ts``)."""
+        """The current time as a timestamp (``ingest_ts``: computed once per message)."""
+
+    def stamp(self) -> str:
+        """``updated_ts`` of a derived row: when this version of the row was computed."""
+
+    def day_ms(self, dt: str) -> str:
+        """Epoch milliseconds of midnight UTC of a ``yyyy-MM-dd`` string expression."""
 
     def first(self, expr: str) -> str:
         """Aggregate: the first non-null value received."""
@@ -55,6 +61,26 @@ class FlinkDialect:
 
     def now(self) -> str:  # noqa: D102
         return "CAST(CURRENT_ROW_TIMESTAMP() AS TIMESTAMP_LTZ(3))"
+
+    def stamp(self) -> str:
+        """A constant: the sinks set ``updated_ts`` to their write time (``stamp.field``).
+
+        The current time in an updating stream is recomputed for each retraction, which then
+        no longer equals the row it retracts; Flink's sink materializer, which matches
+        retractions by value, would keep every version and could re-emit an old one with its
+        old (smaller) ``updated_ts``, losing the update in Hudi (ordered by ``updated_ts``)
+        while Redis (arrival order) had it. ``jobs.common.ddl`` sets the sink option.
+        """
+        return "TO_TIMESTAMP_LTZ(0, 3)"
+
+    def day_ms(self, dt: str) -> str:
+        """Day arithmetic, not ``UNIX_TIMESTAMP``.
+
+        Flink counts ``UNIX_TIMESTAMP`` non-deterministic (its no-argument form is "now"),
+        which the update determinism check of the compiled plan refuses.
+        """
+        return (f"CAST(TIMESTAMPDIFF(DAY, TIMESTAMP '1970-01-01 00:00:00',"
+                f" CAST(CAST({dt} AS DATE) AS TIMESTAMP(3))) AS BIGINT) * 86400000")
 
     def first(self, expr: str) -> str:  # noqa: D102
         return f"FIRST_VALUE({expr})"
@@ -99,6 +125,12 @@ class SparkDialect:
         if self.as_of_ms is None:
             return "current_timestamp()"
         return f"timestamp_millis(CAST({int(self.as_of_ms)} AS BIGINT))"
+
+    def stamp(self) -> str:  # noqa: D102
+        return self.now()
+
+    def day_ms(self, dt: str) -> str:  # noqa: D102
+        return f"unix_timestamp({dt}, 'yyyy-MM-dd') * 1000"
 
     def first(self, expr: str) -> str:  # noqa: D102
         return f"min_by({expr}, CASE WHEN {expr} IS NOT NULL THEN `{ARRIVAL}` END)"

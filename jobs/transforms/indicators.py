@@ -16,7 +16,7 @@ NORMAL_LIFE_H = 180_000.0
 
 
 def _tail(d: Dialect, time_col: str = "`window_ms`") -> str:
-    return f"{d.now()} AS `updated_ts`, {d.date(time_col)} AS `dt`"
+    return f"{d.stamp()} AS `updated_ts`, {d.date(time_col)} AS `dt`"
 
 
 def _daily(dws: str, key: str, values: str, d: Dialect) -> str:
@@ -83,7 +83,7 @@ def feeder_daily_sql(dws_feeder: str, dws_load: str, d: Dialect = FLINK) -> str:
         f"  CASE WHEN {p} = 0 AND {q} = 0 THEN CAST(NULL AS DOUBLE)"
         f" ELSE {p} / SQRT({p} * {p} + {q} * {q}) END AS `power_factor`,\n"
         "  f.`unbalance_avg_pct`, f.`unbalance_max_pct`, f.`readings`,\n"
-        f"  {d.now()} AS `updated_ts`, {d.date('f.`window_ms`')} AS `dt`\n"
+        f"  {d.stamp()} AS `updated_ts`, {d.date('f.`window_ms`')} AS `dt`\n"
         f"FROM {quote(dws_feeder)} AS f\n"
         f"LEFT JOIN {quote(dws_load)} AS l\n"
         "  ON l.`entity_type` = 'feeder' AND l.`grain` = '1d' AND l.`entity_id` = f.`entity_id`"
@@ -168,7 +168,7 @@ def quality_daily_sql(rows: str, d: Dialect = FLINK) -> str:
     """``dwd_quality_daily``: counts per day, message kind and region."""
     sums = ", ".join(f"SUM({quote(c)}) AS {quote(c)}" for c in _COUNTS)
     return (
-        f"SELECT `dt`, `source`, `region_id`, {sums}, {d.now()} AS `updated_ts`\n"
+        f"SELECT `dt`, `source`, `region_id`, {sums}, {d.stamp()} AS `updated_ts`\n"
         f"FROM {quote(rows)} GROUP BY `dt`, `source`, `region_id`"
     )
 
@@ -176,10 +176,10 @@ def quality_daily_sql(rows: str, d: Dialect = FLINK) -> str:
 def scorecard_sql(rows: str, d: Dialect = FLINK) -> str:
     """``ads_quality_scorecard``: counts per region and day, score = clean share."""
     sums = ", ".join(f"SUM({quote(c)}) AS {quote(c)}" for c in _COUNTS)
-    day = "UNIX_TIMESTAMP(`dt`, 'yyyy-MM-dd') * 1000"
+    day = d.day_ms("`dt`")
     return (
         f"SELECT `region_id`, {d.ts(day)} AS `day`, {sums},\n"
         "  SUM(`clean`) * 100.0 / (SUM(`received`) + SUM(`quarantined`)) AS `score_pct`,\n"
-        f"  {d.now()} AS `updated_ts`, `dt`\n"
+        f"  {d.stamp()} AS `updated_ts`, `dt`\n"
         f"FROM {quote(rows)} GROUP BY `region_id`, `dt`"
     )

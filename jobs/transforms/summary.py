@@ -277,5 +277,5 @@ def summary_table_sql(table: TableContract, view: str, d: Dialect = FLINK) -> st
     """Rows of a DWS table (window columns as timestamps) from its BIGINT-window view."""
     return project_sql(table, view, {
         "window_start": d.ts("`window_ms`"), "window_end": d.ts("`window_ms` + `grain_ms`"),
-        "updated_ts": d.now(), "dt": d.date("`window_ms`"),
+        "updated_ts": d.stamp(), "dt": d.date("`window_ms`"),
     })

@@ -11,12 +11,16 @@ import pytest
 
 from infra.settings import GridLakeSettings
 from jobs.streaming import control
-from tests.jobs.lake_run import JOB, LAKE_SERVICES, wait_consumed
+from tests.jobs.lake_run import JOB, LAKE_SERVICES, missed_retractions, wait_consumed
 from tests.jobs.streaming import lakehouse_data
 from tests.jobs.streaming.conftest import make_isolated, publish_to
 
 STREAM_ENVS: dict[str, dict[str, str]] = {}
 """Job environment of each streamed lake, by topic prefix (to start its job again)."""
+
+MISSED: dict[str, int] = {}
+"""Retractions the job's sink materializers could not match, by topic prefix (read from the
+job's log before it stops: the next local job overwrites the log)."""
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +68,7 @@ def stream_scenario(
             for i in range(0, len(phase), size):
                 publish_to(settings, phase[i:i + size])
                 wait_consumed(settings)
+        MISSED[settings.kafka.topic_prefix] = missed_retractions(settings)
     finally:
         control.stop(settings, JOB, savepoint=False)
     yield settings, ingest_dt

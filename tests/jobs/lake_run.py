@@ -13,12 +13,18 @@ import pytest
 from infra.settings import GridLakeSettings
 from jobs.streaming.lakehouse import GROUP_SUFFIX
 from jobs.streaming.monitor import wait_caught_up
+from jobs.streaming.runtime import flink_log_dir
 from lakehouse.contracts.messages import MESSAGES
 from lakehouse.contracts.schema import FieldType, TableContract
 
 JOB = "lakehouse"
 LAKE_SERVICES = {"compaction_delta_commits": 2, "clean_commits_retained": 1,
                  "archive_min_commits": 20, "archive_max_commits": 30}
+MISSED_RETRACTION = "The state is cleared because of state ttl"
+"""What Flink's sink materializer logs when a retraction matches none of the rows it holds:
+with the state retention of days no state expires in a test, so each line is a retraction
+that differed from the row it retracts (a non-deterministic column, see FlinkDialect.stamp)."""
+
 IGNORED = {"updated_ts", "ingest_ts", "kafka_topic", "kafka_partition", "kafka_offset", "seq"}
 
 
@@ -29,6 +35,12 @@ def wait_consumed(settings: GridLakeSettings, timeout: float = 300) -> None:
         wait_caught_up(settings, settings.kafka.topic_prefix + GROUP_SUFFIX, topics, timeout)
     except TimeoutError as err:
         pytest.fail(str(err))
+
+
+def missed_retractions(settings: GridLakeSettings) -> int:
+    """Lines of the running local job's Flink log saying a retraction matched nothing."""
+    return sum(log.read_text(errors="replace").count(MISSED_RETRACTION)
+               for log in flink_log_dir(settings).glob("flink-*.log"))
 
 
 def read_tables(

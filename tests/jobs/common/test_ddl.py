@@ -37,6 +37,18 @@ def test_addresses_come_from_settings() -> None:
     assert "'url' = 'redis://cache:7000/2'" in redis
 
 
+def test_derived_tables_are_stamped_by_the_sink_raw_and_loaded_rows_are_not() -> None:
+    s = _settings()
+    stamp = "'stamp.field' = 'updated_ts'"
+    assert stamp in hudi_sink_ddl(s, ADS_METER_ENERGY_15MIN)
+    assert stamp in redis_sink_ddl(s, ADS_METER_ENERGY_15MIN, "window_start")
+    # ODS rows have no updated_ts; a load that brings its own keeps it
+    assert "stamp.field" not in hudi_sink_ddl(s, ODS_METER_READING)
+    assert "stamp.field" not in hudi_sink_ddl(s, ADS_METER_ENERGY_15MIN, stamp=False)
+    assert "stamp.field" not in redis_sink_ddl(s, ADS_METER_ENERGY_15MIN, "window_start",
+                                               stamp=False)
+
+
 def test_with_clause_escapes_quotes() -> None:
     assert "'it''s'" in with_clause({"k": "it's"})
 

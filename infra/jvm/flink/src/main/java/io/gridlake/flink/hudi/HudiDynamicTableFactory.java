@@ -1,6 +1,7 @@
 package io.gridlake.flink.hudi;
 
 import io.gridlake.flink.common.ConnectorTypes;
+import io.gridlake.flink.common.RowStamper;
 
 import org.apache.avro.Schema;
 import org.apache.flink.configuration.ConfigOption;
@@ -48,6 +49,7 @@ public final class HudiDynamicTableFactory implements DynamicTableSinkFactory {
     s.add(HudiOptions.PARTITION_PATH_FIELD);
     s.add(HudiOptions.TABLE_TYPE);
     s.add(HudiOptions.WRITE_BATCH_MAX_ROWS);
+    s.add(RowStamper.STAMP_FIELD);
     return s;
   }
 
@@ -161,6 +163,6 @@ public final class HudiDynamicTableFactory implements DynamicTableSinkFactory {
     Schema avro = AvroRowConverter.avroSchema(tableName, rowType, keys);
     return new HudiSinkSpec(
         path, tableName, tableType, keys, ordering, partition, rowType, avro.toString(), maxRows,
-        hoodieOptions);
+        hoodieOptions, RowStamper.stampField(options, schema));
   }
 }

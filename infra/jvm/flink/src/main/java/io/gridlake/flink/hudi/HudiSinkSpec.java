@@ -28,6 +28,7 @@ public final class HudiSinkSpec implements Serializable {
   private final String avroSchemaJson;
   private final int maxBufferedRows;
   private final Map<String, String> hoodieOptions;
+  private final String stampField;
 
   /**
    * Creates the spec.
@@ -42,6 +43,7 @@ public final class HudiSinkSpec implements Serializable {
    * @param avroSchemaJson Avro schema (JSON) of the table's data columns
    * @param maxBufferedRows buffered keys that force an extra commit
    * @param hoodieOptions {@code hoodie.*} options from the DDL
+   * @param stampField column set to the write time on every upsert, or {@code null}
    */
   public HudiSinkSpec(
       String basePath,
@@ -53,7 +55,8 @@ public final class HudiSinkSpec implements Serializable {
       RowType rowType,
       String avroSchemaJson,
       int maxBufferedRows,
-      Map<String, String> hoodieOptions) {
+      Map<String, String> hoodieOptions,
+      String stampField) {
     this.basePath = Objects.requireNonNull(basePath);
     this.tableName = Objects.requireNonNull(tableName);
     this.tableType = Objects.requireNonNull(tableType);
@@ -64,6 +67,7 @@ public final class HudiSinkSpec implements Serializable {
     this.avroSchemaJson = Objects.requireNonNull(avroSchemaJson);
     this.maxBufferedRows = maxBufferedRows;
     this.hoodieOptions = Collections.unmodifiableMap(new TreeMap<>(hoodieOptions));
+    this.stampField = stampField;
   }
 
   public String basePath() {
@@ -114,6 +118,11 @@ public final class HudiSinkSpec implements Serializable {
 
   public Map<String, String> hoodieOptions() {
     return hoodieOptions;
+  }
+
+  /** Column stamped with the write time (see {@code RowStamper}), or {@code null}. */
+  public String stampField() {
+    return stampField;
   }
 
   /**

@@ -1,6 +1,7 @@
 package io.gridlake.flink.hudi;
 
 import io.gridlake.flink.common.ChangeBuffer;
+import io.gridlake.flink.common.RowStamper;
 
 import org.apache.avro.generic.GenericRecord;
 import org.apache.flink.api.connector.sink2.SinkWriter;
@@ -30,6 +31,7 @@ public final class HudiSinkWriter implements SinkWriter<RowData> {
   private final HudiTableWriter table;
   private final ChangeBuffer<HoodieKey, GenericRecord> buffer;
   private final int orderingPos;
+  private final RowStamper stamper;
 
   /**
    * Opens the writer: creates or validates the table and starts Hudi's write client.
@@ -43,6 +45,7 @@ public final class HudiSinkWriter implements SinkWriter<RowData> {
         new AvroRowConverter(spec.rowType(), spec.avroSchemaJson(), spec.recordKeyFields());
     this.orderingPos = converter.schema().getField(spec.orderingField()).pos();
     this.buffer = new ChangeBuffer<>(this::bufferedWins);
+    this.stamper = new RowStamper(spec.rowType(), spec.stampField());
     this.table = new HudiTableWriter(spec, new Configuration());
     table.open();
   }
@@ -60,7 +63,7 @@ public final class HudiSinkWriter implements SinkWriter<RowData> {
     if (kind == RowKind.UPDATE_BEFORE) {
       return; // upsert sink: the matching UPDATE_AFTER carries the new version
     }
-    GenericRecord record = converter.convert(row);
+    GenericRecord record = converter.convert(kind == RowKind.DELETE ? row : stamper.stamp(row));
     HoodieKey key = table.keyOf(record);
     if (kind == RowKind.DELETE) {
       buffer.delete(key);

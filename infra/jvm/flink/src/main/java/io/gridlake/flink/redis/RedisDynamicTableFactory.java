@@ -1,6 +1,7 @@
 package io.gridlake.flink.redis;
 
 import io.gridlake.flink.common.ConnectorTypes;
+import io.gridlake.flink.common.RowStamper;
 
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ReadableConfig;
@@ -42,6 +43,7 @@ public final class RedisDynamicTableFactory implements DynamicTableSinkFactory {
     s.add(RedisOptions.MAX_RETRIES);
     s.add(RedisOptions.RETRY_BACKOFF);
     s.add(RedisOptions.TIMEOUT);
+    s.add(RowStamper.STAMP_FIELD);
     s.add(FactoryUtil.SINK_PARALLELISM);
     return s;
   }
@@ -109,6 +111,7 @@ public final class RedisDynamicTableFactory implements DynamicTableSinkFactory {
         maxRows,
         retries,
         options.get(RedisOptions.RETRY_BACKOFF).toMillis(),
-        (int) options.get(RedisOptions.TIMEOUT).toMillis());
+        (int) options.get(RedisOptions.TIMEOUT).toMillis(),
+        RowStamper.stampField(options, schema));
   }
 }

@@ -19,6 +19,7 @@ public final class RedisSinkSpec implements Serializable {
   private final int maxRetries;
   private final long retryBackoffMs;
   private final int timeoutMs;
+  private final String stampField;
 
   /**
    * Creates the spec.
@@ -42,7 +43,8 @@ public final class RedisSinkSpec implements Serializable {
       int maxBufferedRows,
       int maxRetries,
       long retryBackoffMs,
-      int timeoutMs) {
+      int timeoutMs,
+      String stampField) {
     this.url = url;
     this.keyPrefix = keyPrefix;
     this.rowType = rowType;
@@ -52,6 +54,12 @@ public final class RedisSinkSpec implements Serializable {
     this.maxRetries = maxRetries;
     this.retryBackoffMs = retryBackoffMs;
     this.timeoutMs = timeoutMs;
+    this.stampField = stampField;
+  }
+
+  /** Column stamped with the write time (see {@code RowStamper}), or {@code null}. */
+  public String stampField() {
+    return stampField;
   }
 
   public String url() {

@@ -1,6 +1,7 @@
 package io.gridlake.flink.redis;
 
 import io.gridlake.flink.common.ChangeBuffer;
+import io.gridlake.flink.common.RowStamper;
 
 import org.apache.flink.api.connector.sink2.SinkWriter;
 import org.apache.flink.table.data.RowData;
@@ -50,6 +51,7 @@ public final class RedisSinkWriter implements SinkWriter<RowData> {
   private final RedisSinkSpec spec;
   private final RedisRowConverter converter;
   private final ChangeBuffer<String, Upsert> buffer = new ChangeBuffer<>(null);
+  private final RowStamper stamper;
   private Jedis jedis;
 
   /**
@@ -60,6 +62,7 @@ public final class RedisSinkWriter implements SinkWriter<RowData> {
   public RedisSinkWriter(RedisSinkSpec spec) {
     this.spec = spec;
     this.converter = new RedisRowConverter(spec.rowType(), spec.keyFields(), spec.scoreField());
+    this.stamper = new RowStamper(spec.rowType(), spec.stampField());
   }
 
   @Override
@@ -72,6 +75,7 @@ public final class RedisSinkWriter implements SinkWriter<RowData> {
     if (kind == RowKind.DELETE) {
       buffer.delete(suffix);
     } else {
+      row = stamper.stamp(row);
       String[] names = converter.names();
       Map<String, String> fields = new LinkedHashMap<>();
       List<String> nulls = new ArrayList<>();
