@@ -12,6 +12,7 @@ import org.apache.flink.table.data.TimestampData;
 import org.apache.flink.table.types.logical.LogicalType;
 import org.apache.flink.table.types.logical.RowType;
 
+import java.util.Collection;
 import java.util.function.LongSupplier;
 
 /**
@@ -84,13 +85,21 @@ public final class RowStamper {
    *
    * @param options connector options
    * @param schema resolved schema
+   * @param keyColumns columns that identify a row (key, partition): never stamped, since a new
+   *     value per write would make every write a new row
    * @return the stamped column, or {@code null} when the option is not set
-   * @throws ValidationException when the column is missing or not a timestamp
+   * @throws ValidationException when the column is missing, a key column or not a timestamp
    */
-  public static String stampField(ReadableConfig options, ResolvedSchema schema) {
+  public static String stampField(
+      ReadableConfig options, ResolvedSchema schema, Collection<String> keyColumns) {
     String field = options.getOptional(STAMP_FIELD).map(String::trim).orElse("");
     if (field.isEmpty()) {
       return null;
+    }
+    if (keyColumns.contains(field)) {
+      throw new ValidationException(
+          "'stamp.field' column '" + field + "' identifies rows (" + keyColumns
+              + "); stamp a value column such as updated_ts.");
     }
     Column col = ConnectorTypes.requirePhysicalColumn(schema, field, STAMP_FIELD.key());
     LogicalType type = col.getDataType().getLogicalType();

@@ -16,6 +16,7 @@ import org.apache.flink.table.types.logical.LogicalType;
 import org.apache.flink.table.types.logical.LogicalTypeRoot;
 import org.apache.flink.table.types.logical.RowType;
 
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
@@ -161,8 +162,12 @@ public final class HudiDynamicTableFactory implements DynamicTableSinkFactory {
       throw new ValidationException("'path' and 'table.name' must not be empty.");
     }
     Schema avro = AvroRowConverter.avroSchema(tableName, rowType, keys);
+    List<String> identifying = new ArrayList<>(keys);
+    if (partition != null) {
+      identifying.add(partition);
+    }
     return new HudiSinkSpec(
         path, tableName, tableType, keys, ordering, partition, rowType, avro.toString(), maxRows,
-        hoodieOptions, RowStamper.stampField(options, schema));
+        hoodieOptions, RowStamper.stampField(options, schema, identifying));
   }
 }

@@ -112,6 +112,6 @@ public final class RedisDynamicTableFactory implements DynamicTableSinkFactory {
         retries,
         options.get(RedisOptions.RETRY_BACKOFF).toMillis(),
         (int) options.get(RedisOptions.TIMEOUT).toMillis(),
-        RowStamper.stampField(options, schema));
+        RowStamper.stampField(options, schema, pk));
   }
 }

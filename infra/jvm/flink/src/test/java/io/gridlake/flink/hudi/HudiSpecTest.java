@@ -216,4 +216,23 @@ class HudiSpecTest {
         HudiDynamicTableFactory.buildSpec(options("meter_id,ts", "ts", null), s, rowType(s), Map.of())
             .keyGeneratorType());
   }
+
+  @Test
+  void stampFieldMustBeAValueTimestampColumn() {
+    ResolvedSchema s = meterSchema();
+    Configuration ok = options("meter_id,ts", "ltz", "dt");
+    ok.setString("stamp.field", "ltz");
+    assertEquals("ltz", HudiDynamicTableFactory.buildSpec(ok, s, rowType(s), Map.of()).stampField());
+    assertNull(
+        HudiDynamicTableFactory.buildSpec(options("meter_id,ts", "ltz", "dt"), s, rowType(s), Map.of())
+            .stampField());
+    for (String bad : List.of("ts", "dt", "kwh", "nope")) { // key, partition, not a timestamp, absent
+      Configuration c = options("meter_id,ts", "ltz", "dt");
+      c.setString("stamp.field", bad);
+      assertThrows(
+          ValidationException.class,
+          () -> HudiDynamicTableFactory.buildSpec(c, s, rowType(s), Map.of()),
+          bad);
+    }
+  }
 }
