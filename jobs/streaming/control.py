@@ -24,7 +24,12 @@ from typing import Any
 from infra.settings import REPO_ROOT, GridLakeSettings
 from infra.stack import process
 from jobs.common.flink_env import flink_launch_env
-from jobs.streaming.runtime import checkpoint_root, flink_log_dir, sweep_work_dirs
+from jobs.streaming.runtime import (
+    checkpoint_root,
+    flink_log_dir,
+    keep_previous_flink_logs,
+    sweep_work_dirs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +106,7 @@ def start(
             f"Flink connector jars missing in {settings.jars / 'flink'}: run `gridlake setup`"
         )
     sweep_work_dirs(settings)
+    keep_previous_flink_logs(settings)
     env = dict(extra_env or {})
     if resume and not settings.flink.resume_from:
         savepoint = last_savepoint(settings, name)
@@ -321,6 +327,37 @@ def checkpoint_history(settings: GridLakeSettings, name: str = "lakehouse") -> l
     except (OSError, ValueError):
         return []
     return list(history)
+
+
+def health(settings: GridLakeSettings, name: str = "lakehouse") -> dict[str, Any]:
+    """Why a job may not be making progress: checkpoint counts and its recent failures.
+
+    Returns:
+        ``state``, ``checkpoints`` (Flink's counts: completed, failed, in_progress, restored)
+        and ``failures`` (the newest exceptions' first lines, newest first); only ``state``
+        when the job or its REST endpoint is not up.
+
+    """
+    st = status(settings, name)
+    out: dict[str, Any] = {"state": st.flink_state}
+    if st.flink_job_id is None:
+        return out
+    try:
+        out["checkpoints"] = _rest(settings, f"/jobs/{st.flink_job_id}/checkpoints").get("counts")
+        history = _rest(settings, f"/jobs/{st.flink_job_id}/exceptions").get(
+            "exceptionHistory", {}).get("entries", [])
+    except (OSError, ValueError):
+        return out
+    out["failures"] = [_failure(e) for e in history[:5]]
+    return out
+
+
+def _failure(entry: dict[str, Any]) -> str:
+    """An exception of Flink's history as its first line plus its root cause."""
+    lines = [ln.strip() for ln in (entry.get("stacktrace") or entry.get("exceptionName")
+                                   or "").splitlines()]
+    causes = [ln for ln in lines if ln.startswith("Caused by:")]
+    return " | ".join(lines[:1] + causes[-1:])
 
 
 def wait_running(settings: GridLakeSettings, name: str = "lakehouse",

@@ -40,6 +40,23 @@ def flink_log_dir(settings: GridLakeSettings) -> Path:
     return settings.home / "logs" / "flink"
 
 
+def keep_previous_flink_logs(settings: GridLakeSettings, keep: int = 3) -> None:
+    """Rename the Flink logs of earlier runs to ``<name>.1`` .. ``<name>.<keep>`` (newest 1).
+
+    The PyFlink gateway truncates its log when a job starts, which would erase the only
+    record of why the previous run failed or stalled.
+    """
+    log_dir = flink_log_dir(settings)
+    if not log_dir.is_dir():
+        return
+    for current in log_dir.glob("flink-*.log"):
+        for n in range(keep - 1, 0, -1):
+            older = current.with_name(f"{current.name}.{n}")
+            if older.exists():
+                older.replace(current.with_name(f"{current.name}.{n + 1}"))
+        current.replace(current.with_name(f"{current.name}.1"))
+
+
 def sweep_work_dirs(settings: GridLakeSettings) -> int:
     """Remove what job processes that have ended left behind; return how many folders.
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from infra.settings import GridLakeSettings
+from jobs.streaming import control
 from jobs.streaming.lakehouse import GROUP_SUFFIX
 from jobs.streaming.monitor import wait_caught_up
 from jobs.streaming.runtime import flink_log_dir
@@ -34,7 +35,8 @@ def wait_consumed(settings: GridLakeSettings, timeout: float = 300) -> None:
     try:
         wait_caught_up(settings, settings.kafka.topic_prefix + GROUP_SUFFIX, topics, timeout)
     except TimeoutError as err:
-        pytest.fail(str(err))
+        # the job's checkpoint counts and failures say whether it was stuck or just slow
+        pytest.fail(f"{err}; job: {control.health(settings, JOB)}")
 
 
 def missed_retractions(settings: GridLakeSettings) -> int:

@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+from jobs.streaming import control
 from jobs.streaming.control import _written_savepoint
 
 JOB = "abcdef0123456789abcdef0123456789"
@@ -67,3 +68,16 @@ def test_work_dirs_of_ended_job_processes_are_swept(tmp_path: Path) -> None:
     assert conf["io.tmp.dirs"] == conf["process.working-dir"] == str(alive)
     # a log folder set by us would name each log after its whole instance path: too long
     assert "state.backend.rocksdb.log.dir" not in conf
+
+
+def test_failure_summary_is_the_first_line_and_the_root_cause() -> None:
+    trace = ("org.apache.flink.runtime.JobException: Recovery is suppressed\n"
+             "\tat org.apache.flink.X.y(X.java:1)\n"
+             "Caused by: java.io.IOException: Hudi write of table t failed\n"
+             "\tat a.b(C.java:2)\n"
+             "Caused by: org.apache.hudi.exception.HoodieLockException: Unable to acquire lock\n")
+    assert control._failure({"stacktrace": trace}) == (
+        "org.apache.flink.runtime.JobException: Recovery is suppressed | "
+        "Caused by: org.apache.hudi.exception.HoodieLockException: Unable to acquire lock")
+    assert control._failure({"exceptionName": "java.lang.OutOfMemoryError"}) == (
+        "java.lang.OutOfMemoryError")

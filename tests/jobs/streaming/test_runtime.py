@@ -11,7 +11,7 @@ import pytest
 
 from infra.settings import GridLakeSettings
 from jobs.streaming.control import job_env
-from jobs.streaming.runtime import flink_log_dir
+from jobs.streaming.runtime import flink_log_dir, keep_previous_flink_logs
 
 pytestmark = pytest.mark.slow
 
@@ -53,3 +53,17 @@ def test_stateful_job_runs_under_a_deep_home(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     # the gateway's own log is in the home, not in the pyflink package
     assert list(flink_log_dir(deep).glob("flink-*.log"))
+
+
+def test_earlier_flink_logs_are_kept_newest_first(tmp_path: Path) -> None:
+    settings = GridLakeSettings(home=tmp_path)
+    log_dir = flink_log_dir(settings)
+    log_dir.mkdir(parents=True)
+    current = log_dir / "flink-root-python-host.log"
+    for run in ("run1", "run2", "run3", "run4"):
+        current.write_text(run)
+        keep_previous_flink_logs(settings, keep=3)
+    assert not current.exists()
+    assert [(log_dir / f"{current.name}.{n}").read_text() for n in (1, 2, 3)] == [
+        "run4", "run3", "run2"]
+    assert sorted(p.name for p in log_dir.iterdir()) == [f"{current.name}.{n}" for n in (1, 2, 3)]
