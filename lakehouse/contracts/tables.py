@@ -168,11 +168,9 @@ def _dwd(spec: DwdSpec) -> TableContract:
 DWD_TABLES: dict[str, TableContract] = {s.name: _dwd(s) for s in DWD_SPECS}
 
 # Summaries and quality counts are rewritten every checkpoint while their windows are open,
-# the case MERGE_ON_READ is for. It is off: end-to-end runs with it lost updates (2026-11-21:
-# dwd_quality_daily counts at half; after the micros fix, dws_load/dws_voltage of one
-# 15-minute window with 7 of 16 readings, once in three runs); until that is understood
-# these tables stay COPY_ON_WRITE (issue 4).
-UPDATED_IN_PLACE = "COPY_ON_WRITE"
+# the case MERGE_ON_READ is for: an update appends to a log file instead of rewriting the
+# file group's parquet, and inline compaction folds the logs in every few commits.
+UPDATED_IN_PLACE = "MERGE_ON_READ"
 
 
 DWD_QUALITY_DAILY = TableContract(
