@@ -141,6 +141,9 @@ class LakeSettings(BaseModel):
 
     ``compaction_delta_commits``: a MERGE_ON_READ table is compacted (log files merged into
     new base files) inline by its writer after this many delta commits.
+    ``clustering_commits``: the streaming writer gives the new keys of a commit to MERGE_ON_READ
+    tables a file group of their own and merges the small file groups of a table inline
+    after this many commits (clustering).
     ``clean_commits_retained``: file versions needed by the last N commits are kept; older
     ones are deleted by the clean that follows a commit (readers running longer than N
     commits may fail, so N times the checkpoint interval must exceed the longest query).
@@ -165,6 +168,7 @@ class LakeSettings(BaseModel):
     lock_expire_minutes: int = Field(default=10, ge=1)
     lock_options: dict[str, str] = Field(default_factory=dict)
     compaction_delta_commits: int = Field(default=5, ge=1)
+    clustering_commits: int = Field(default=10, ge=1)
     clean_commits_retained: int = Field(default=10, ge=1)
     archive_min_commits: int = Field(default=20, ge=2)
     archive_max_commits: int = Field(default=30, ge=3)
@@ -187,6 +191,7 @@ class LakeSettings(BaseModel):
         """The table-service and concurrency settings as Hudi write configs."""
         options = {
             "hoodie.compact.inline.max.delta.commits": str(self.compaction_delta_commits),
+            "hoodie.clustering.inline.max.commits": str(self.clustering_commits),
             "hoodie.clean.commits.retained": str(self.clean_commits_retained),
             "hoodie.keep.min.commits": str(self.archive_min_commits),
             "hoodie.keep.max.commits": str(self.archive_max_commits),

@@ -168,12 +168,19 @@ def _dwd(spec: DwdSpec) -> TableContract:
 DWD_TABLES: dict[str, TableContract] = {s.name: _dwd(s) for s in DWD_SPECS}
 
 # Summaries and quality counts are rewritten every checkpoint while their windows are open,
-# the case MERGE_ON_READ is for (updates to log files, inline compaction every few commits).
-# It stays off (issue 4): with it, the streamed lake matched the oracle in both runs of
-# 2026-11-21 and 13 of 14 tables compacted, but after a Spark backfill over a streamed lake
-# dwd_quality_daily held 600 readings for one region/day where 596 is right, the count
-# before the stream retracted 4 duplicates: an older version won the merge.
+# the case MERGE_ON_READ is for: updates go to log files, which compaction merges into new
+# base files every few commits. It stays off (issue 4). The lost updates seen with it were
+# Hudi's Java client packing new keys into small base files without their log files (fixed in
+# HudiTableWriter.mergeOnReadOwned); with that fix the streamed lake equalled the oracle and a
+# backfill over it equalled the stream (2026-11-21), but a backfill beside the running stream
+# left the job unable to restart: a write conflict failed it, the restarted writers waited on
+# the table lock, a task did not exit within Flink's 180 s cancellation timeout and the local
+# cluster lost its only task manager.
 UPDATED_IN_PLACE = "COPY_ON_WRITE"
+# ADS tables are rewritten in place too but stay COPY_ON_WRITE: the API reads older ranges
+# of them straight from their Parquet base files (api/lake.py), which hold every row only
+# when there are no log files.
+SERVED_IN_PLACE = "COPY_ON_WRITE"
 
 
 DWD_QUALITY_DAILY = TableContract(
@@ -340,7 +347,7 @@ ADS_METER_ENERGY_15MIN = TableContract(
     description="15-minute import energy per meter.",
     grain="one row per meter and 15-minute interval",
     fed_by="stream job `lakehouse` from `dwd_meter_reading`",
-    table_type=UPDATED_IN_PLACE,
+    table_type=SERVED_IN_PLACE,
 )
 
 
@@ -351,7 +358,7 @@ def _ads(name: str, description: str, grain: str, fed_by: str, key: tuple[Field,
         fields=(*key, *fields, UPDATED, DT),
         record_key=tuple(f.name for f in key), ordering_field="updated_ts",
         partition_fields=("dt",), description=description, grain=grain, fed_by=fed_by,
-        table_type=UPDATED_IN_PLACE,
+        table_type=SERVED_IN_PLACE,
     )
 
 

@@ -19,8 +19,9 @@ from lakehouse.contracts.messages import MESSAGES
 from lakehouse.contracts.schema import FieldType, TableContract
 
 JOB = "lakehouse"
-LAKE_SERVICES = {"compaction_delta_commits": 2, "clean_commits_retained": 1,
-                 "archive_min_commits": 20, "archive_max_commits": 30}
+LAKE_SERVICES = {"compaction_delta_commits": 2, "clustering_commits": 4,
+                 "clean_commits_retained": 1, "archive_min_commits": 20,
+                 "archive_max_commits": 30}
 MISSED_RETRACTION = "The state is cleared because of state ttl"
 """What Flink's sink materializer logs when a retraction matches none of the rows it holds:
 with the state retention of days no state expires in a test, so each line is a retraction
