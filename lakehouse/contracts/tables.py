@@ -171,7 +171,7 @@ DWD_TABLES: dict[str, TableContract] = {s.name: _dwd(s) for s in DWD_SPECS}
 # the case MERGE_ON_READ is for: updates go to log files, which compaction merges into new
 # base files every few commits. It stays off (issue 4). The lost updates seen with it were
 # Hudi's Java client packing new keys into small base files without their log files (fixed in
-# HudiTableWriter.mergeOnReadOwned); with that fix the streamed lake equalled the oracle and a
+# HudiTableWriter.MERGE_ON_READ_OWNED); with that fix the streamed lake equalled the oracle and a
 # backfill over it equalled the stream (2026-11-21), but a backfill beside the running stream
 # left the job unable to restart: a write conflict failed it, the restarted writers waited on
 # the table lock, a task did not exit within Flink's 180 s cancellation timeout and the local

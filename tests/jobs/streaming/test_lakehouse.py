@@ -110,21 +110,19 @@ def test_cleaning_happens_and_nothing_is_rolled_back(
     assert not [n for n, a in actions.items() if a["rollback"]], actions
 
 
-def has_uncompacted_logs(settings: GridLakeSettings, table: TableContract) -> bool:
-    """Whether a file group of a MERGE_ON_READ table has log files newer than its base file.
+def has_uncompacted_logs(fs: WebHdfs, root: str, timeline: Timeline) -> bool:
+    """Whether a file group of the MERGE_ON_READ table at ``root`` has log files newer than
+    its base file.
 
     The API's Parquet reader refuses exactly such partitions (``api.lake.snapshot_files``).
     """
-    root = lake_path(settings, table.layer, table.name)
-    with WebHdfs.from_settings(settings) as fs:
-        timeline = Timeline([f.name for f in fs.list_status(f"{root}/{HOODIE_DIR}/{TIMELINE_DIR}")])
-        for partition in fs.list_status(root):
-            if not partition.is_dir or partition.name.startswith("."):
-                continue
-            try:
-                snapshot_files(fs.list_status(f"{root}/{partition.name}"), timeline)
-            except LakeReadError:
-                return True
+    for partition in fs.list_status(root):
+        if not partition.is_dir or partition.name.startswith("."):
+            continue
+        try:
+            snapshot_files(fs.list_status(f"{root}/{partition.name}"), timeline)
+        except LakeReadError:
+            return True
     return False
 
 
@@ -134,10 +132,10 @@ def has_uncompacted_logs(settings: GridLakeSettings, table: TableContract) -> bo
 def test_compaction_happens(lake_run: tuple[GridLakeSettings, str]) -> None:
     """MERGE_ON_READ tables are compacted and their replaced file slices cleaned.
 
-    Hudi compacts only file groups with log files, and a commit that only adds new keys to
-    a small file group rewrites its base file instead of logging, so a table may have no
-    compaction yet. Whatever has been logged for the threshold's number of delta commits
-    must have been compacted, though.
+    Hudi compacts only file groups with log files, and a commit that only adds new keys
+    writes them to new base files instead of logging, so a table may have no compaction yet.
+    Whatever has been logged for the threshold's number of delta commits must have been
+    compacted, though.
     """
     settings, _ = lake_run
     written = [t for t, _ in lakehouse.outputs()]
@@ -146,16 +144,17 @@ def test_compaction_happens(lake_run: tuple[GridLakeSettings, str]) -> None:
     threshold = LAKE_SERVICES["compaction_delta_commits"]
     compacted, cleaned = [], []
     for t in merge_on_read:
+        root = lake_path(settings, t.layer, t.name)
         with WebHdfs.from_settings(settings) as fs:
-            path = f"{lake_path(settings, t.layer, t.name)}/{HOODIE_DIR}/{TIMELINE_DIR}"
-            instants = [i for i in (parse_instant(f.name) for f in fs.list_status(path)) if i]
-        # a MERGE_ON_READ table's writes are delta commits; a "commit" is a finished compaction
-        last = max((i.requested for i in instants if i.action == "commit"), default="")
-        since = sum(1 for i in instants if i.action == "deltacommit" and i.requested > last)
-        if since >= threshold:
-            assert not has_uncompacted_logs(settings, t), (
-                f"{t.name}: {since} delta commits since the last compaction ({last or 'none'}) "
-                "and still log files: compaction did not run")
+            names = [f.name for f in fs.list_status(f"{root}/{HOODIE_DIR}/{TIMELINE_DIR}")]
+            instants = [i for i in map(parse_instant, names) if i]
+            # a MERGE_ON_READ table's writes are delta commits; a "commit" is a compaction
+            last = max((i.requested for i in instants if i.action == "commit"), default="")
+            since = sum(1 for i in instants if i.action == "deltacommit" and i.requested > last)
+            if since >= threshold:
+                assert not has_uncompacted_logs(fs, root, Timeline(names)), (
+                    f"{t.name}: {since} delta commits since the last compaction "
+                    f"({last or 'none'}) and still log files: compaction did not run")
         if last:
             compacted.append(t.name)
         if any(i.action == "clean" for i in instants):

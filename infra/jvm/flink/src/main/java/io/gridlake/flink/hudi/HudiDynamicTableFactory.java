@@ -156,6 +156,20 @@ public final class HudiDynamicTableFactory implements DynamicTableSinkFactory {
                 + " the DDL.");
       }
     }
+    if (tableType.equals("MERGE_ON_READ")) {
+      HudiTableWriter.MERGE_ON_READ_OWNED.forEach(
+          (key, value) -> {
+            if (hoodieOptions.containsKey(key) && !hoodieOptions.get(key).trim().equals(value)) {
+              throw new ValidationException(
+                  "Option '"
+                      + key
+                      + "' must be "
+                      + value
+                      + " for a MERGE_ON_READ table: Hudi's Java client would pack new keys into"
+                      + " small base files without their log files and lose logged updates.");
+            }
+          });
+    }
     String tableName = options.get(HudiOptions.TABLE_NAME).trim();
     String path = options.get(HudiOptions.PATH).trim();
     if (tableName.isEmpty() || path.isEmpty()) {

@@ -240,7 +240,7 @@ public final class HudiTableWriter implements AutoCloseable {
     p.putAll(spec.hoodieOptions());
     p.putAll(ownedProperties());
     if (spec.isMergeOnRead()) {
-      p.putAll(mergeOnReadOwned());
+      p.putAll(MERGE_ON_READ_OWNED);
     }
     return p;
   }
@@ -268,7 +268,7 @@ public final class HudiTableWriter implements AutoCloseable {
 
   /**
    * MERGE_ON_READ defaults: compaction runs inline, in the writer, after a commit; so does the
-   * clustering that merges the small file groups new keys go to (see {@link #mergeOnReadOwned}).
+   * clustering that merges the small file groups new keys go to (see {@link #MERGE_ON_READ_OWNED}).
    */
   static Map<String, String> mergeOnReadDefaults() {
     Map<String, String> d = new LinkedHashMap<>();
@@ -287,7 +287,8 @@ public final class HudiTableWriter implements AutoCloseable {
   }
 
   /**
-   * MERGE_ON_READ settings a DDL cannot override: no small-file packing of inserts.
+   * MERGE_ON_READ settings a DDL cannot change (the factory rejects other values): no
+   * small-file packing of inserts.
    *
    * <p>Hudi 1.2.1's Java client packs new keys into the latest small base file of a file group
    * without looking at that group's log files, and rewrites the base file from the base file
@@ -295,11 +296,8 @@ public final class HudiTableWriter implements AutoCloseable {
    * file groups with log files). HudiTableWriterTest reproduces it. New keys therefore go to new
    * file groups, and inline clustering merges small file groups instead.
    */
-  static Map<String, String> mergeOnReadOwned() {
-    Map<String, String> o = new LinkedHashMap<>();
-    o.put("hoodie.parquet.small.file.limit", "0");
-    return o;
-  }
+  static final Map<String, String> MERGE_ON_READ_OWNED =
+      Map.of("hoodie.parquet.small.file.limit", "0");
 
   private Map<String, String> ownedProperties() {
     Map<String, String> o = new LinkedHashMap<>();

@@ -147,6 +147,23 @@ class HudiSpecTest {
   }
 
   @Test
+  void mergeOnReadRejectsSmallFilePacking() {
+    ResolvedSchema s = meterSchema();
+    Configuration mor = options("meter_id,ts", "ts", "dt");
+    mor.setString("table.type", "MERGE_ON_READ");
+    Map<String, String> packing = Map.of("hoodie.parquet.small.file.limit", "104857600");
+    ValidationException e =
+        assertThrows(
+            ValidationException.class,
+            () -> HudiDynamicTableFactory.buildSpec(mor, s, rowType(s), packing));
+    assertTrue(e.getMessage().contains("hoodie.parquet.small.file.limit"), e.getMessage());
+    // the same option is the DDL's to choose on a COPY_ON_WRITE table, and 0 is accepted
+    HudiDynamicTableFactory.buildSpec(options("meter_id,ts", "ts", "dt"), s, rowType(s), packing);
+    HudiDynamicTableFactory.buildSpec(
+        mor, s, rowType(s), Map.of("hoodie.parquet.small.file.limit", "0"));
+  }
+
+  @Test
   void rejectsUnsupportedTypeNamingColumn() {
     ResolvedSchema s =
         schema(
