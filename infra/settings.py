@@ -136,6 +136,10 @@ class FlinkSettings(BaseModel):
     allowed_lateness_ms: int = 86_400_000
 
 
+#: Pause between two attempts to take a Hudi table lock.
+LOCK_RETRY_MS = 2000
+
+
 class LakeSettings(BaseModel):
     """Hudi table services, the same for every writer (Flink stream, Spark backfill).
 
@@ -152,12 +156,17 @@ class LakeSettings(BaseModel):
 
     Concurrency: the streaming job and backfills write the same tables. With
     ``concurrency="optimistic"`` every writer takes a table lock around its commit and a
-    commit that touched a file group another writer changed since it started fails (the
-    stream then retries from its last checkpoint, a backfill retries the table).
+    commit that touched a file group another writer changed since it started is rolled back
+    and written again (the stream retries the commit, a backfill the table).
     ``lock_provider`` is Hudi's lock provider class: the default keeps the lock as a file
     in the table's ``.hoodie`` directory (HDFS); a cluster may use ZooKeeper
     (``org.apache.hudi.client.transaction.lock.ZookeeperBasedLockProvider`` plus its
     ``hoodie.write.lock.zookeeper.*`` settings in ``lock_options``).
+    A file lock left by a writer that died holding it is taken over after
+    ``lock_expire_minutes`` (Hudi's own Flink writer uses 1; a commit holds the lock for
+    seconds). A writer waits at most ``lock_wait_s`` for the lock, then fails: that wait must
+    end before Flink's task cancellation timeout (180 s), after which Flink kills the whole
+    TaskManager of a task that does not stop, and outlast the expiry of a stale lock.
     ``single_writer`` is for a lake that exactly one process writes (no lock, a new writer
     rolls back any other's unfinished commit at once): then a backfill must not run while
     the stream writes.
@@ -165,7 +174,8 @@ class LakeSettings(BaseModel):
 
     concurrency: Literal["optimistic", "single_writer"] = "optimistic"
     lock_provider: str = "org.apache.hudi.client.transaction.lock.FileSystemBasedLockProvider"
-    lock_expire_minutes: int = Field(default=10, ge=1)
+    lock_expire_minutes: int = Field(default=1, ge=1)
+    lock_wait_s: int = Field(default=90, ge=10, le=150)
     lock_options: dict[str, str] = Field(default_factory=dict)
     compaction_delta_commits: int = Field(default=5, ge=1)
     clustering_commits: int = Field(default=10, ge=1)
@@ -175,6 +185,12 @@ class LakeSettings(BaseModel):
 
     @model_validator(mode="after")
     def _archive_after_clean(self) -> LakeSettings:
+        if (self._file_lock
+                and self.lock_wait_s <= 60 * self.lock_expire_minutes):
+            raise ValueError(
+                f"lake.lock_wait_s ({self.lock_wait_s}) must exceed lake.lock_expire_minutes "
+                f"({self.lock_expire_minutes} min): a lock left by a dead writer would otherwise "
+                "fail every writer until it expires")
         if self.archive_min_commits <= self.clean_commits_retained:
             raise ValueError(
                 f"lake.archive_min_commits ({self.archive_min_commits}) must exceed "
@@ -186,6 +202,16 @@ class LakeSettings(BaseModel):
                 f"lake.archive_min_commits ({self.archive_min_commits})"
             )
         return self
+
+    def _lock_attempts(self) -> int:
+        # the file-system provider's tryLock answers at once; others wait up to their own
+        # timeout (hoodie.write.lock.wait_time_ms) before the pause between attempts
+        per_attempt = LOCK_RETRY_MS if self._file_lock else 2 * LOCK_RETRY_MS
+        return -(-self.lock_wait_s * 1000 // per_attempt)
+
+    @property
+    def _file_lock(self) -> bool:
+        return self.lock_provider.endswith(".FileSystemBasedLockProvider")
 
     def hoodie_options(self) -> dict[str, str]:
         """The table-service and concurrency settings as Hudi write configs."""
@@ -201,6 +227,11 @@ class LakeSettings(BaseModel):
                 "hoodie.write.concurrency.mode": "optimistic_concurrency_control",
                 "hoodie.write.lock.provider": self.lock_provider,
                 "hoodie.write.lock.filesystem.expire": str(self.lock_expire_minutes),
+                # Hudi retries 50 x 5 s by default, longer than Flink waits for a cancelled
+                # task (lock_wait_s)
+                "hoodie.write.lock.wait_time_ms": str(LOCK_RETRY_MS),
+                "hoodie.write.lock.client.wait_time_ms_between_retry": str(LOCK_RETRY_MS),
+                "hoodie.write.lock.client.num_retries": str(self._lock_attempts()),
                 # a failed writer's files are rolled back by the cleaner once its heartbeat
                 # expires, not eagerly by the next writer (which may be the other engine)
                 "hoodie.clean.failed.writes.policy": "LAZY",

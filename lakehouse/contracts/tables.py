@@ -169,14 +169,11 @@ DWD_TABLES: dict[str, TableContract] = {s.name: _dwd(s) for s in DWD_SPECS}
 
 # Summaries and quality counts are rewritten every checkpoint while their windows are open,
 # the case MERGE_ON_READ is for: updates go to log files, which compaction merges into new
-# base files every few commits. It stays off (issue 4). The lost updates seen with it were
-# Hudi's Java client packing new keys into small base files without their log files (fixed in
-# HudiTableWriter.MERGE_ON_READ_OWNED); with that fix the streamed lake equalled the oracle and a
-# backfill over it equalled the stream (2026-11-21), but a backfill beside the running stream
-# left the job unable to restart: a write conflict failed it, the restarted writers waited on
-# the table lock, a task did not exit within Flink's 180 s cancellation timeout and the local
-# cluster lost its only task manager.
-UPDATED_IN_PLACE = "COPY_ON_WRITE"
+# base files every few commits (lake.compaction_delta_commits), and new keys to file groups
+# of their own, which clustering merges (HudiTableWriter.MERGE_ON_READ_OWNED says why).
+# An existing COPY_ON_WRITE table is refused by the writers (table type mismatch): rewrite it
+# into a new lake with a backfill.
+UPDATED_IN_PLACE = "MERGE_ON_READ"
 # ADS tables are rewritten in place too but stay COPY_ON_WRITE: the API reads older ranges
 # of them straight from their Parquet base files (api/lake.py), which hold every row only
 # when there are no log files.

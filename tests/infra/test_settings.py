@@ -53,3 +53,26 @@ def test_paths_live_under_home(tmp_path: Path) -> None:
 def test_settings_fixture_is_isolated(settings: GridLakeSettings, tmp_path: Path) -> None:
     assert settings.home.is_relative_to(tmp_path)
     assert settings.kafka.port != 9092
+
+
+def test_lock_wait_ends_before_flink_kills_a_stuck_task() -> None:
+    """A writer waiting for a Hudi lock must give up before Flink's task cancellation timeout
+    (180 s, then the TaskManager is killed) and after a dead writer's file lock expires."""
+    from pydantic import ValidationError
+
+    options = fresh().lake.hoodie_options()
+    waited_s = (int(options["hoodie.write.lock.client.num_retries"])
+                * int(options["hoodie.write.lock.client.wait_time_ms_between_retry"]) / 1000)
+    expire_s = 60 * int(options["hoodie.write.lock.filesystem.expire"])
+    assert expire_s < waited_s < 180
+    # a provider whose tryLock waits itself gets half the attempts
+    zk = fresh(lake={"lock_provider": "org.example.ZookeeperBasedLockProvider"}).lake
+    zk_options = zk.hoodie_options()
+    assert (int(zk_options["hoodie.write.lock.client.num_retries"])
+            * (int(zk_options["hoodie.write.lock.wait_time_ms"])
+               + int(zk_options["hoodie.write.lock.client.wait_time_ms_between_retry"]))
+            / 1000) < 180
+    with pytest.raises(ValidationError, match="lock_wait_s"):
+        fresh(lake={"lock_wait_s": 60, "lock_expire_minutes": 1})
+    with pytest.raises(ValidationError, match="lock_wait_s"):
+        fresh(lake={"lock_wait_s": 170})

@@ -126,9 +126,6 @@ def has_uncompacted_logs(fs: WebHdfs, root: str, timeline: Timeline) -> bool:
     return False
 
 
-@pytest.mark.skip(reason="MERGE_ON_READ is off: the stream could not restart after a write "
-                  "conflict with a concurrent backfill (lakehouse/contracts/tables.py "
-                  "UPDATED_IN_PLACE, issue 4 open)")
 def test_compaction_happens(lake_run: tuple[GridLakeSettings, str]) -> None:
     """MERGE_ON_READ tables are compacted and their replaced file slices cleaned.
 

@@ -21,6 +21,7 @@ import org.apache.hudi.common.table.HoodieTableConfig;
 import org.apache.hudi.common.table.HoodieTableMetaClient;
 import org.apache.hudi.common.util.OrderingValues;
 import org.apache.hudi.config.HoodieWriteConfig;
+import org.apache.hudi.exception.HoodieWriteConflictException;
 import org.apache.hudi.hadoop.fs.HadoopFSUtils;
 import org.apache.hudi.keygen.BaseKeyGenerator;
 import org.apache.hudi.keygen.factory.HoodieAvroKeyGeneratorFactory;
@@ -29,6 +30,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -42,7 +44,8 @@ import java.util.Properties;
  * Hudi commit per batch. Creates the table on first use and checks an existing table's key,
  * ordering, partition and type configuration against the sink's.
  *
- * <p>Not thread safe; one instance per table and process (Hudi single-writer mode).
+ * <p>Not thread safe; one instance per table and process. Other processes (a backfill) may write
+ * the same table when the table's options choose optimistic concurrency control.
  */
 public final class HudiTableWriter implements AutoCloseable {
 
@@ -65,12 +68,19 @@ public final class HudiTableWriter implements AutoCloseable {
           "hoodie.embed.timeline.server",
           "hoodie.avro.schema");
 
+  /** Attempts of one commit that lost an optimistic-concurrency conflict. */
+  static final int CONFLICT_ATTEMPTS = 5;
+
+  private static final long CONFLICT_PAUSE_MS = 500;
+
   private final HudiSinkSpec spec;
   private final Configuration hadoopConf;
   private StorageConfiguration<?> storageConf;
   private HoodieJavaWriteClient<?> client;
   private BaseKeyGenerator keyGenerator;
   private long commits;
+  private long conflicts;
+  private Runnable beforeComplete = () -> {};
 
   /**
    * Creates a writer; call {@link #open()} before use.
@@ -126,18 +136,54 @@ public final class HudiTableWriter implements AutoCloseable {
   /**
    * Writes one batch as a single Hudi commit and waits for it to complete.
    *
+   * <p>A commit that loses an optimistic-concurrency conflict (a backfill changed the same file
+   * groups since the commit started) is rolled back and written again, up to {@link
+   * #CONFLICT_ATTEMPTS} times: the index is looked up afresh each time and the ordering field
+   * decides between versions, so the outcome is what a restart from the last checkpoint would
+   * give, without restarting the job.
+   *
    * @param upserts records to insert or update, at most one per key
    * @param deletes keys to delete (hard deletes, independent of the ordering value)
    * @return the commit's instant time, or {@code null} when both lists are empty
    * @throws IOException when any record fails or the commit cannot complete; nothing is
    *     committed then and the instant is rolled back
    */
-  @SuppressWarnings({"rawtypes", "unchecked"})
   public String commit(List<GenericRecord> upserts, List<HoodieKey> deletes) throws IOException {
     if (upserts.isEmpty() && deletes.isEmpty()) {
       return null;
     }
+    for (int attempt = 1; ; attempt++) {
+      try {
+        return commitOnce(upserts, deletes);
+      } catch (WriteConflict e) {
+        conflicts++;
+        if (attempt >= CONFLICT_ATTEMPTS) {
+          throw new IOException(
+              "Hudi write of table "
+                  + spec.tableName()
+                  + " lost "
+                  + attempt
+                  + " optimistic-concurrency conflicts in a row; another writer keeps changing"
+                  + " the same file groups",
+              e.getCause());
+        }
+        LOG.warn(
+            "Hudi commit of table {} conflicted with another writer's commit (attempt {}/{});"
+                + " writing it again",
+            spec.tableName(),
+            attempt,
+            CONFLICT_ATTEMPTS,
+            e.getCause());
+        pause(CONFLICT_PAUSE_MS * attempt);
+      }
+    }
+  }
+
+  @SuppressWarnings({"rawtypes", "unchecked"})
+  private String commitOnce(List<GenericRecord> upserts, List<HoodieKey> deletes)
+      throws IOException {
     long start = System.currentTimeMillis();
+    // built per attempt: Hudi's index tags each record with its location once
     List<HoodieRecord> records = new ArrayList<>(upserts.size() + deletes.size());
     for (GenericRecord rec : upserts) {
       records.add(new HoodieAvroIndexedRecord(keyOf(rec), rec));
@@ -157,17 +203,32 @@ public final class HudiTableWriter implements AutoCloseable {
     try {
       statuses = raw.upsert(records, instant);
       failOnErrors(instant, statuses);
+      beforeComplete.run();
       if (!raw.commit(instant, statuses)) {
         throw new IOException(
             "Hudi commit " + instant + " of table " + spec.tableName() + " did not complete");
       }
     } catch (IOException | RuntimeException e) {
-      rollbackQuietly(instant);
-      if (e instanceof IOException) {
-        throw (IOException) e;
+      if (isCompleted(instant)) {
+        // Inline compaction, clustering, clean and archive run inside commit(), after the
+        // commit completed: rolling the durable commit back would undo the data. A pending
+        // compaction or clustering plan is executed again by the next commit.
+        LOG.error(
+            "Hudi commit {} of table {} completed, but a table service after it failed",
+            instant,
+            spec.tableName(),
+            e);
+      } else {
+        rollbackQuietly(instant);
+        if (isWriteConflict(e)) {
+          throw new WriteConflict(e);
+        }
+        if (e instanceof IOException) {
+          throw (IOException) e;
+        }
+        throw new IOException(
+            "Hudi write of table " + spec.tableName() + " (instant " + instant + ") failed", e);
       }
-      throw new IOException(
-          "Hudi write of table " + spec.tableName() + " (instant " + instant + ") failed", e);
     }
     commits++;
     LOG.info(
@@ -178,6 +239,59 @@ public final class HudiTableWriter implements AutoCloseable {
         deletes.size(),
         System.currentTimeMillis() - start);
     return instant;
+  }
+
+  /** Whether {@code instant} is a completed instant of the table's timeline. */
+  private boolean isCompleted(String instant) {
+    try {
+      HoodieTableMetaClient meta =
+          HoodieTableMetaClient.builder().setConf(storageConf).setBasePath(spec.basePath()).build();
+      return meta.getActiveTimeline().filterCompletedInstants().containsInstant(instant);
+    } catch (RuntimeException e) {
+      LOG.warn("Could not read the timeline of table {}", spec.tableName(), e);
+      return false;
+    }
+  }
+
+  static boolean isWriteConflict(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof HoodieWriteConflictException) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private static void pause(long millis) throws IOException {
+    try {
+      Thread.sleep(millis);
+    } catch (InterruptedException e) {
+      // Flink cancels the task by interrupting it: stop retrying at once
+      Thread.currentThread().interrupt();
+      throw new InterruptedIOException("interrupted while waiting to retry a Hudi commit");
+    }
+  }
+
+  /** A commit that lost an optimistic-concurrency conflict; it was rolled back. */
+  private static final class WriteConflict extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    WriteConflict(Throwable cause) {
+      super(cause);
+    }
+  }
+
+  /**
+   * Sets code to run between a commit's write and its completion (tests: another writer's
+   * commit there makes this one conflict).
+   */
+  void beforeComplete(Runnable hook) {
+    this.beforeComplete = hook;
+  }
+
+  /** Number of commit attempts that lost a conflict (and were written again). */
+  public long conflicts() {
+    return conflicts;
   }
 
   /** Number of commits made by this writer. */

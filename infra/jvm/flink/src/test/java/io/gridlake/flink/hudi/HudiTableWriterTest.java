@@ -5,11 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
 import org.apache.avro.generic.GenericData;
 import org.apache.avro.generic.GenericRecord;
@@ -100,9 +102,65 @@ class HudiTableWriterTest {
     return out;
   }
 
+  private void deleteTable() throws IOException {
+    try (java.util.stream.Stream<Path> paths = java.nio.file.Files.walk(dir.resolve("t"))) {
+      for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).collect(Collectors.toList())) {
+        java.nio.file.Files.delete(p);
+      }
+    }
+  }
+
   private long fileGroups() {
     try (HoodieTableFileSystemView view = view()) {
       return view.getLatestFileSlices(PARTITION).count();
+    }
+  }
+
+  /** Optimistic concurrency with the file-system lock, as GridLake's lake settings give. */
+  private static final Map<String, String> OPTIMISTIC =
+      Map.of(
+          "hoodie.write.concurrency.mode", "optimistic_concurrency_control",
+          "hoodie.write.lock.provider",
+              "org.apache.hudi.client.transaction.lock.FileSystemBasedLockProvider",
+          "hoodie.write.lock.filesystem.expire", "1",
+          "hoodie.clean.failed.writes.policy", "LAZY");
+
+  @Test
+  void commitThatLosesAConflictIsWrittenAgain() throws IOException {
+    for (String type : List.of("COPY_ON_WRITE", "MERGE_ON_READ")) {
+      HudiSinkSpec spec = spec(type, OPTIMISTIC);
+      org.apache.hadoop.conf.Configuration conf = new org.apache.hadoop.conf.Configuration();
+      try (HudiTableWriter stream = new HudiTableWriter(spec, conf);
+          HudiTableWriter backfill = new HudiTableWriter(spec, conf)) {
+        stream.open();
+        backfill.open();
+        stream.commit(List.of(rec(stream, "x", 1, 1)), List.of());
+        AtomicInteger attempts = new AtomicInteger();
+        // the backfill commits to x's file group while the stream's commit is in flight
+        stream.beforeComplete(
+            () -> {
+              if (attempts.getAndIncrement() == 0) {
+                try {
+                  backfill.commit(List.of(rec(backfill, "x", 2, 2)), List.of());
+                } catch (IOException e) {
+                  throw new UncheckedIOException(e);
+                }
+              }
+            });
+        stream.commit(List.of(rec(stream, "x", 3, 3), rec(stream, "y", 1, 3)), List.of());
+        assertEquals(2, attempts.get(), type + ": the conflicting attempt was not written again");
+        assertEquals(1, stream.conflicts(), type);
+        assertEquals(2, stream.commits(), type);
+        // compaction makes the base files hold every write of the MERGE_ON_READ table
+        stream.beforeComplete(() -> {});
+        for (int i = 0; type.equals("MERGE_ON_READ") && i < 5; i++) {
+          stream.commit(List.of(rec(stream, "z", i, 10 + i)), List.of());
+        }
+      }
+      Map<String, Long> got = baseFileValues();
+      assertEquals(3L, got.get("x"), type + ": the newer stream version of x must win");
+      assertEquals(1L, got.get("y"), type);
+      deleteTable();
     }
   }
 
