@@ -184,13 +184,16 @@ class LakeSettings(BaseModel):
     archive_max_commits: int = Field(default=30, ge=3)
 
     @model_validator(mode="after")
-    def _archive_after_clean(self) -> LakeSettings:
-        if (self._file_lock
-                and self.lock_wait_s <= 60 * self.lock_expire_minutes):
+    def _lock_wait_outlasts_expiry(self) -> LakeSettings:
+        if self._file_lock and self.lock_wait_s <= 60 * self.lock_expire_minutes:
             raise ValueError(
                 f"lake.lock_wait_s ({self.lock_wait_s}) must exceed lake.lock_expire_minutes "
                 f"({self.lock_expire_minutes} min): a lock left by a dead writer would otherwise "
                 "fail every writer until it expires")
+        return self
+
+    @model_validator(mode="after")
+    def _archive_after_clean(self) -> LakeSettings:
         if self.archive_min_commits <= self.clean_commits_retained:
             raise ValueError(
                 f"lake.archive_min_commits ({self.archive_min_commits}) must exceed "
