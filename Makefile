@@ -36,7 +36,7 @@ test-unit: bootstrap
 
 lint: bootstrap
 	.venv/bin/ruff check .
-	.venv/bin/mypy infra jobs lakehouse api mock_devices ml
+	.venv/bin/mypy infra jobs lakehouse api mock_devices ml ops
 
 bench: setup
 	$(GL) bench

@@ -26,7 +26,7 @@ from api.datasets import DATASETS
 from api.db import Conflict, UserStore, database_url
 from api.events import EventHub
 from api.fastpath import CacheFastPath
-from api.lake import LakeReader, LakeReadError
+from api.lake_reader import LakeReader, LakeReadError
 from api.output import QueryError
 from api.query import EntityNotFound, QueryService
 from api.routes import devices, feed, indicators, jobs, ml, ops, users

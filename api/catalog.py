@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from infra.serde import loads
 from infra.settings import GridLakeSettings
 from lakehouse.contracts.messages import DEVICE_REGISTRY
-from mock_devices.serde import loads
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.catalog import DeviceCatalog
 from api.db import UserStore
 from api.events import EventHub
-from api.lake import LakeReader
+from api.lake_reader import LakeReader
 from api.query import QueryService
 from api.security import AuthError, Perm, Principal, RateLimiter, TokenService
 from api.serving import ServingStore

@@ -1,7 +1,7 @@
 """Where the rows of a query come from: serving copy, lake, or both; and the cache.
 
 A range is split at the first time the serving copy holds for the dataset: what lies
-before it is read from the Hudi table (:mod:`api.lake`), the rest from Redis. While Redis
+before it is read from the Hudi table (:mod:`api.lake_reader`), the rest from Redis. While Redis
 is down, or holds nothing of the dataset (new, flushed, restarted without its data), the
 whole range comes from the lake. Region scope is applied to index members
 before any hash is read, and to lake rows as they are decoded.
@@ -26,7 +26,7 @@ from fastapi.responses import Response
 from api.catalog import DeviceCatalog
 from api.datasets import Dataset
 from api.events import EventHub
-from api.lake import LakeReader
+from api.lake_reader import LakeReader
 from api.security import Principal
 from api.serving import ServingStore, ServingUnavailable
 from infra.settings import GridLakeSettings

@@ -1,5 +1,9 @@
 """Jars of the JVM side, resolved by Maven (``infra/jvm``) into ``settings.jars/<module>/``.
 
+Modules: ``kafka``, ``hadoop`` and ``spark`` (dependency-only poms under ``infra/jvm``) and
+``flink``, the streaming jobs' own connectors, whose sources live next to the jobs
+(``jobs/streaming/connectors``); the parent pom ``infra/jvm/pom.xml`` lists all four.
+
 ``ensure_jars`` rebuilds a module's folder only when it is missing or stale: each
 folder holds a stamp with the hash of the parent pom, the module's pom and the module's
 own sources (the connectors), so editing a version or a connector triggers a rebuild.
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -25,25 +30,32 @@ JVM_DIR = REPO_ROOT / "infra" / "jvm"
 PARENT_POM = JVM_DIR / "pom.xml"
 STAMP = ".gridlake-stamp"
 DEFAULT_MODULES: tuple[str, ...] = ("kafka", "hadoop", "flink", "spark")
+#: Folder of each module's pom, where it is not ``infra/jvm/<module>``.
+MODULE_DIRS: dict[str, Path] = {"flink": REPO_ROOT / "jobs" / "streaming" / "connectors"}
 
 
 class JarsError(StackError):
     """Resolving jars failed; the message is one actionable line."""
 
 
+def module_dir_of(module: str) -> Path:
+    """The folder of a JVM module (its pom and sources)."""
+    return MODULE_DIRS.get(module, JVM_DIR / module)
+
+
 def module_pom(module: str) -> Path:
     """Return the pom of a JVM module."""
-    return JVM_DIR / module / "pom.xml"
+    return module_dir_of(module) / "pom.xml"
 
 
 def available_modules(modules: Sequence[str] = DEFAULT_MODULES) -> list[str]:
-    """Return the requested modules that exist in ``infra/jvm`` (have a pom)."""
+    """Return the requested modules that exist (have a pom)."""
     return [m for m in modules if module_pom(m).is_file()]
 
 
 def module_sources(module: str) -> list[Path]:
     """The module's own source files (``src/``), in byte order of their paths."""
-    src = JVM_DIR / module / "src"
+    src = module_dir_of(module) / "src"
     return sorted((p for p in src.rglob("*") if p.is_file()), key=lambda p: str(p).encode())
 
 
@@ -99,7 +111,8 @@ def _reactor_complete() -> bool:
 def _mvn_commands(mvn: str, settings: GridLakeSettings, modules: list[str]) -> list[list[str]]:
     common = ["-q", "-B", "package", f"-Dgridlake.jars={settings.jars}"]
     if _reactor_complete():
-        return [[mvn, "-f", str(PARENT_POM), "-pl", ",".join(modules), "-am", *common]]
+        selected = ",".join(os.path.relpath(module_dir_of(m), JVM_DIR) for m in modules)
+        return [[mvn, "-f", str(PARENT_POM), "-pl", selected, "-am", *common]]
     # The parent lists modules another part of the project has not written yet: a child
     # pom still builds alone (its parent is read through relativePath).
     return [[mvn, "-f", str(module_pom(m)), *common] for m in modules]
@@ -139,7 +152,7 @@ def ensure_jars(
 ) -> list[str]:
     """Resolve the jars of ``modules`` into ``settings.jars/<module>/`` when missing or stale.
 
-    Modules without a pom in ``infra/jvm`` are skipped.
+    Modules without a pom are skipped.
 
     Args:
         settings: GridLake settings (``settings.jars`` is the output root).

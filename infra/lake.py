@@ -21,6 +21,7 @@ from urllib.parse import quote
 import httpx
 
 from infra.settings import GridLakeSettings
+from lakehouse.contracts.schema import TableContract
 
 log = logging.getLogger(__name__)
 
@@ -211,8 +212,17 @@ def _remote_error(resp: httpx.Response) -> str:
 
 
 def lake_path(settings: GridLakeSettings, layer: str, name: str) -> str:
-    """HDFS path of a lake table: ``<hdfs.lake_root>/<layer>/<name>``."""
+    """HDFS path of a lake table: ``<hdfs.lake_root>/<layer>/<name>``.
+
+    The one table-path rule: every reader and writer (Flink, Spark, WebHDFS) derives a
+    table's location from here or from :func:`hudi_table_path`.
+    """
     return f"{settings.hdfs.lake_root.rstrip('/')}/{layer}/{name}"
+
+
+def hudi_table_path(settings: GridLakeSettings, table: TableContract) -> str:
+    """Fully qualified base path of a table in the lake: ``<lake_uri>/<layer>/<name>``."""
+    return settings.hdfs.uri + lake_path(settings, table.layer, table.name)
 
 
 # --------------------------------------------------------------------------------------

@@ -21,17 +21,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from infra.lake import HudiTableConfig, WebHdfs, lake_path, read_table_config
+from infra.lake import HudiTableConfig, WebHdfs, hudi_table_path, lake_path, read_table_config
 from infra.settings import GridLakeSettings
+from infra.spark import MERGE_MODE, spark_schema, spark_write_options
 from lakehouse.contracts import TableContract
 from lakehouse.contracts.tables import TABLES
 
 log = logging.getLogger(__name__)
-
-#: Merge mode of every GridLake table (the Flink connector refuses any other).
-MERGE_MODE = "EVENT_TIME_ORDERING"
-#: Hudi table version GridLake writes (Hudi 1.x).
-TABLE_VERSION = "9"
 
 OK, MISSING, MISMATCH = "ok", "missing", "mismatch"
 
@@ -71,17 +67,6 @@ class TableCreate:
     action: str
 
 
-def key_generator_class(table: TableContract) -> str:
-    """Key generator of a table, as the Flink connector chooses it.
-
-    NON_PARTITION for an unpartitioned table, SIMPLE for one key column, COMPLEX for
-    several: keys are then byte-identical whichever engine writes them.
-    """
-    if not table.partition_fields:
-        return "org.apache.hudi.keygen.NonpartitionedKeyGenerator"
-    if len(table.record_key) == 1:
-        return "org.apache.hudi.keygen.SimpleKeyGenerator"
-    return "org.apache.hudi.keygen.ComplexKeyGenerator"
 
 
 def compare(table: TableContract, config: HudiTableConfig) -> list[str]:
@@ -142,39 +127,10 @@ def check_tables(
     return out
 
 
-def spark_write_options(table: TableContract) -> dict[str, str]:
-    """Hudi Spark write options for ``table``, consistent with the Flink connector.
-
-    The contract's ``hoodie.*`` extras come first so that the key, ordering, partition
-    and merge settings always follow the contract.
-    """
-    options = {k: v for k, v in table.extra.items() if k.startswith("hoodie.")}
-    options.update(
-        {
-            "hoodie.table.name": table.name,
-            "hoodie.datasource.write.table.type": table.table_type,
-            "hoodie.datasource.write.operation": "upsert",
-            "hoodie.datasource.write.recordkey.field": ",".join(table.record_key),
-            "hoodie.datasource.write.partitionpath.field": ",".join(table.partition_fields),
-            "hoodie.datasource.write.keygenerator.class": key_generator_class(table),
-            "hoodie.table.ordering.fields": table.ordering_field,
-            "hoodie.record.merge.mode": MERGE_MODE,
-            "hoodie.metadata.enable": "false",
-            "hoodie.index.type": table.index_type,
-            "hoodie.datasource.write.hive_style_partitioning": "false",
-            "hoodie.datasource.write.partitionpath.urlencode": "false",
-            "hoodie.datasource.write.reconcile.schema": "true",
-            "hoodie.write.table.version": TABLE_VERSION,
-        }
-    )
-    return options
 
 
 def create_table(spark: Any, settings: GridLakeSettings, table: TableContract) -> None:
     """Initialise ``table`` as an empty Hudi table (an empty DataFrame, one empty commit)."""
-    from jobs.batch.spark import spark_schema
-    from jobs.common.ddl import hudi_table_path
-
     uri = hudi_table_path(settings, table)
     options = {
         **spark_write_options(table),
@@ -220,7 +176,7 @@ def create_tables(
         return out
     own_session = spark is None
     if own_session:
-        from jobs.batch.spark import spark_session
+        from infra.spark import spark_session
 
         spark = spark_session(settings, "gridlake-tables-create")
         spark.sparkContext.setLogLevel("ERROR")

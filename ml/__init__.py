@@ -3,5 +3,5 @@
 Subpackages: :mod:`ml.models` (the network, no I/O), :mod:`ml.data` (series sources,
 synthetic degradation, scaling), :mod:`ml.training` (training and transfer);
 modules :mod:`ml.inference`, :mod:`ml.evaluation`, :mod:`ml.registry`,
-:mod:`ml.service` (FastAPI), :mod:`ml.cli` (``gridlake ml``) and :mod:`ml.bench`.
+:mod:`ml.service` (FastAPI), :mod:`ops.cli.ml` (``gridlake ml``) and :mod:`ops.bench.ml`.
 """

@@ -1,7 +1,7 @@
 """Scoring on the lake (``gridlake ml score``): DWD series → scores and alarms.
 
 One run takes a registered model, reads its message kind's DWD series for a time range
-(:class:`ml.data.lake.LakeSource`, with the model's channels and grid), scores every
+(:class:`ml.data.lake_source.LakeSource`, with the model's channels and grid), scores every
 device (:mod:`ml.detection`) and writes
 
 * every scored step to ``ads_equipment_anomaly_score`` and every anomalous interval to
@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from infra.lake import WebHdfs, lake_path, read_table_config
+from infra.lake import WebHdfs, hudi_table_path, lake_path, read_table_config
 from infra.settings import GridLakeSettings
-from jobs.common.ddl import hudi_table_path, quote, sql_string
+from jobs.common.ddl import quote, sql_string
 from lakehouse.contracts.schema import TableContract
 from lakehouse.contracts.serving import (
     events_channel,
@@ -44,7 +44,7 @@ from lakehouse.contracts.tables import (
     ADS_EQUIPMENT_ANOMALY_SCORE,
     ML_SERVING_SCORE,
 )
-from ml.data.lake import LakeSource, enable_arrow, lake_session, load_table, upsert_rows
+from ml.data.lake_source import LakeSource, enable_arrow, lake_session, load_table, upsert_rows
 from ml.data.sources import contract_by_name
 from ml.detection import AnomalyInterval, DeviceScores, IntervalRules, score_devices
 from ml.inference import InputError
@@ -221,7 +221,7 @@ def write_table(spark: Any, settings: GridLakeSettings, table: TableContract,
         (rows upserted, stale rows deleted).
 
     """
-    from jobs.batch.backfill import write_options
+    from infra.spark import write_options
 
     new = upsert_rows(spark, settings, table, frame)
     if not _table_exists(settings, table):
@@ -328,7 +328,7 @@ def run_lake_scoring(
         settings: Lake, Spark, Redis and registry settings.
         request: Model, range, devices, threshold and interval rules.
         registry: Model registry (default: the one ``settings.ml`` describes).
-        spark: A Spark session to use (default: :func:`ml.data.lake.lake_session`).
+        spark: A Spark session to use (default: :func:`ml.data.lake_source.lake_session`).
         progress: Show a progress bar while scoring.
 
     Raises:

@@ -2,7 +2,7 @@
 
 Generation is pure and deterministic (:mod:`mock_devices.fleet`, :mod:`mock_devices.replay`);
 data defects are a separate stage (:mod:`mock_devices.defects`); publishing to Kafka is
-done by :mod:`mock_devices.publisher`; :mod:`mock_devices.cli` wires them together.
+done by :mod:`infra.kafka_client`; :mod:`ops.cli.simulate` wires them together.
 
 Every generator yields :data:`Record` tuples ``(topic, key, value)`` in event-time order,
 where ``topic`` is the contract's topic *without* the configured prefix and ``value`` is

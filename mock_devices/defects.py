@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from infra.serde import dumps
 from lakehouse.contracts.messages import MESSAGES
 from lakehouse.contracts.schema import FieldType, MessageContract
 from mock_devices.config import ConfigError, Record
-from mock_devices.serde import dumps
 
 DEFECT_TYPES: tuple[str, ...] = (
     "duplicate", "out_of_order", "late", "gap", "stuck", "spike", "out_of_range",

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from infra.kafka_client import KafkaUnavailableError, PublishReport, Sink
+from infra.serde import dumps
 from lakehouse.contracts.messages import MESSAGES
 from mock_devices.clock import Pacer
 from mock_devices.config import FleetConfig, Record
 from mock_devices.defects import LABEL_TOPIC, DefectConfig, DefectStage
 from mock_devices.fleet import Fleet
-from mock_devices.publisher import KafkaUnavailableError, PublishReport, Sink
-from mock_devices.serde import dumps
 
 log = logging.getLogger(__name__)
 

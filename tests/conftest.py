@@ -22,9 +22,25 @@ from infra.settings import (
     RedisSettings,
     load_settings,
 )
-from jobs.streaming.isolation import free_ports
+from ops.bench.isolation import free_ports
 
 logger = logging.getLogger(__name__)
+
+pytest_plugins = ["tests.ml.fixtures"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """Give every test the root logger's handlers and level as they were before it.
+
+    A command-line test runs ``configure_logging`` inside ``CliRunner``, whose stderr is
+    closed afterwards; a handler left on it breaks every later log call.
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 Reads come from the device catalog (the compacted ``device.registry`` topic). Every change
 is a new version of the device's registry record, checked against the
 ``device_registry`` message contract and published to Kafka with the simulator's
-:class:`~mock_devices.publisher.Publisher`, so it reaches ``dim_device`` through the
+:class:`~infra.kafka_client.Publisher`, so it reaches ``dim_device`` through the
 streaming job like any registry event (a new SCD-2 version valid from the change).
 Request and response models are derived from the contract.
 """
@@ -23,8 +23,8 @@ from api.context import Ctx, require
 from api.models import PY_TYPES
 from api.output import parse_sort, render, sort_rows
 from api.security import Perm, Principal
+from infra.kafka_client import KafkaUnavailableError, Publisher
 from lakehouse.contracts.messages import DEVICE_REGISTRY
-from mock_devices.publisher import KafkaUnavailableError, Publisher
 
 router = APIRouter(tags=["devices"])
 

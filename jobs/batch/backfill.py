@@ -13,7 +13,7 @@ deletes rows of those days that the recomputation no longer produces, so that th
 ends up exactly as a fresh computation gives it. Writes are Hudi upserts under the same
 optimistic concurrency control as the stream's (``lake.concurrency``), so a backfill may
 run beside the streaming job (docs/backfill.md). Once every table is written, the Redis
-serving copy of the ADS tables is refreshed for the range (:mod:`jobs.batch.serving`).
+serving copy of the ADS tables is refreshed for the range (:mod:`jobs.batch.serving_refresh`).
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from infra.lake import hudi_table_path
 from infra.settings import GridLakeSettings
-from jobs.batch import serving
-from jobs.batch.spark import spark_type
-from jobs.common.ddl import hudi_table_path, quote, sql_string
+from infra.spark import spark_type, with_retries, write_options
+from jobs.batch import serving_refresh
+from jobs.common.ddl import quote, sql_string
 from jobs.transforms import detail, pipeline
 from jobs.transforms.dialect import ARRIVAL, SPARK, Dialect, SparkDialect
 from lakehouse.contracts.messages import DEVICE_REGISTRY, MESSAGES
@@ -163,7 +164,7 @@ def planned_outputs(request: BackfillRequest, d: Dialect = SPARK) -> list[pipeli
 
 def planned_serving(
     request: BackfillRequest, outputs: Sequence[pipeline.Output] | None = None
-) -> list[serving.ServingTarget]:
+) -> list[serving_refresh.ServingTarget]:
     """Serving copies (ADS in Redis) the request refreshes once its tables are written.
 
     Args:
@@ -173,7 +174,7 @@ def planned_serving(
     """
     outputs = planned_outputs(request) if outputs is None else outputs
     return [
-        serving.ServingTarget(
+        serving_refresh.ServingTarget(
             o.table, SERVING_SCORE[o.table.name], request.start, request.end,
             where=_scope_filter(o.table, request.scope),
             # like the lake's stale deletes: a partial scope owns only part of the range
@@ -204,7 +205,7 @@ class TableResult:
 Progress = Callable[[TableResult, int, int], None]
 """Called after each table: (result, tables done, tables planned)."""
 
-ServingProgress = Callable[[serving.ServingResult], None]
+ServingProgress = Callable[[serving_refresh.ServingResult], None]
 """Called after each serving copy refreshed."""
 
 
@@ -338,21 +339,6 @@ def _scope_filter(table: TableContract, scope: Scope) -> str:
     return "TRUE"
 
 
-def write_options(settings: GridLakeSettings, table: TableContract) -> dict[str, str]:
-    """Spark write options: the catalog's key/merge settings plus the lake's services."""
-    from jobs.catalog import spark_write_options
-
-    options = {**spark_write_options(table), **settings.lake.hoodie_options()}
-    options.update({
-        "hoodie.embed.timeline.server": "false",
-        "hoodie.write.markers.type": "DIRECT",
-        "hoodie.clean.automatic": "true",
-        "hoodie.clean.policy": "KEEP_LATEST_COMMITS",
-        "hoodie.combine.before.upsert": "true",
-    })
-    if table.table_type == "MERGE_ON_READ":
-        options["hoodie.compact.inline"] = "true"
-    return options
 
 
 def _write_table(
@@ -376,7 +362,7 @@ def _write_table(
                              if "dt" in table.field_names else 1)
         options = write_options(settings, table)
         if result.rows:
-            _with_retries(lambda: new.write.format("hudi").options(**options)
+            with_retries(lambda: new.write.format("hudi").options(**options)
                           .mode("append").save(uri), table.name)
         result.deleted = _delete_stale(spark, table, uri, new, f"({in_range}) AND ({keep})",
                                        options, request, as_of_ms)
@@ -406,7 +392,7 @@ def _delete_stale(spark: Any, table: TableContract, uri: str, new: Any, where: s
     try:
         n = int(stale.count())
         if n:
-            _with_retries(lambda: stale.write.format("hudi").options(
+            with_retries(lambda: stale.write.format("hudi").options(
                 **{**options, "hoodie.datasource.write.operation": "delete"}
             ).mode("append").save(uri), table.name)
     finally:
@@ -414,22 +400,6 @@ def _delete_stale(spark: Any, table: TableContract, uri: str, new: Any, where: s
     return n
 
 
-#: Attempts of one table write that lost an optimistic-concurrency conflict.
-WRITE_ATTEMPTS = 4
-
-
-def _with_retries(write: Callable[[], None], table: str) -> None:
-    """Run a Hudi write, again when another writer's commit conflicted with it."""
-    for attempt in range(1, WRITE_ATTEMPTS + 1):
-        try:
-            write()
-            return
-        except Exception as exc:  # py4j wraps the JVM's exception: match on its text
-            if "HoodieWriteConflictException" not in str(exc) or attempt == WRITE_ATTEMPTS:
-                raise
-            log.warning("%s: write conflicted with a concurrent commit (attempt %d/%d); "
-                        "retrying", table, attempt, WRITE_ATTEMPTS)
-            time.sleep(attempt)
 
 
 def _check_scope_known(spark: Any, scope: Scope) -> None:
@@ -467,14 +437,14 @@ def _refresh_serving(
     """The serving step: every planned serving copy, also of tables an earlier attempt wrote."""
     by_table = {r.table: r for r in results}
 
-    def record(res: serving.ServingResult) -> None:
+    def record(res: serving_refresh.ServingResult) -> None:
         if res.table in by_table:
             by_table[res.table].serving_rows = res.rows
             by_table[res.table].serving_deleted = res.deleted
         if on_serving is not None:
             on_serving(res)
 
-    serving.refresh_serving(spark, settings, planned_serving(request, outputs), as_of_ms,
+    serving_refresh.refresh_serving(spark, settings, planned_serving(request, outputs), as_of_ms,
                             on_result=record)
 
 
@@ -508,7 +478,7 @@ def run_backfill(
     validate(request)
     own = spark is None
     if own:
-        from jobs.batch.spark import spark_session
+        from infra.spark import spark_session
 
         spark = spark_session(settings, "gridlake-backfill")
         spark.sparkContext.setLogLevel("ERROR")
@@ -540,6 +510,3 @@ def run_backfill(
     return results
 
 
-#: Public name of :func:`_with_retries`: history imports (jobs/batch/history.py) write
-#: through it too.
-with_retries = _with_retries

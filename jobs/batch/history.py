@@ -40,15 +40,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from infra.lake import hudi_table_path
 from infra.settings import GridLakeSettings
+from infra.spark import with_retries, write_options
 from jobs.batch.backfill import (
     DEVICE_TYPES,
     BackfillRequest,
     Scope,
-    with_retries,
-    write_options,
 )
-from jobs.common.ddl import hudi_table_path, quote
+from jobs.common.ddl import quote
 from lakehouse.contracts.messages import DEVICE_REGISTRY, MESSAGES
 from lakehouse.contracts.schema import Field, FieldType, MessageContract, TableContract
 from lakehouse.contracts.tables import ODS_TABLES, QUARANTINE
@@ -695,7 +695,7 @@ def epoch_ms_schema(table: TableContract) -> Any:
     """The Spark ``StructType`` of ``table`` with timestamps as epoch milliseconds (BIGINT)."""
     from pyspark.sql import types as T
 
-    from jobs.batch.spark import spark_type
+    from infra.spark import spark_type
 
     return T.StructType([
         T.StructField(f.name, T.LongType() if f.type is FieldType.TIMESTAMP
@@ -761,7 +761,7 @@ def run_import(
         _check_unchanged(file)
     own = spark is None
     if own:
-        from jobs.batch.spark import spark_session
+        from infra.spark import spark_session
 
         spark = spark_session(settings, "gridlake-import")
         spark.sparkContext.setLogLevel("ERROR")

@@ -14,7 +14,7 @@ from typing import Any
 from infra.logs import configure_logging
 from infra.settings import load_settings
 from jobs.batch.backfill import BackfillRequest, Scope, TableResult, run_backfill
-from jobs.batch.serving import ServingResult
+from jobs.batch.serving_refresh import ServingResult
 from jobs.batch.tracking import JobState, JobStore
 
 log = logging.getLogger(__name__)

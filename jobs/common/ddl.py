@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from infra.lake import lake_path
+from infra.lake import hudi_table_path
 from infra.settings import GridLakeSettings
 from lakehouse.contracts import Field, FieldType, MessageContract, TableContract
 from lakehouse.contracts.serving import serving_key_prefix
@@ -143,9 +143,6 @@ def project_sql(table: TableContract, source: str, computed: Mapping[str, str]) 
     return "SELECT " + ",\n  ".join(cols) + f"\nFROM {quote(source)}"
 
 
-def hudi_table_path(settings: GridLakeSettings, table: TableContract) -> str:
-    """Fully qualified base path of a table in the lake: ``<lake_uri>/<layer>/<name>``."""
-    return settings.hdfs.uri + lake_path(settings, table.layer, table.name)
 
 
 def stamp_options(table: TableContract) -> dict[str, str]:

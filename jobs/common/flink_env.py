@@ -4,7 +4,7 @@ PyFlink starts its gateway JVM (which also hosts the local mini-cluster) with Fl
 ``lib`` on the classpath followed by ``$HADOOP_CLASSPATH`` (see
 ``pyflink/pyflink_gateway_server.py``). GridLake puts its connector jar, Hudi's runtime,
 the Hadoop client and the Kafka SQL connector there, built into ``<jars>/flink`` by
-``mvn -f infra/jvm/pom.xml -pl flink,spark -am package``. They must not be added with
+``gridlake setup`` (Maven, ``jobs/streaming/connectors``). They must not be added with
 ``pipeline.jars``/``add_jars``: the user-code classloader then loads Hudi and Hadoop classes
 twice (class-cast and closed-classloader errors).
 """
@@ -71,7 +71,7 @@ def flink_classpath(jars_dir: Path) -> list[Path]:
     if not connectors:
         raise FileNotFoundError(
             f"no {CONNECTOR_JAR_PREFIX}*.jar in {folder}; build it with "
-            "`mvn -q -f infra/jvm/pom.xml -pl flink,spark -am package`"
+            "`gridlake setup`"
         )
     return connectors + [p for p in jars if p not in connectors]
 

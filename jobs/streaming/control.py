@@ -33,7 +33,7 @@ from jobs.streaming.runtime import (
 
 log = logging.getLogger(__name__)
 
-JOBS: dict[str, str] = {"lakehouse": "jobs.streaming.lakehouse"}
+JOBS: dict[str, str] = {"lakehouse": "jobs.streaming.lakehouse_job"}
 #: Flink job (pipeline) name of each job, as set by its module.
 JOB_NAMES: dict[str, str] = {"lakehouse": "gridlake-lakehouse"}
 

@@ -97,7 +97,7 @@ ARRIVAL = "arrival"
 
 
 class SparkDialect:
-    """Spark SQL (session time zone UTC, see ``jobs.batch.spark.spark_session``).
+    """Spark SQL (session time zone UTC, see ``infra.spark.spark_session``).
 
     A stream's ``FIRST_VALUE`` is the first non-null value in arrival order. A batch has no
     arrival order of its own, so the input views carry it as a column ``arrival`` (ingest

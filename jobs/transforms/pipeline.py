@@ -1,6 +1,6 @@
 """The lakehouse's layers as one chain of named SQL views, for either engine.
 
-Streaming (:mod:`jobs.streaming.lakehouse`) and backfills (:mod:`jobs.batch.backfill`)
+Streaming (:mod:`jobs.streaming.lakehouse_job`) and backfills (:mod:`jobs.batch.backfill`)
 both build their plan from here: the same views, rendered with their engine's
 :class:`~jobs.transforms.dialect.Dialect`, feeding the same tables. Only the inputs differ:
 the stream defines ``checked_<message>`` from Kafka, a backfill from ODS and quarantine.

@@ -175,7 +175,7 @@ DWD_TABLES: dict[str, TableContract] = {s.name: _dwd(s) for s in DWD_SPECS}
 # into a new lake with a backfill.
 UPDATED_IN_PLACE = "MERGE_ON_READ"
 # ADS tables are rewritten in place too but stay COPY_ON_WRITE: the API reads older ranges
-# of them straight from their Parquet base files (api/lake.py), which hold every row only
+# of them straight from their Parquet base files (api/lake_reader.py), which hold every row only
 # when there are no log files.
 SERVED_IN_PLACE = "COPY_ON_WRITE"
 

@@ -11,7 +11,7 @@ Implemented here:
   with labelled fault injection (ESS cell imbalance, thermal runaway onset, ...);
 * :class:`FileSource` - a Parquet or CSV file (one row per device and instant).
 
-* :class:`ml.data.lake.LakeSource` - the DWD tables of the lake (Hudi on HDFS), read with
+* :class:`ml.data.lake_source.LakeSource` - the DWD tables of the lake (Hudi on HDFS), read with
   Spark; it lives in its own module so that this one needs no JVM.
 
 Every source places readings on the grid the same way (:func:`series_from_rows`), so

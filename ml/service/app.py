@@ -10,7 +10,7 @@ Endpoints:
   ``[steps][channels]`` in the model's channel order); all windows of a request are
   scored in batches. No training ever happens in a request.
 * ``POST /score/lake`` - score one device over a time range read from the lake (its DWD
-  table, through :class:`ml.data.lake.LakeSource`, as ``gridlake ml score`` reads it):
+  table, through :class:`ml.data.lake_source.LakeSource`, as ``gridlake ml score`` reads it):
   scores, flags and anomalous intervals; nothing is written. The Spark session starts
   with the first such request and lives as long as the service.
 
@@ -36,7 +36,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from infra.settings import GridLakeSettings, load_settings
-from ml.data.lake import LakeReadError, LakeSource, NoDataError
+from ml.data.lake_source import LakeReadError, LakeSource, NoDataError
 from ml.data.sources import SourceError, contract_by_name
 from ml.detection import score_devices
 from ml.inference import InputError, Scorer
@@ -222,7 +222,7 @@ def _lazy_spark(settings: GridLakeSettings, given: Any) -> Callable[[], Any]:
     def get() -> Any:
         with lock:
             if holder[0] is None:
-                from jobs.batch.spark import spark_session
+                from infra.spark import spark_session
 
                 try:
                     session = spark_session(settings, "gridlake-ml-service")

@@ -19,11 +19,11 @@ from typing import Any
 
 import pandas as pd
 
+from infra.serde import loads
 from infra.settings import GridLakeSettings
-from jobs.streaming.isolation import isolated_run
 from lakehouse.contracts.messages import DEVICE_REGISTRY
 from lakehouse.contracts.tables import ADS_TABLES
-from mock_devices.serde import loads
+from ops.bench.isolation import isolated_run
 from tests.api import serving_load
 from tests.jobs.streaming import lakehouse_data, lakehouse_oracle
 from tests.jobs.streaming.conftest import publish_to

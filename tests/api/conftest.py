@@ -25,7 +25,7 @@ from pydantic import SecretStr
 
 from api.app import create_app
 from infra.settings import GridLakeSettings, RedisSettings
-from jobs.streaming.isolation import free_port
+from ops.bench.isolation import free_port
 from tests.api import ads_data
 
 ADMIN_PASSWORD = "admin-password-for-tests"

@@ -10,7 +10,7 @@ import pytest
 
 from api import service
 from infra.settings import GridLakeSettings
-from jobs.streaming.isolation import free_port
+from ops.bench.isolation import free_port
 from tests.api.ads_data import World
 from tests.api.conftest import ADMIN_PASSWORD, api_settings
 

@@ -24,10 +24,10 @@ import yaml
 from pydantic import BaseModel
 
 from infra import jars
-from infra.service_cli import app as service_app
 from infra.settings import REPO_ROOT, GridLakeSettings
-from infra.stack.foreground import API, STREAM, service_names
 from infra.stack.manager import Stack
+from ops.cli.service import app as service_app
+from ops.services import API, STREAM, service_names
 
 DOCKER = REPO_ROOT / "docker"
 COMPOSE_FILE = DOCKER / "docker-compose.yml"
@@ -214,7 +214,7 @@ def test_service_runs_its_own_role_in_the_foreground(name: str) -> None:
 def test_healthcheck_checks_the_same_service(name: str) -> None:
     hc = services()[name]["healthcheck"]
     test = hc["test"]
-    assert test[:5] == ["CMD", "python", "-m", "infra.service_cli", "check"], test
+    assert test[:5] == ["CMD", "python", "-m", "ops.cli.service", "check"], test
     assert test[5] == name
     assert {"interval", "timeout", "retries", "start_period"} <= set(hc)
     assert duration_s(hc["timeout"]) < duration_s(hc["interval"]) + 1
@@ -412,7 +412,7 @@ def test_dockerfile_copy_sources_exist_and_are_sent() -> None:
 
 
 def test_build_context_leaves_out_local_state() -> None:
-    for path in (".venv", ".gridlake", ".git", "infra/jvm/flink/target", ".env"):
+    for path in (".venv", ".gridlake", ".git", "jobs/streaming/connectors/target", ".env"):
         assert ignored(path), path
 
 
@@ -449,8 +449,9 @@ def test_jar_stamp_recipe_matches_pom_hash() -> None:
     # Dockerfile: { cat the two poms; find the module's src files | LC_ALL=C sort | xargs cat; }
     # | sha256sum, run here for real
     for module in jars.available_modules():
-        script = (f'm={module}; {{ cat infra/jvm/pom.xml "infra/jvm/$m/pom.xml"; '
-                  'find "infra/jvm/$m" -path "infra/jvm/$m/src/*" -type f | LC_ALL=C sort '
+        d = jars.module_dir_of(module).relative_to(REPO_ROOT)
+        script = (f'd={d}; {{ cat infra/jvm/pom.xml "$d/pom.xml"; '
+                  'find "$d" -path "$d/src/*" -type f | LC_ALL=C sort '
                   "| xargs -r cat; } | sha256sum | cut -d' ' -f1")
         out = subprocess.run(["bash", "-c", script], cwd=REPO_ROOT, capture_output=True,
                              text=True, check=True).stdout.strip()

@@ -33,7 +33,7 @@ def cli(settings: GridLakeSettings, *args: str) -> tuple[subprocess.CompletedPro
     env = {**os.environ, "GRIDLAKE_HOME": str(settings.home)}
     t0 = time.monotonic()
     res = subprocess.run(
-        [sys.executable, "-m", "infra.cli", *args],
+        [sys.executable, "-m", "ops.cli.main", *args],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

@@ -12,7 +12,7 @@ import pytest
 
 from infra.settings import GridLakeSettings
 from jobs.streaming import control
-from jobs.streaming.lakehouse import GROUP_SUFFIX
+from jobs.streaming.lakehouse_job import GROUP_SUFFIX
 from jobs.streaming.monitor import wait_caught_up
 from jobs.streaming.runtime import flink_log_dir
 from lakehouse.contracts.messages import MESSAGES
@@ -57,7 +57,7 @@ def read_tables(
         spark: A session to use (default: one is started and stopped).
 
     """
-    from jobs.batch.spark import read_table, spark_session
+    from infra.spark import read_table, spark_session
 
     session = spark or spark_session(settings, "test-lakehouse")
     try:

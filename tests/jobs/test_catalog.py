@@ -19,8 +19,9 @@ import pytest
 
 from infra.lake import HudiTableConfig, WebHdfs, lake_path, parse_properties
 from infra.settings import REPO_ROOT, GridLakeSettings
+from infra.spark import key_generator_class, spark_write_options
 from jobs import catalog
-from jobs.catalog import TableCheck, compare, key_generator_class, spark_write_options
+from jobs.catalog import TableCheck, compare
 from lakehouse.contracts.tables import ADS_METER_ENERGY_15MIN, DIM_DEVICE, ODS_METER_READING, TABLES
 
 # What the Flink connector wrote for ods_meter_reading (schema shortened).
@@ -137,7 +138,7 @@ def test_write_options_follow_the_connector() -> None:
 def test_spark_schema_of_a_contract() -> None:
     from pyspark.sql import types as T
 
-    from jobs.batch.spark import spark_schema
+    from infra.spark import spark_schema
 
     schema = spark_schema(ODS_METER_READING)
     assert schema.fieldNames() == ODS_METER_READING.field_names
@@ -166,7 +167,7 @@ def _cli(settings: GridLakeSettings, *args: str) -> subprocess.CompletedProcess[
     env = {**os.environ, "GRIDLAKE_HOME": str(settings.home),
            "GRIDLAKE_HDFS__LAKE_ROOT": settings.hdfs.lake_root}
     return subprocess.run(
-        [sys.executable, "-m", "infra.cli", "tables", *args], cwd=REPO_ROOT, env=env,
+        [sys.executable, "-m", "ops.cli.main", "tables", *args], cwd=REPO_ROOT, env=env,
         capture_output=True, text=True, timeout=600, check=False,
     )
 
@@ -197,7 +198,7 @@ def test_create_then_check_then_break_a_table(
     def no_spark(*_: object, **__: object) -> None:
         raise AssertionError("create started Spark although nothing was missing")
 
-    monkeypatch.setattr("jobs.batch.spark.spark_session", no_spark)
+    monkeypatch.setattr("infra.spark.spark_session", no_spark)
     assert {c.action for c in catalog.create_tables(lake)} == {"exists"}
     monkeypatch.undo()
     t0 = time.monotonic()
@@ -242,7 +243,7 @@ def test_check_cli_without_hdfs(settings: GridLakeSettings) -> None:
            "GRIDLAKE_HDFS__NAMENODE_HTTP_PORT": str(settings.hdfs.namenode_http_port)}
     for cmd in ("check", "create"):
         res = subprocess.run(
-            [sys.executable, "-m", "infra.cli", "tables", cmd], cwd=REPO_ROOT, env=env,
+            [sys.executable, "-m", "ops.cli.main", "tables", cmd], cwd=REPO_ROOT, env=env,
             capture_output=True, text=True, timeout=120, check=False,
         )
         assert res.returncode == 1

@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 from infra.lake import WebHdfs, lake_path, newest_instant, parse_instant
 from infra.settings import GridLakeSettings
 from jobs.streaming import monitor
-from jobs.streaming.isolation import free_port
 from jobs.streaming.monitor import (
     JobReport,
     SinkTarget,
@@ -34,6 +33,7 @@ from jobs.streaming.monitor import (
     topic_lags,
 )
 from lakehouse.contracts.tables import TABLES
+from ops.bench.isolation import free_port
 
 # Vertex names as Flink 2.2 reports them for the meter pipeline (sinks chained).
 V_SOURCE = (
@@ -339,7 +339,7 @@ def test_unknown_job_needs_group_and_topics(offline: GridLakeSettings) -> None:
 def test_cli_status_json_without_services(
     offline: GridLakeSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from infra.cli import app
+    from ops.cli.main import app
 
     settings = offline
     for key, value in {
@@ -475,7 +475,7 @@ def test_cli_status_on_the_stack(isolated: GridLakeSettings) -> None:
         "GRIDLAKE_FLINK__REST_PORT": str(s.flink.rest_port),
     }
     res = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "stream", "status", "lakehouse",
+        [sys.executable, "-m", "ops.cli.main", "stream", "status", "lakehouse",
          "--topic", s.kafka.topic_prefix + "nothing", "--group", "g"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )

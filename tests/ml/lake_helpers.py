@@ -20,11 +20,11 @@ from infra.lake import WebHdfs
 from infra.settings import GridLakeSettings
 from lakehouse.contracts.messages import ESS_BMS, SIM_LABEL, TRANSFORMER_TELEMETRY
 from lakehouse.contracts.tables import DWD_TABLES, ODS_TABLES
-from ml.data.lake import upsert_rows
-from ml.data.lake_slice import dwd_frame, fault_label_frame
+from ml.data.lake_source import upsert_rows
 from ml.data.sources import DataDescription, Series, SimulatorSource
 from mock_devices.config import FleetConfig, parse_time_ms
 from mock_devices.faults import FaultRequest
+from ops.bench.lake_slice import dwd_frame, fault_label_frame
 
 START, END = "2024-06-01T20:00", "2024-06-02T04:00"
 TRAIN = ("2024-06-01T20:00", "2024-06-02T00:30")
@@ -142,7 +142,7 @@ def write_slice(stack: GridLakeSettings, local_dir: Path) -> Iterator[LakeSlice]
     """Write the slice; yield it; remove its HDFS directory and Redis keys afterwards."""
     import redis
 
-    from jobs.batch.spark import spark_session
+    from infra.spark import spark_session
 
     settings, env = isolated(stack, local_dir)
     spark = spark_session(settings, "test-ml-lake")

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
+from infra.serde import dumps, loads
 from mock_devices.config import ConfigError, FleetConfig, Record, parse_time_ms
 from mock_devices.defects import DEFECT_TYPES, DefectConfig, DefectStage, event_time
 from mock_devices.fleet import Fleet
 from mock_devices.runner import fleet_stream, topic_intervals_ms
-from mock_devices.serde import dumps, loads
 from tests.mock_devices.sim_helpers import CONTRACTS
 
 START = parse_time_ms("2024-03-04T00:00")

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from infra.serde import dumps
 from lakehouse.contracts.schema import FieldType
 from mock_devices.config import ConfigError, FleetConfig, parse_time_ms
 from mock_devices.fleet import Fleet
-from mock_devices.serde import dumps
 from tests.mock_devices.sim_helpers import CONTRACTS, Msg, by_topic, dicts
 
 START = parse_time_ms("2024-01-15T00:00")  # a Monday in winter

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
+from infra.kafka_client import Publisher, create_topics, delete_topics
+from infra.serde import loads
 from lakehouse.contracts.registry import all_topics
 from mock_devices.config import FleetConfig, parse_time_ms
 from mock_devices.defects import DefectConfig
 from mock_devices.faults import parse_fault
 from mock_devices.fleet import Fleet
-from mock_devices.publisher import Publisher, create_topics, delete_topics
 from mock_devices.runner import fleet_stream, run_stream
-from mock_devices.serde import loads
 from tests.mock_devices.sim_helpers import CONTRACTS
 
 

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from infra.kafka_client import NullSink
+from infra.serde import loads
 from mock_devices.clock import Pacer, realtime_start
 from mock_devices.config import ConfigError
-from mock_devices.publisher import NullSink
 from mock_devices.runner import Progress, run_stream
-from mock_devices.serde import loads
 
 
 class FakeClock:

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, TopicPartition
 
 from api.app import create_app
+from infra.serde import loads
 from lakehouse.contracts.messages import DEVICE_REGISTRY
-from mock_devices.serde import loads
 from tests.api.ads_data import World
 from tests.api.conftest import Users, api_settings
 

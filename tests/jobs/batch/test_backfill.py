@@ -50,7 +50,7 @@ def lake_run(
 @pytest.fixture(scope="module")
 def spark(lake_run: tuple[GridLakeSettings, str]) -> Iterator[Any]:
     """One Spark session for the module."""
-    from jobs.batch.spark import spark_session
+    from infra.spark import spark_session
 
     session = spark_session(lake_run[0], "test-backfill")
     session.sparkContext.setLogLevel("ERROR")

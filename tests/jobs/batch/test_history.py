@@ -374,7 +374,7 @@ def cli_env(tmp_path: Path, clean_env: None, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_cli_dry_run_reports_per_file(cli_env: None) -> None:
-    from jobs.batch.cli import app
+    from ops.cli.backfill import app
 
     res = CliRunner().invoke(app, ["import", str(METERS), "--kind", "meter_reading",
                                    "--dry-run"])
@@ -387,7 +387,7 @@ def test_cli_dry_run_reports_per_file(cli_env: None) -> None:
 
 
 def test_cli_errors_exit_2_with_the_reason(cli_env: None, tmp_path: Path) -> None:
-    from jobs.batch.cli import app
+    from ops.cli.backfill import app
 
     res = CliRunner().invoke(app, ["import", str(METERS), "--kind", "toaster", "--dry-run"])
     assert res.exit_code == 2
@@ -400,7 +400,7 @@ def test_cli_errors_exit_2_with_the_reason(cli_env: None, tmp_path: Path) -> Non
 def test_cli_import_writes_then_offers_or_runs_the_backfill(
     cli_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jobs.batch import cli
+    from ops.cli import backfill as cli
 
     written: list[ImportPlan] = []
 
@@ -472,7 +472,7 @@ def lake(stack: GridLakeSettings) -> Iterator[GridLakeSettings]:
 
 @pytest.fixture(scope="module")
 def spark(lake: GridLakeSettings) -> Iterator[Any]:
-    from jobs.batch.spark import spark_session
+    from infra.spark import spark_session
 
     session = spark_session(lake, "test-history")
     session.sparkContext.setLogLevel("ERROR")
@@ -481,7 +481,7 @@ def spark(lake: GridLakeSettings) -> Iterator[Any]:
 
 
 def _read(spark: Any, settings: GridLakeSettings) -> dict[str, list[dict[str, Any]]]:
-    from jobs.batch.spark import read_table
+    from infra.spark import read_table
 
     out = {}
     for t in (ODS_TABLES["meter_reading"], QUARANTINE):

@@ -17,8 +17,8 @@ from kafka import KafkaProducer
 
 from infra.settings import REPO_ROOT, GridLakeSettings
 from jobs.streaming import control
-from jobs.streaming.isolation import free_port, isolated_run
 from lakehouse.contracts.messages import METER_READING
+from ops.bench.isolation import free_port, isolated_run
 from tests.jobs.lake_run import wait_consumed
 from tests.jobs.streaming import meter_data
 
@@ -152,7 +152,7 @@ def read_lake(settings: GridLakeSettings) -> dict[str, pd.DataFrame]:
     committing that checkpoint; the offsets move only once every table has.
     """
     wait_consumed(settings)
-    from jobs.batch.spark import read_table, spark_session
+    from infra.spark import read_table, spark_session
     from lakehouse.contracts.tables import (
         ADS_METER_ENERGY_15MIN,
         DWD_TABLES,

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import redis
 
-from api.lake import LakeReadError, Timeline, snapshot_files
+from api.lake_reader import LakeReadError, Timeline, snapshot_files
 from infra.lake import HOODIE_DIR, TIMELINE_DIR, WebHdfs, lake_path, parse_instant
 from infra.settings import GridLakeSettings
-from jobs.streaming import lakehouse
+from jobs.streaming import lakehouse_job
 from lakehouse.contracts.schema import TableContract
 from lakehouse.contracts.serving import index_key, serving_key_prefix
 from lakehouse.contracts.tables import ODS_TABLES, QUARANTINE, SERVING_SCORE, TABLES
@@ -103,7 +103,7 @@ def test_cleaning_happens_and_nothing_is_rolled_back(
         lake_run: tuple[GridLakeSettings, str]) -> None:
     """COPY_ON_WRITE tables rewrite files on every commit: older versions get cleaned."""
     settings, _ = lake_run
-    written = [t for t, _ in lakehouse.outputs()]  # the ML tables are written elsewhere
+    written = [t for t, _ in lakehouse_job.outputs()]  # the ML tables are written elsewhere
     actions = {t.name: timeline_actions(settings, t) for t in written}
     cleaned = [n for n, a in actions.items() if a["clean"]]
     assert len(cleaned) >= 10, actions
@@ -114,7 +114,7 @@ def has_uncompacted_logs(fs: WebHdfs, root: str, timeline: Timeline) -> bool:
     """Whether a file group of the MERGE_ON_READ table at ``root`` has log files newer than
     its base file.
 
-    The API's Parquet reader refuses exactly such partitions (``api.lake.snapshot_files``).
+    The API's Parquet reader refuses exactly such partitions (``api.lake_reader.snapshot_files``).
     """
     for partition in fs.list_status(root):
         if not partition.is_dir or partition.name.startswith("."):
@@ -135,7 +135,7 @@ def test_compaction_happens(lake_run: tuple[GridLakeSettings, str]) -> None:
     compacted, though.
     """
     settings, _ = lake_run
-    written = [t for t, _ in lakehouse.outputs()]
+    written = [t for t, _ in lakehouse_job.outputs()]
     merge_on_read = [t for t in written if t.table_type == "MERGE_ON_READ"]
     assert merge_on_read, "no MERGE_ON_READ table in the catalog"
     threshold = LAKE_SERVICES["compaction_delta_commits"]

@@ -28,7 +28,7 @@ def plan(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
         pytest.skip("Flink jars not built (gridlake setup)")
     out = tmp_path_factory.mktemp("plan") / "plan.json"
     done = subprocess.run(
-        [sys.executable, "-m", "jobs.streaming.lakehouse", "--compile-plan", str(out)],
+        [sys.executable, "-m", "jobs.streaming.lakehouse_job", "--compile-plan", str(out)],
         env=job_env(settings), capture_output=True, text=True, timeout=600,
         cwd=Path(__file__).resolve().parents[3],
     )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from ml.data.lake import LakeSource
+from ml.data.lake_source import LakeSource
 from ml.detection import score_devices
 from ml.registry import ModelMetadata, ModelRegistry
 from ml.service.app import create_app
