@@ -39,7 +39,7 @@ from api.security import (
     hash_password,
     persistent_secret,
 )
-from api.serving import ServingStore, ServingUnavailable
+from infra.serving_store import ServingStore, ServingUnavailable
 from infra.settings import GridLakeSettings, load_settings
 from jobs.batch.tracking import JobStore
 
@@ -102,7 +102,8 @@ def build_context(cfg: GridLakeSettings) -> AppContext:
     lake = LakeReader(cfg)
     catalog = DeviceCatalog(cfg)
     hub = EventHub(cfg.redis.url, cfg.redis.key_prefix, DATASETS.values())
-    hub.on_change(serving.forget_coverage)  # new rows may extend what Redis covers
+    # new rows may extend what Redis covers
+    hub.on_change(lambda name: serving.forget_coverage(DATASETS[name].table))
     # cached answers were filtered by region: a device moving region invalidates them
     catalog.on_region_change(hub.invalidate_all)
     ml_url = cfg.api.ml_url or f"http://{cfg.ml.host}:{cfg.ml.port}"

@@ -25,7 +25,7 @@ from api.events import EventHub
 from api.lake_reader import LakeReader
 from api.query import QueryService
 from api.security import AuthError, Perm, Principal, RateLimiter, TokenService
-from api.serving import ServingStore
+from infra.serving_store import ServingStore
 from infra.settings import GridLakeSettings
 from jobs.batch.tracking import JobStore
 

@@ -10,7 +10,6 @@ entity over a range computes its serving-copy keys directly instead of scanning 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lakehouse.contracts.schema import TableContract
@@ -157,24 +156,3 @@ def dataset(name: str) -> Dataset:
 
     """
     return DATASETS[name]
-
-
-def to_ms(t: datetime) -> int:
-    """Epoch milliseconds of ``t`` (naive means UTC)."""
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return int(t.timestamp() * 1000)
-
-
-def from_ms(ms: int) -> datetime:
-    """The UTC instant of epoch milliseconds."""
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
-def days(start_ms: int, end_ms: int) -> list[str]:
-    """The ``dt`` partitions (UTC dates) a range ``[start_ms, end_ms)`` touches."""
-    if end_ms <= start_ms:
-        return []
-    first = from_ms(start_ms).date()
-    last = from_ms(end_ms - 1).date()
-    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]

@@ -2,7 +2,8 @@
 
 The API answers from the lake when a range is older than the serving copy, and for
 everything while Redis is down. A copy-on-write table's snapshot is, per partition and
-file group, the newest base file written by a completed commit:
+file group, the newest base file written by a completed commit
+(:func:`infra.lake.snapshot_files`, with the table's :class:`infra.lake.Timeline`):
 
 * base files are named ``<file id>_<write token>_<instant>.parquet``;
 * an instant counts when its completed instant file is on the active timeline, or when
@@ -20,7 +21,6 @@ in a small LRU (a base file never changes once written).
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -31,84 +31,26 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from api.datasets import Dataset, days, from_ms
+from api.datasets import Dataset
 from infra.lake import (
-    COMMIT_ACTIONS,
-    HOODIE_DIR,
-    TIMELINE_DIR,
-    FileStatus,
     LakeError,
     LakeNotFound,
+    NeedsSpark,
+    Timeline,
     WebHdfs,
     lake_path,
+    read_timeline,
+    snapshot_files,
 )
 from infra.settings import GridLakeSettings
 from lakehouse.contracts.schema import FieldType
+from lakehouse.time import dt_range, from_ms
 
 log = logging.getLogger(__name__)
-
-_BASE_RE = re.compile(r"^(?P<fid>.+)_(?P<token>[^_]+)_(?P<instant>\d+)\.parquet$")
-_LOG_RE = re.compile(r"^\.(?P<fid>.+)_(?P<instant>\d+)\.log\.\d+(?:_.*)?$")
-_INSTANT_RE = re.compile(r"^(?P<req>\d+)(?:_(?P<done>\d+))?\.(?P<rest>[a-z.]+)$")
 
 
 class LakeReadError(Exception):
     """The lake cannot answer this read now (unreachable, or needs Spark)."""
-
-
-class Timeline:
-    """Which instants of a table count, from its timeline folder listing."""
-
-    def __init__(self, names: list[str]) -> None:
-        self.completed: set[str] = set()
-        self.pending: set[str] = set()
-        self.actions: set[str] = set()
-        for name in names:
-            m = _INSTANT_RE.match(name)
-            if not m:
-                continue
-            if m["done"] is not None or m["rest"] in COMMIT_ACTIONS | {"clean", "rollback"}:
-                self.completed.add(m["req"])
-                self.actions.add(m["rest"])
-            else:
-                self.pending.add(m["req"])
-        self.pending -= self.completed
-        every = self.completed | self.pending
-        self.earliest = min(every) if every else None
-
-    def counts(self, instant: str) -> bool:
-        """Whether data written at ``instant`` is committed."""
-        if instant in self.completed:
-            return True
-        if instant in self.pending:
-            return False
-        return self.earliest is not None and instant < self.earliest
-
-
-def snapshot_files(entries: list[FileStatus], timeline: Timeline) -> list[str]:
-    """Names of the base files forming a partition's latest snapshot.
-
-    Raises:
-        LakeReadError: A file group has log files newer than its base file (merge-on-read
-            changes not compacted yet).
-
-    """
-    newest: dict[str, tuple[str, str]] = {}
-    logs: dict[str, str] = {}
-    for e in entries:
-        if m := _BASE_RE.match(e.name):
-            if timeline.counts(m["instant"]):
-                cur = newest.get(m["fid"])
-                if cur is None or m["instant"] > cur[0]:
-                    newest[m["fid"]] = (m["instant"], e.name)
-        elif m := _LOG_RE.match(e.name):
-            if timeline.counts(m["instant"]):
-                logs[m["fid"]] = max(logs.get(m["fid"], ""), m["instant"])
-    for fid, base_instant in logs.items():
-        if fid not in newest or base_instant >= newest[fid][0]:
-            raise LakeReadError("merge-on-read log files not compacted yet: this table "
-                                "needs Spark to be read")
-    return sorted(name for _, name in newest.values())
 
 
 class LakeReader:
@@ -136,11 +78,7 @@ class LakeReader:
             LakeNotFound: There is no table at ``base``.
 
         """
-        try:
-            entries = self.fs.list_status(f"{base}/{HOODIE_DIR}/{TIMELINE_DIR}")
-        except LakeNotFound:
-            entries = self.fs.list_status(f"{base}/{HOODIE_DIR}")
-        tl = Timeline([e.name for e in entries])
+        tl = read_timeline(self.fs, base)
         if "replacecommit" in tl.actions:
             raise LakeReadError("the table has replaced file groups (clustering or insert "
                                 "overwrite): it needs Spark to be read")
@@ -190,13 +128,15 @@ class LakeReader:
             raise LakeReadError(f"lake unavailable: {err}") from err
         t0, t1 = from_ms(start_ms), from_ms(end_ms)
         out: list[dict[str, Any]] = []
-        for day in days(start_ms, end_ms):
+        for day in dt_range(start_ms, end_ms):
             try:
                 entries = self.fs.list_status(f"{base}/{day}")
                 names = snapshot_files(entries, tl)
                 tables = [self._file(f"{base}/{day}/{n}", columns) for n in names]
             except LakeNotFound:
                 continue
+            except NeedsSpark as err:
+                raise LakeReadError(str(err)) from err
             except LakeError as err:
                 raise LakeReadError(f"lake unavailable: {err}") from err
             for t in tables:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, create_model
 from pydantic import Field as PydField
 
 from lakehouse.contracts import FieldType, TableContract
+from lakehouse.time import from_ms
 
 PY_TYPES: dict[FieldType, type] = {
     FieldType.STRING: str,
@@ -39,7 +40,7 @@ def row_model(table: TableContract) -> type[BaseModel]:
 
 
 def _timestamp(value: str) -> datetime:
-    return datetime.fromtimestamp(int(value) / 1000, UTC)
+    return from_ms(int(value))
 
 
 def _boolean(value: str) -> bool:

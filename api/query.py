@@ -1,10 +1,12 @@
 """Where the rows of a query come from: serving copy, lake, or both; and the cache.
 
 A range is split at the first time the serving copy holds for the dataset: what lies
-before it is read from the Hudi table (:mod:`api.lake_reader`), the rest from Redis. While Redis
-is down, or holds nothing of the dataset (new, flushed, restarted without its data), the
-whole range comes from the lake. Region scope is applied to index members
-before any hash is read, and to lake rows as they are decoded.
+before it is read from the Hudi table (:mod:`api.lake_reader`), the rest from Redis
+(:class:`infra.serving_store.ServingStore`). While Redis is down, or holds nothing of the
+dataset (new, flushed, restarted without its data), the whole range comes from the lake.
+Region scope is applied to index members before any hash is read, and to lake rows as
+they are decoded. A query for one entity computes its keys from the dataset's grain (no
+index scan); a query over many entities scans the index for the range.
 
 Responses are cached in Redis under a key made of the generations of the datasets they
 read (:class:`api.events.EventHub`), the request and the caller's region scope; see
@@ -16,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +29,9 @@ from api.catalog import DeviceCatalog
 from api.datasets import Dataset
 from api.events import EventHub
 from api.lake_reader import LakeReader
+from api.models import decode_row
 from api.security import Principal
-from api.serving import ServingStore, ServingUnavailable
+from infra.serving_store import ServingStore, ServingUnavailable
 from infra.settings import GridLakeSettings
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,23 @@ class Rendered:
     body: str
     media_type: str
     sources: set[str]
+
+
+async def serving_rows(store: ServingStore, ds: Dataset,
+                       members: Iterable[str]) -> list[dict[str, Any]]:
+    """The decoded rows of index ``members`` (members whose hash is gone are skipped)."""
+    return [decode_row(ds.table, raw) for raw in await store.hashes(ds.table, members)]
+
+
+async def entity_rows(store: ServingStore, ds: Dataset, entity_type: str, entity_id: str,
+                      start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+    """Rows of one entity in ``[start_ms, end_ms)``, keys computed from the grain."""
+    if ds.keyed_by_entity_and_time:
+        members = [ds.member(entity_type, entity_id, t) for t in ds.aligned(start_ms, end_ms)]
+    else:
+        members = [m for m in await store.members(ds.table, start_ms, end_ms)
+                   if ds.member_entity(m)[1] == entity_id]
+    return await serving_rows(store, ds, members)
 
 
 class QueryService:
@@ -146,7 +166,7 @@ class QueryService:
         lake_until = start_ms
         serving_from = start_ms
         try:
-            cov = await self.serving.coverage(ds)
+            cov = await self.serving.coverage(ds.table)
             if cov.first_ms is None:  # nothing served (new, flushed or restarted empty)
                 lake_until = serving_from = end_ms
             elif cov.first_ms > start_ms:
@@ -167,12 +187,12 @@ class QueryService:
                        entity: tuple[str, str] | None,
                        entity_types: set[str] | None) -> list[dict[str, Any]]:
         if entity is not None:
-            return await self.serving.entity_rows(ds, entity[0], entity[1], start_ms, end_ms)
-        members = await self.serving.members(ds, start_ms, end_ms)
+            return await entity_rows(self.serving, ds, entity[0], entity[1], start_ms, end_ms)
+        members = await self.serving.members(ds.table, start_ms, end_ms)
         ok = self.member_filter(ds, who, entity_types)
         if ok is not None:
             members = [m for m in members if ok(m)]
-        rows = await self.serving.rows(ds, members)
+        rows = await serving_rows(self.serving, ds, members)
         if ds.entity_type_field is None and len(ds.entity_types) > 1:
             row_ok = self.row_filter(ds, who, entity_types)
             if row_ok is not None:

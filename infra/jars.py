@@ -6,7 +6,8 @@ Modules: ``kafka``, ``hadoop`` and ``spark`` (dependency-only poms under ``infra
 
 ``ensure_jars`` rebuilds a module's folder only when it is missing or stale: each
 folder holds a stamp with the hash of the parent pom, the module's pom and the module's
-own sources (the connectors), so editing a version or a connector triggers a rebuild.
+own sources (the connectors, and the serving copy's Lua scripts their jar packages), so
+editing a version, a connector or a script triggers a rebuild.
 Maven runs offline first (fast, no network) and falls back to online resolution when the
 local repository lacks something.
 """
@@ -32,6 +33,11 @@ STAMP = ".gridlake-stamp"
 DEFAULT_MODULES: tuple[str, ...] = ("kafka", "hadoop", "flink", "spark")
 #: Folder of each module's pom, where it is not ``infra/jvm/<module>``.
 MODULE_DIRS: dict[str, Path] = {"flink": REPO_ROOT / "jobs" / "streaming" / "connectors"}
+#: Folders outside a module's own that its build reads: the connector jar packages the
+#: serving copy's Lua scripts (``infra/serving_store.py``) as resources.
+MODULE_EXTRA_SOURCES: dict[str, tuple[Path, ...]] = {
+    "flink": (REPO_ROOT / "infra" / "serving_lua",),
+}
 
 
 class JarsError(StackError):
@@ -54,9 +60,10 @@ def available_modules(modules: Sequence[str] = DEFAULT_MODULES) -> list[str]:
 
 
 def module_sources(module: str) -> list[Path]:
-    """The module's own source files (``src/``), in byte order of their paths."""
-    src = module_dir_of(module) / "src"
-    return sorted((p for p in src.rglob("*") if p.is_file()), key=lambda p: str(p).encode())
+    """The module's source files (``src/``, its extra folders), in byte order of their paths."""
+    roots = (module_dir_of(module) / "src", *MODULE_EXTRA_SOURCES.get(module, ()))
+    return sorted((p for root in roots for p in root.rglob("*") if p.is_file()),
+                  key=lambda p: str(p).encode())
 
 
 def pom_hash(module: str) -> str:

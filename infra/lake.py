@@ -6,6 +6,10 @@ Everything here speaks HTTP to the NameNode (``settings.hdfs.webhdfs_url``) with
 URIs. The Hudi helpers understand table version 9 (timeline under
 ``.hoodie/timeline/``, completed instants named ``<requested>_<completed>.<action>``) and
 fall back to the pre-1.0 layout (instants in ``.hoodie/``, named ``<time>.<action>``).
+
+This is the one parser of Hudi file names: timeline instants (:func:`parse_timeline_name`,
+:class:`Timeline`), base and log files (:func:`snapshot_files`). The operational report
+(:func:`last_commits`) and the API's lake reader both read tables through it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import httpx
 
 from infra.settings import GridLakeSettings
 from lakehouse.contracts.schema import TableContract
+from lakehouse.contracts.tables import TABLES
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +42,20 @@ COMPLETED_ACTIONS: frozenset[str] = COMMIT_ACTIONS | {
     "compaction", "schemacommit",
 }
 
+#: States of an instant on the timeline.
+REQUESTED, INFLIGHT, COMPLETED = "requested", "inflight", "completed"
+
 # ``20240101120000000_20240101120001000.commit`` (v9) or ``20240101120000000.commit`` (v6);
-# ``.requested`` / ``.inflight`` files have a second dot or the action "inflight".
-_INSTANT_RE = re.compile(r"^(?P<requested>\d+)(?:_(?P<completed>\d+))?\.(?P<action>[a-z]+)$")
+# ``<time>.<action>.requested`` / ``<time>.<action>.inflight`` while it runs (a commit's
+# inflight file is just ``<time>.inflight``).
+_INSTANT_RE = re.compile(
+    r"^(?P<requested>\d+)(?:_(?P<completed>\d+))?\.(?P<action>[a-z]+)"
+    r"(?:\.(?P<state>requested|inflight))?$"
+)
+# base file ``<file id>_<write token>_<instant>.parquet``; log file
+# ``.<file id>_<instant>.log.<version>_<write token>``
+_BASE_RE = re.compile(r"^(?P<fid>.+)_(?P<token>[^_]+)_(?P<instant>\d+)\.parquet$")
+_LOG_RE = re.compile(r"^\.(?P<fid>.+)_(?P<instant>\d+)\.log\.\d+(?:_.*)?$")
 
 
 class LakeError(Exception):
@@ -52,6 +68,13 @@ class LakeUnavailable(LakeError):
 
 class LakeNotFound(LakeError):
     """The path does not exist."""
+
+
+class NeedsSpark(Exception):
+    """A table's snapshot cannot be read from its files alone; Spark (Hudi's reader) can.
+
+    Raised for merge-on-read log files not compacted into a base file yet.
+    """
 
 
 @dataclass(frozen=True)
@@ -230,14 +253,17 @@ def hudi_table_path(settings: GridLakeSettings, table: TableContract) -> str:
 # --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class HudiInstant:
-    """A completed instant of a Hudi timeline.
+    """An instant of a Hudi timeline, as one timeline file names it.
 
     Attributes:
         requested: Instant time the action was requested at (``yyyyMMddHHmmssSSS``); this
             is Hudi's "instant time" (``_hoodie_commit_time`` of the rows it wrote).
         action: ``commit``, ``deltacommit``, ``replacecommit``, ``clean``, ...
-        completed: Completion time (table version 8+; None in the pre-1.0 layout).
+        completed: Completion time (table version 8+; None in the pre-1.0 layout and for
+            instants not completed).
         modified_ms: Modification time of the instant file, epoch ms (0 when unknown).
+        state: :data:`COMPLETED`, or :data:`REQUESTED` / :data:`INFLIGHT` while it runs
+            (or after it failed, until it is rolled back).
 
     """
 
@@ -245,11 +271,34 @@ class HudiInstant:
     action: str
     completed: str | None = None
     modified_ms: int = 0
+    state: str = COMPLETED
 
     @property
     def sort_key(self) -> tuple[str, str]:
         """Order of completion: completion time, then requested time."""
         return (self.completed or self.requested, self.requested)
+
+
+def parse_timeline_name(file_name: str, modified_ms: int = 0) -> HudiInstant | None:
+    """The instant (in any state) a timeline file name stands for, or None.
+
+    ``<time>_<completion>.<action>`` (table version 8+) and ``<time>.<action>`` (pre-1.0)
+    are completed instants of a known action (:data:`COMPLETED_ACTIONS`);
+    ``<time>.<action>.requested``, ``<time>.<action>.inflight`` and ``<time>.inflight`` (a
+    commit) are instants still running. Anything else (``history``, ``hoodie.properties``,
+    an unknown action) gives None.
+    """
+    m = _INSTANT_RE.match(file_name)
+    if not m:
+        return None
+    action, state = m["action"], m["state"]
+    if state is None and action in (REQUESTED, INFLIGHT):  # ``<time>.inflight``: a commit
+        action, state = "commit", action
+    if state is not None:
+        return HudiInstant(m["requested"], action, None, modified_ms, state)
+    if action not in COMPLETED_ACTIONS:
+        return None
+    return HudiInstant(m["requested"], action, m["completed"], modified_ms)
 
 
 def parse_instant(file_name: str, modified_ms: int = 0) -> HudiInstant | None:
@@ -258,10 +307,8 @@ def parse_instant(file_name: str, modified_ms: int = 0) -> HudiInstant | None:
     ``*.requested``, ``*.inflight`` and anything that is not an instant file (``history``,
     ``hoodie.properties``, ...) give None.
     """
-    m = _INSTANT_RE.match(file_name)
-    if not m or m["action"] not in COMPLETED_ACTIONS:
-        return None
-    return HudiInstant(m["requested"], m["action"], m["completed"], modified_ms)
+    instant = parse_timeline_name(file_name, modified_ms)
+    return instant if instant is not None and instant.state == COMPLETED else None
 
 
 def newest_instant(
@@ -423,9 +470,170 @@ def last_instant(
         LakeUnavailable: WebHDFS cannot be reached.
 
     """
+    return newest_instant(timeline_files(fs, base_path), actions)
+
+
+def timeline_files(fs: WebHdfs, base_path: str) -> list[FileStatus]:
+    """Entries of the timeline folder of the table at ``base_path``.
+
+    That is ``.hoodie/timeline/`` (table version 8+), else ``.hoodie/`` (pre-1.0 layout).
+
+    Raises:
+        LakeNotFound: There is no Hudi table at ``base_path`` (no ``.hoodie``).
+        LakeUnavailable: WebHDFS cannot be reached.
+
+    """
     hoodie = f"{base_path}/{HOODIE_DIR}"
     try:
-        entries = fs.list_status(f"{hoodie}/{TIMELINE_DIR}")
+        return fs.list_status(f"{hoodie}/{TIMELINE_DIR}")
     except LakeNotFound:
-        entries = fs.list_status(hoodie)  # pre-1.0 layout; raises LakeNotFound: no table
-    return newest_instant(entries, actions)
+        return fs.list_status(hoodie)  # pre-1.0 layout; raises LakeNotFound: no table
+
+
+class Timeline:
+    """Which instants of a table count as committed, from its timeline folder's file names.
+
+    Args:
+        names: File names of the timeline folder (:func:`timeline_files`).
+
+    Attributes:
+        completed: Instant times of the completed instants.
+        pending: Instant times requested or in flight (not completed: running or failed).
+        actions: Actions of the completed instants.
+        earliest: The oldest instant time on the (active) timeline, or None.
+
+    """
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.completed: set[str] = set()
+        self.pending: set[str] = set()
+        self.actions: set[str] = set()
+        for name in names:
+            instant = parse_timeline_name(name)
+            if instant is None:
+                continue
+            if instant.state == COMPLETED:
+                self.completed.add(instant.requested)
+                self.actions.add(instant.action)
+            else:
+                self.pending.add(instant.requested)
+        # the requested and inflight files of a completed instant stay on the timeline
+        self.pending -= self.completed
+        every = self.completed | self.pending
+        self.earliest = min(every) if every else None
+
+    def counts(self, instant: str) -> bool:
+        """Whether data written at ``instant`` is committed.
+
+        It is when its instant completed, or when it is older than every instant on the
+        active timeline (archived, hence completed: Hudi rolls back failed writes before
+        archiving).
+        """
+        if instant in self.completed:
+            return True
+        if instant in self.pending:
+            return False
+        return self.earliest is not None and instant < self.earliest
+
+
+def read_timeline(fs: WebHdfs, base_path: str) -> Timeline:
+    """The :class:`Timeline` of the table at ``base_path``.
+
+    Raises:
+        LakeNotFound: There is no Hudi table at ``base_path``.
+        LakeUnavailable: WebHDFS cannot be reached.
+
+    """
+    return Timeline(e.name for e in timeline_files(fs, base_path))
+
+
+def snapshot_files(entries: Iterable[FileStatus], timeline: Timeline) -> list[str]:
+    """Names of the base files forming a partition's latest snapshot.
+
+    Per file group, the newest base file written by a committed instant; files of
+    requested or inflight instants (a write running or failed) are ignored.
+
+    Args:
+        entries: The partition folder's entries.
+        timeline: The table's timeline.
+
+    Raises:
+        NeedsSpark: A file group has log files newer than its base file (merge-on-read
+            changes not compacted yet).
+
+    """
+    newest: dict[str, tuple[str, str]] = {}
+    logs: dict[str, str] = {}
+    for e in entries:
+        if m := _BASE_RE.match(e.name):
+            if timeline.counts(m["instant"]):
+                cur = newest.get(m["fid"])
+                if cur is None or m["instant"] > cur[0]:
+                    newest[m["fid"]] = (m["instant"], e.name)
+        elif m := _LOG_RE.match(e.name):
+            if timeline.counts(m["instant"]):
+                logs[m["fid"]] = max(logs.get(m["fid"], ""), m["instant"])
+    for fid, base_instant in logs.items():
+        if fid not in newest or base_instant >= newest[fid][0]:
+            raise NeedsSpark("merge-on-read log files not compacted yet: this table "
+                             "needs Spark to be read")
+    return sorted(name for _, name in newest.values())
+
+
+@dataclass(frozen=True)
+class TableCommit:
+    """The newest completed commit of a lake table.
+
+    Attributes:
+        table: Table name.
+        layer: Its layer.
+        path: HDFS path of the table.
+        state: ``ok``, ``no table`` (no Hudi table at the path) or ``no commits``.
+        instant: Instant time of the commit (``yyyyMMddHHmmssSSS``).
+        action: ``commit``, ``deltacommit`` or ``replacecommit``.
+        completed: Completion time of the instant.
+        modified_ms: When the instant file was written, epoch ms.
+
+    """
+
+    table: str
+    layer: str
+    path: str
+    state: str
+    instant: str | None = None
+    action: str | None = None
+    completed: str | None = None
+    modified_ms: int | None = None
+
+
+def last_commits(
+    settings: GridLakeSettings,
+    tables: Iterable[TableContract] = TABLES,
+    timeout_s: float = 5.0,
+) -> list[TableCommit]:
+    """The newest completed commit of each table, from its Hudi timeline over WebHDFS.
+
+    Raises:
+        LakeError: WebHDFS cannot be reached (:class:`LakeUnavailable`) or answers with an
+            error.
+
+    """
+    out = []
+    with WebHdfs.from_settings(settings, timeout_s) as fs:
+        for t in tables:
+            path = lake_path(settings, t.layer, t.name)
+            try:
+                instant = last_instant(fs, path)
+            except LakeNotFound:
+                out.append(TableCommit(t.name, t.layer, path, "no table"))
+                continue
+            if instant is None:
+                out.append(TableCommit(t.name, t.layer, path, "no commits"))
+            else:
+                out.append(
+                    TableCommit(
+                        t.name, t.layer, path, "ok", instant.requested, instant.action,
+                        instant.completed, instant.modified_ms or None,
+                    )
+                )
+    return out

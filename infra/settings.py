@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lakehouse.time import DAY_MS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -133,7 +135,7 @@ class FlinkSettings(BaseModel):
     mini_batch_latency: str = "500 ms"
     state_backend: str = "rocksdb"
     watermark_delay_ms: int = 300_000
-    allowed_lateness_ms: int = 86_400_000
+    allowed_lateness_ms: int = DAY_MS
 
 
 #: Pause between two attempts to take a Hudi table lock.

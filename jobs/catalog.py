@@ -23,7 +23,7 @@ from typing import Any
 
 from infra.lake import HudiTableConfig, WebHdfs, hudi_table_path, lake_path, read_table_config
 from infra.settings import GridLakeSettings
-from infra.spark import MERGE_MODE, spark_schema, spark_write_options
+from infra.spark import MERGE_MODE, spark_schema, spark_session, spark_write_options
 from lakehouse.contracts import TableContract
 from lakehouse.contracts.tables import TABLES
 
@@ -176,8 +176,6 @@ def create_tables(
         return out
     own_session = spark is None
     if own_session:
-        from infra.spark import spark_session
-
         spark = spark_session(settings, "gridlake-tables-create")
         spark.sparkContext.setLogLevel("ERROR")
     try:

@@ -26,10 +26,19 @@ MAX_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - _EPOCH) // _M
 
 
 def to_ms(t: datetime) -> int:
-    """Epoch milliseconds of ``t`` (a naive ``t`` is taken as UTC)."""
+    """Epoch milliseconds of ``t`` (a naive ``t`` is taken as UTC), rounded down.
+
+    Raises:
+        ValueError: ``t`` falls outside years 1–9999 once taken to UTC (an aware date-time
+            of year 1 or 9999 can, e.g. ``0001-01-01T00:00+05:00``).
+
+    """
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
-    return (t - _EPOCH) // _MS
+    ms = (t - _EPOCH) // _MS
+    if not MIN_MS <= ms <= MAX_MS:
+        raise ValueError(f"{t.isoformat()} is outside years 1-9999 in UTC")
+    return ms
 
 
 def from_ms(ms: int) -> datetime:
@@ -67,7 +76,7 @@ def parse_time_ms(text: str) -> int:
     """Epoch milliseconds of an ISO-8601 date or date-time (naive means UTC; ``Z`` allowed).
 
     Raises:
-        ValueError: ``text`` is not a date or date-time.
+        ValueError: ``text`` is not a date or date-time, or is outside years 1–9999 in UTC.
 
     """
     try:
@@ -81,4 +90,5 @@ def parse_time_ms(text: str) -> int:
 
 def format_time_ms(ms: int) -> str:
     """An epoch-milliseconds instant as ISO-8601 UTC to the second (``2024-06-01T12:00:00Z``)."""
-    return from_ms(ms).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: the C library's %Y does not pad years before 1000 to 4 digits
+    return from_ms(ms).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"

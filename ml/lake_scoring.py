@@ -29,27 +29,23 @@ import numpy as np
 import pandas as pd
 
 from infra.lake import WebHdfs, hudi_table_path, lake_path, read_table_config
+from infra.serving_store import ServingWriter, connect
 from infra.settings import GridLakeSettings
+from infra.spark import write_options
 from jobs.common.ddl import quote, sql_string
 from lakehouse.contracts.schema import TableContract
-from lakehouse.contracts.serving import (
-    events_channel,
-    index_key,
-    row_member,
-    serving_key_prefix,
-    serving_value,
-)
+from lakehouse.contracts.serving import row_member
 from lakehouse.contracts.tables import (
     ADS_EQUIPMENT_ANOMALY,
     ADS_EQUIPMENT_ANOMALY_SCORE,
     ML_SERVING_SCORE,
 )
+from lakehouse.time import dt_of, format_time_ms
 from ml.data.lake_source import LakeSource, enable_arrow, lake_session, load_table, upsert_rows
 from ml.data.sources import contract_by_name
 from ml.detection import AnomalyInterval, DeviceScores, IntervalRules, score_devices
 from ml.inference import InputError
 from ml.registry import LoadedModel, ModelRegistry
-from mock_devices.config import date_of_ms, format_time_ms
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +166,7 @@ def score_frame(results: Sequence[DeviceScores], source: str, model_id: str,
             "device_id": d.device_id, "source": source, "event_ts": ts,
             "model_id": model_id, "threshold": d.threshold, "score": d.scores[keep],
             "anomalous": d.anomalous[keep], "imputed": d.imputed[keep],
-            "updated_ts": updated_ms, "dt": [date_of_ms(int(t)) for t in ts],
+            "updated_ts": updated_ms, "dt": [dt_of(int(t)) for t in ts],
         }))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     return frame.reindex(columns=ADS_EQUIPMENT_ANOMALY_SCORE.field_names)
@@ -185,7 +181,7 @@ def interval_frame(results: Sequence[DeviceScores], source: str, model_id: str,
          "mean_score": i.mean_score, "model_id": model_id, "threshold": d.threshold,
          "ongoing": i.ongoing, "region_id": topology.get(d.device_id, {}).get("region_id"),
          "substation_id": topology.get(d.device_id, {}).get("substation_id"),
-         "updated_ts": updated_ms, "dt": date_of_ms(i.start_ms)}
+         "updated_ts": updated_ms, "dt": dt_of(i.start_ms)}
         for d in results for i in d.intervals
     ]
     return pd.DataFrame(rows, columns=ADS_EQUIPMENT_ANOMALY.field_names)
@@ -197,8 +193,8 @@ def _scope(source: str, devices: Sequence[str], time_col: str, start_ms: int,
     """SQL predicate: the run's rows of one table (its devices, message kind and range)."""
     in_devices = ", ".join(sql_string(d) for d in devices) or "NULL"
     return (
-        f"`dt` >= {sql_string(date_of_ms(start_ms))} "
-        f"AND `dt` <= {sql_string(date_of_ms(end_ms - 1))} "
+        f"`dt` >= {sql_string(dt_of(start_ms))} "
+        f"AND `dt` <= {sql_string(dt_of(end_ms - 1))} "
         f"AND `source` = {sql_string(source)} AND `device_id` IN ({in_devices}) "
         f"AND {quote(time_col)} >= timestamp_millis(CAST({start_ms} AS BIGINT)) "
         f"AND {quote(time_col)} < timestamp_millis(CAST({end_ms} AS BIGINT))"
@@ -221,8 +217,6 @@ def write_table(spark: Any, settings: GridLakeSettings, table: TableContract,
         (rows upserted, stale rows deleted).
 
     """
-    from infra.spark import write_options
-
     new = upsert_rows(spark, settings, table, frame)
     if not _table_exists(settings, table):
         return len(frame), 0
@@ -249,52 +243,47 @@ def write_table(spark: Any, settings: GridLakeSettings, table: TableContract,
 
 # ----------------------------------------------------------------------------- Redis
 def publish_alarms(settings: GridLakeSettings, intervals: pd.DataFrame, source: str,
-                   devices: Sequence[str], start_ms: int, end_ms: int) -> tuple[int, int]:
+                   devices: Sequence[str], start_ms: int, end_ms: int,
+                   stamp_ms: int | None = None) -> tuple[int, int]:
     """Write the run's intervals to the serving copy; remove the range's stale ones.
 
-    One ``MULTI … EXEC`` transaction (readers never see a hash without its index entry),
-    then one change event, as the ``gridlake-redis`` connector does.
+    With the serving copy's write protocol (:class:`infra.serving_store.ServingWriter`,
+    the one the ``gridlake-redis`` connector runs): one transaction (readers never see a
+    hash without its index entry) ending with one change event. Ordered by ``updated_ts``
+    as in the lake: an alarm never replaces a newer version of its key (a later run's), and
+    a stale alarm is removed only when it was computed before this run.
+
+    Args:
+        settings: Redis settings.
+        intervals: The run's rows of ``ads_equipment_anomaly`` (timestamps as epoch ms).
+        source: Message kind scored.
+        devices: Devices read: stale alarms are looked for among theirs only.
+        start_ms: Range start (index scores).
+        end_ms: Range end (exclusive).
+        stamp_ms: The run's ``updated_ts``: stale alarms stamped at or after it are kept
+            (default: the rows' ``updated_ts``; without rows, every stale alarm goes).
 
     Returns:
         (alarms written, stale alarms removed).
 
     """
-    import redis
-
     table = ADS_EQUIPMENT_ANOMALY
-    prefix = serving_key_prefix(settings.redis.key_prefix, table)
-    index = index_key(settings.redis.key_prefix, table)
-    score_field = ML_SERVING_SCORE[table.name]
-    fields = {f.name: f for f in table.fields}
-    client = redis.Redis.from_url(settings.redis.url, decode_responses=True)
+    rows: list[dict[str, Any]] = [
+        {str(k): v for k, v in r.items()}
+        for r in intervals.astype(object).where(intervals.notna(), None).to_dict("records")
+    ]
+    members = {row_member(table, r): r for r in rows}
+    if stamp_ms is None:
+        stamps = [int(r["updated_ts"]) for r in rows if r.get("updated_ts") is not None]
+        stamp_ms = max(stamps, default=None)
+    client = connect(settings.redis.url)
     try:
-        rows: list[dict[str, Any]] = [
-            {str(k): v for k, v in r.items()}
-            for r in intervals.astype(object).where(intervals.notna(), None).to_dict("records")
-        ]
-        members = {row_member(table, r): r for r in rows}
+        writer = ServingWriter(client, settings.redis.key_prefix)
         in_scope = set(devices)
-        stale = [
-            m for m in client.zrangebyscore(index, start_ms, end_ms - 1)
-            if m not in members and _member_in_scope(m, source, in_scope)
-        ]
-        pipe = client.pipeline(transaction=True)
-        for member, row in members.items():
-            values = {n: serving_value(fields[n], row[n]) for n in table.field_names}
-            present = {n: v for n, v in values.items() if v is not None}
-            pipe.hset(prefix + member, mapping=present)  # type: ignore[arg-type]
-            absent = [n for n, v in values.items() if v is None]
-            if absent:
-                pipe.hdel(prefix + member, *absent)
-            pipe.zadd(index, {member: int(row[score_field])})
-        for member in stale:
-            pipe.delete(prefix + member)
-            pipe.zrem(index, member)
-        if members or stale:
-            pipe.execute()
-            client.publish(events_channel(settings.redis.key_prefix, table),
-                           str(len(members) + len(stale)))
-        return len(members), len(stale)
+        stale = [m for m in writer.members(table, start_ms, end_ms)
+                 if m not in members and _member_in_scope(m, source, in_scope)]
+        return writer.write(table, ML_SERVING_SCORE[table.name], list(members.values()),
+                            stale, deletes_before=stamp_ms)
     finally:
         client.close()
 
@@ -396,4 +385,4 @@ def _write(settings: GridLakeSettings, spark: Any, request: LakeScoreRequest,
         _scope(src, result.devices, "start_ts", *rng), updated_ms)
     # the serving copy follows the lake: written after the commit it mirrors
     result.alarms_set, result.alarms_removed = publish_alarms(
-        settings, intervals, src, result.devices, *rng)
+        settings, intervals, src, result.devices, *rng, stamp_ms=updated_ms)

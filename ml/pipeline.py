@@ -1,10 +1,10 @@
-"""Glue shared by the CLI, the benchmark and the tests: seeded scenarios and one fit.
+"""Glue shared by the CLI, the benchmarks and the tests: one fit, from any series source.
 
-:class:`SiteScenario` describes a simulated ESS site (seed, fleet size, BMS interval,
-channel subset) with a normal training period and a test period with a fixed fault
-plan (thermal runaway onsets and cell imbalances on both banks). :func:`fit_model`
-trains (or fine-tunes), picks the threshold on held-out normal data and evaluates on
-labelled test data; :func:`register` stores the outcome.
+:func:`fit_model` trains (or fine-tunes), picks the threshold on the held-out tail of the
+normal series (:func:`split_validation`) and evaluates on labelled test data;
+:func:`register` stores the outcome. The series may come from any
+:class:`~ml.data.sources.SeriesSource`: a file, the lake, or the simulator's seeded sites,
+which live on the simulator's side of that protocol (callers wanting them import them there).
 """
 
 from __future__ import annotations
@@ -12,86 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from lakehouse.contracts.messages import ESS_BMS
-from ml.data.sources import DataDescription, Series, SimulatorSource
+from ml.data.sources import DataDescription, Series
 from ml.evaluation import Evaluation, ThresholdMethod, choose_threshold, evaluate_model
 from ml.inference import Scorer
 from ml.models.anomalybert import AnomalyBert, AnomalyBertConfig
 from ml.registry import ModelMetadata, ModelRegistry
 from ml.training.train import TrainConfig, TrainResult, train
 from ml.training.transfer import transfer
-from mock_devices.config import FleetConfig, parse_time_ms
-from mock_devices.faults import FaultRequest
-
-HOUR_MS = 3_600_000
-
-
-def ess_fault_plan(day: str) -> tuple[FaultRequest, ...]:
-    """The benchmark's faults on ``day`` (two banks ``ESS-01``, ``ESS-02``).
-
-    Each bank gets one thermal runaway onset (45 min) and one 3-hour cell imbalance.
-    """
-    def at(kind: str, dev: str, hhmm: str, hours: float | None = None) -> FaultRequest:
-        dur = None if hours is None else int(hours * HOUR_MS)
-        return FaultRequest(kind, dev, parse_time_ms(f"{day}T{hhmm}"), dur)
-
-    return (
-        at("ess_thermal_runaway", "ESS-01", "02:00"),
-        at("ess_cell_imbalance", "ESS-02", "04:00", 3.0),
-        at("ess_cell_imbalance", "ESS-01", "11:00", 3.0),
-        at("ess_thermal_runaway", "ESS-02", "14:00"),
-    )
-
-
-@dataclass(frozen=True)
-class SiteScenario:
-    """A simulated ESS site: a normal training day and a labelled test day.
-
-    Attributes:
-        name: Site name.
-        seed: Simulator seed.
-        meters: Fleet size (sets the ESS ratings through the substation peaks).
-        ess_interval_s: BMS interval in seconds.
-        channels: Channel subset of the ESS contract (``None``: all numeric fields).
-        train_start: First day of the normal period.
-        train_hours: Length of the normal period (training plus validation).
-        test_start: Day of the labelled test period.
-        test_hours: Length of the test period.
-        validation_fraction: Tail of every normal series held out for thresholds.
-
-    """
-
-    name: str
-    seed: int
-    meters: int = 50
-    ess_interval_s: int = 10
-    channels: tuple[str, ...] | None = None
-    train_start: str = "2024-06-01"
-    train_hours: float = 24.0
-    test_start: str = "2024-06-02"
-    test_hours: float = 24.0
-    validation_fraction: float = 0.15
-
-    def _fleet(self) -> FleetConfig:
-        return FleetConfig(meters=self.meters, ess_interval_s=self.ess_interval_s,
-                           seed=self.seed)
-
-    def normal_source(self) -> SimulatorSource:
-        """The fault-free period."""
-        return SimulatorSource(ESS_BMS, self._fleet(), self.train_start, self.train_hours,
-                               channels=self.channels, site=self.name)
-
-    def test_source(self) -> SimulatorSource:
-        """The labelled test period (:func:`ess_fault_plan`)."""
-        return SimulatorSource(ESS_BMS, self._fleet(), self.test_start, self.test_hours,
-                               faults=ess_fault_plan(self.test_start[:10]),
-                               channels=self.channels, site=self.name)
-
-
-SITE_A = SiteScenario("site-a", seed=7, meters=50)
-"""The benchmark's source site."""
-SITE_B = SiteScenario("site-b", seed=11, meters=400)
-"""The benchmark's transfer target (other seed, larger banks)."""
 
 
 def split_validation(series: Sequence[Series], fraction: float) -> tuple[list[Series],

@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from mock_devices.config import MINUTE_MS, ConfigError
+from lakehouse.time import MINUTE_MS
+from mock_devices.config import ConfigError
 
 MODES = ("realtime", "accelerated", "historical")
 

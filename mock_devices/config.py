@@ -5,14 +5,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+
+from lakehouse import time as lake_time
+from lakehouse.time import DAY_MS, HOUR_MS, MINUTE_MS
 
 Record = tuple[str, str, "dict[str, Any] | bytes"]
 """One message of a stream: (topic without prefix, key, message dict or raw bytes)."""
-
-MINUTE_MS = 60_000
-DAY_MS = 86_400_000
 
 DEVICE_KINDS: tuple[str, ...] = (
     "meter", "feeder", "substation", "transformer", "dga", "ess", "pv", "registry",
@@ -91,7 +90,7 @@ class FleetConfig:
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d|w)?\s*$", re.IGNORECASE)
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000, "d": DAY_MS,
+_UNIT_MS = {"ms": 1, "s": 1000, "m": MINUTE_MS, "min": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS,
             "w": 7 * DAY_MS}
 
 
@@ -112,27 +111,13 @@ def parse_duration_ms(text: str) -> int:
 
 
 def parse_time_ms(text: str) -> int:
-    """Parse an ISO-8601 date or date-time (naive means UTC) into epoch milliseconds.
+    """:func:`lakehouse.time.parse_time_ms`, failing as the simulator's settings do.
 
     Raises:
-        ConfigError: When the text is not a date.
+        ConfigError: When the text is not a date (the one-line message of the command line).
 
     """
     try:
-        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"invalid date/time {text!r}; use e.g. 2024-06-01 or "
-                          "2024-06-01T12:00") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
-
-
-def format_time_ms(ms: int) -> str:
-    """Format epoch milliseconds as an ISO-8601 UTC string."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def date_of_ms(ms: int) -> str:
-    """The UTC date (yyyy-MM-dd) of epoch milliseconds."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+        return lake_time.parse_time_ms(text)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None

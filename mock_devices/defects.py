@@ -31,6 +31,7 @@ import numpy as np
 from infra.serde import dumps
 from lakehouse.contracts.messages import MESSAGES
 from lakehouse.contracts.schema import FieldType, MessageContract
+from lakehouse.time import MINUTE_MS
 from mock_devices.config import ConfigError, Record
 
 DEFECT_TYPES: tuple[str, ...] = (
@@ -42,7 +43,6 @@ TELEMETRY_TOPICS: frozenset[str] = frozenset(
     m.topic for m in MESSAGES if m.topic not in (LABEL_TOPIC, "device.registry")
 )
 _CONTRACTS: dict[str, MessageContract] = {m.topic: m for m in MESSAGES}
-_MIN = 60_000
 
 
 def event_time(topic: str, value: dict[str, Any]) -> int | None:
@@ -69,9 +69,9 @@ class DefectConfig:
     rates: Mapping[str, float] = field(default_factory=dict)
     seed: int = 42
     topics: frozenset[str] = TELEMETRY_TOPICS
-    gap_ms: tuple[int, int] = (10 * _MIN, 120 * _MIN)
-    stuck_ms: tuple[int, int] = (30 * _MIN, 180 * _MIN)
-    late_ms: tuple[int, int] = (30 * _MIN, 180 * _MIN)
+    gap_ms: tuple[int, int] = (10 * MINUTE_MS, 120 * MINUTE_MS)
+    stuck_ms: tuple[int, int] = (30 * MINUTE_MS, 180 * MINUTE_MS)
+    late_ms: tuple[int, int] = (30 * MINUTE_MS, 180 * MINUTE_MS)
 
     def __post_init__(self) -> None:
         for name, rate in self.rates.items():
@@ -208,7 +208,7 @@ class DefectStage:
             if kind == "late":
                 delay = int(rng.integers(*self.config.late_ms))
             else:
-                delay = int(self._intervals.get(topic, _MIN) * rng.uniform(1.05, 3.0))
+                delay = int(self._intervals.get(topic, MINUTE_MS) * rng.uniform(1.05, 3.0))
             yield self._label(kind, topic, key, ts, ts + 1, {"arrives_after_ts": ts + delay})
             self._hold(ts + delay, (topic, key, value))
         elif kind in ("gap", "stuck"):

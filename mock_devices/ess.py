@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from mock_devices.config import DAY_MS
+from lakehouse.time import DAY_MS, HOUR_MS
 from mock_devices.topology import ESS_NOMINAL_V
 
 N_SERIES = 240
@@ -114,7 +114,7 @@ class Ess:
         self.scale = rng.uniform(0.8, 1.0, n)
         self.gap_base = rng.uniform(12.0, 30.0, n)
         self.tripped = np.zeros(n, dtype=bool)
-        self._tz_ms = int(round(utc_offset_h * 3_600_000))
+        self._tz_ms = int(round(utc_offset_h * HOUR_MS))
 
     def block(self, t0_ms: int, steps: int, dt_s: float, ambient_c: float,
               faults: EssFaults) -> EssBlock:
@@ -122,7 +122,7 @@ class Ess:
         n = len(self.soc)
         rng = self._rng
         eps = rng.standard_normal((steps, n))
-        local_h = ((t0_ms + self._tz_ms) % DAY_MS) / 3_600_000.0
+        local_h = ((t0_ms + self._tz_ms) % DAY_MS) / HOUR_MS
         frac = schedule_fraction(local_h)
         # Block-level EMS limits with a taper near the SOC bounds.
         room = np.where(frac < 0, np.clip((SOC_MAX - self.soc) / 3.0, 0.0, 1.0),

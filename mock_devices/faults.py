@@ -14,10 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from mock_devices.config import DAY_MS, MINUTE_MS, ConfigError, parse_duration_ms, parse_time_ms
+from lakehouse.time import DAY_MS, HOUR_MS, MINUTE_MS
+from mock_devices.config import ConfigError, parse_duration_ms, parse_time_ms
 from mock_devices.topology import Topology
-
-HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from lakehouse.time import DAY_MS, MINUTE_MS, dt_of
 from mock_devices import faults as fault_mod
-from mock_devices.config import (
-    DAY_MS,
-    MINUTE_MS,
-    ConfigError,
-    FleetConfig,
-    Record,
-    date_of_ms,
-)
+from mock_devices.config import ConfigError, FleetConfig, Record
 from mock_devices.ess import Ess, EssFaults
 from mock_devices.faults import FaultRequest, FaultSpec
 from mock_devices.grid import Grid, GridFaults, GridState
@@ -321,7 +315,7 @@ class Fleet:
                 t.tx_r_lv_ohm[i] /= ratio
             self.thermal.reset(i)
             self.dga.reset(i)
-            rec = new_transformer_record(t, i, np.random.default_rng(p["rng"]), date_of_ms(when))
+            rec = new_transformer_record(t, i, np.random.default_rng(p["rng"]), dt_of(when))
             rec.update({"version": old["version"] + 1, "change_type": "replace"})
             t.registry[t.tx_ids[i]] = rec
             return rec

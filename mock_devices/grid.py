@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lakehouse.time import DAY_MS, HOUR_MS, MINUTE_MS
 from mock_devices import profiles
-from mock_devices.config import DAY_MS
 from mock_devices.topology import LV_V, MV_KV, Topology
 from mock_devices.weather import WeatherSample, day_of_year
 
@@ -91,7 +91,7 @@ class Grid:
     def __init__(self, topo: Topology, rng: np.random.Generator, utc_offset_h: float) -> None:
         self.topo = topo
         self._rng = rng
-        self._tz_ms = int(round(utc_offset_h * 3_600_000))
+        self._tz_ms = int(round(utc_offset_h * HOUR_MS))
         n = topo.n_meters
         self._sigma = profiles.NOISE_SIGMA[topo.meter_class]
         self._noise = rng.standard_normal(n)  # stationary N(0, 1) start
@@ -142,7 +142,7 @@ class Grid:
         """Advance the load noise one minute; return each meter's load (kW) at ``ts_ms``."""
         t = self.topo
         local = ts_ms + self._tz_ms
-        minute = int((local % DAY_MS) // 60_000)
+        minute = int((local % DAY_MS) // MINUTE_MS)
         weekday = int((local // DAY_MS + 3) % 7)  # 1970-01-01 was a Thursday (3)
         weekend = 1 if weekday >= 5 else 0
         season = profiles.seasonal_factor(day_of_year(local))

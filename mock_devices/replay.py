@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mock_devices.config import MINUTE_MS, ConfigError, Record
+from lakehouse.time import MINUTE_MS
+from mock_devices.config import ConfigError, Record
 
 if TYPE_CHECKING:  # pandas is imported by load_uci only: it costs ~2.5 s at CLI start
     import pandas as pd

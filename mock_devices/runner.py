@@ -12,6 +12,7 @@ from typing import IO, Any
 from infra.kafka_client import KafkaUnavailableError, PublishReport, Sink
 from infra.serde import dumps
 from lakehouse.contracts.messages import MESSAGES
+from lakehouse.time import MINUTE_MS
 from mock_devices.clock import Pacer
 from mock_devices.config import FleetConfig, Record
 from mock_devices.defects import LABEL_TOPIC, DefectConfig, DefectStage
@@ -38,9 +39,9 @@ def topic_intervals_ms(config: FleetConfig) -> dict[str, int]:
     """Reporting interval of every telemetry topic for a fleet configuration."""
     return {
         "meter.readings": config.meter_interval_s * 1000,
-        "scada.feeder": 60_000, "scada.substation": 60_000,
-        "transformer.telemetry": 60_000, "transformer.dga": config.dga_interval_s * 1000,
-        "ess.bms": config.ess_interval_s * 1000, "pv.inverter": 60_000,
+        "scada.feeder": MINUTE_MS, "scada.substation": MINUTE_MS,
+        "transformer.telemetry": MINUTE_MS, "transformer.dga": config.dga_interval_s * 1000,
+        "ess.bms": config.ess_interval_s * 1000, "pv.inverter": MINUTE_MS,
     }
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mock_devices.config import DAY_MS
+from lakehouse.time import DAY_MS, HOUR_MS
 
 # Clearness index mean, AR(1) coefficient and noise per regime.
 _REGIME_MEAN = np.array([0.92, 0.62, 0.28])
@@ -37,7 +37,7 @@ def cos_zenith(ts_ms: int, latitude: float, longitude: float) -> float:
     """Cosine of the solar zenith angle (negative at night)."""
     doy = day_of_year(ts_ms)
     decl = math.radians(23.44) * math.sin(2 * math.pi * (284 + doy) / 365.0)
-    utc_h = (ts_ms % DAY_MS) / 3_600_000.0
+    utc_h = (ts_ms % DAY_MS) / HOUR_MS
     hour_angle = math.radians(15.0 * (utc_h + longitude / 15.0 - 12.0))
     lat = math.radians(latitude)
     return math.sin(lat) * math.sin(decl) + math.cos(lat) * math.cos(decl) * math.cos(
@@ -90,7 +90,7 @@ class Weather:
     def ambient_mean(self, ts_ms: int) -> float:
         """Seasonal and diurnal ambient temperature without the weather anomaly."""
         doy = day_of_year(ts_ms)
-        local_h = ((ts_ms % DAY_MS) / 3_600_000.0 + self._tz) % 24.0
+        local_h = ((ts_ms % DAY_MS) / HOUR_MS + self._tz) % 24.0
         seasonal = 15.0 - 12.0 * math.cos(2 * math.pi * (doy - 20) / 365.0)
         diurnal = 5.0 * math.sin(2 * math.pi * (local_h - 9.0) / 24.0)
         return seasonal + diurnal

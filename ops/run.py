@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from api import service as api_service
 from infra.settings import REPO_ROOT, GridLakeSettings
 from infra.stack import process
 from infra.stack.manager import Stack
+from jobs.streaming import control
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +58,6 @@ def start_simulator(settings: GridLakeSettings) -> int:
 
 def run_all(settings: GridLakeSettings) -> RunResult:
     """Start the stack, the streaming job, the API and the simulator; wait for each."""
-    from api import service as api_service
-    from jobs.streaming import control
-
     result = RunResult()
     Stack(settings).up()
     result.pids["stream"] = control.start(settings)
@@ -80,9 +79,6 @@ def run_all(settings: GridLakeSettings) -> RunResult:
 
 def stop_all(settings: GridLakeSettings, *, stack: bool = True) -> list[str]:
     """Stop the simulator, the API, the streaming job and (optionally) the stack."""
-    from api import service as api_service
-    from jobs.streaming import control
-
     stopped = []
     if process.stop(_sim_pid_file(settings), name="simulator"):
         stopped.append("simulator")

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
+from api.service import command
 from infra.settings import GridLakeSettings
 from infra.stack import prereq, process
 from infra.stack.base import Health, Service, http_json, url_error_text
@@ -31,6 +32,7 @@ from infra.stack.errors import StackError
 from infra.stack.hdfs import NameNodeService
 from infra.stack.manager import Stack
 from infra.stack.redis import RedisService
+from jobs.streaming.control import JOBS, job_env
 
 logger = logging.getLogger(__name__)
 
@@ -137,8 +139,6 @@ def prepare_service(settings: GridLakeSettings, name: str, java: str | None = No
 
 def api_launch(settings: GridLakeSettings) -> Launch:
     """The API server's command line (:func:`api.service.command`)."""
-    from api.service import command
-
     _ensure_dirs(settings)
     return Launch(name=API, argv=command(settings), cwd=settings.home, env=dict(os.environ))
 
@@ -150,8 +150,6 @@ def stream_launch(settings: GridLakeSettings, job: str = DEFAULT_JOB) -> Launch:
         StackError: Unknown job or missing Flink jars.
 
     """
-    from jobs.streaming.control import JOBS, job_env
-
     if job not in JOBS:
         raise StackError(f"unknown streaming job {job!r}; known: {', '.join(JOBS)}")
     _ensure_dirs(settings)
@@ -257,8 +255,6 @@ def probe(
             return Health(False, f"{url} unreachable: {url_error_text(err)}")
         return Health(status == "ok", f"status {status!r}")
     if name == STREAM:
-        from jobs.streaming.control import status
-
         st = status(settings, job)
         return Health(st.flink_state == "RUNNING", f"Flink job {st.flink_job_id}: {st.flink_state}")
     svc = _stack_service(settings, name)

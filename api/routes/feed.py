@@ -26,10 +26,11 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from api.context import Ctx, require
 from api.datasets import DATASETS, Dataset
 from api.output import dumps
-from api.query import QueryService
+from api.query import QueryService, serving_rows
 from api.security import Perm, Principal
-from api.serving import ServingUnavailable
+from infra.serving_store import ServingUnavailable
 from infra.settings import AlarmSettings
+from lakehouse.time import DAY_MS
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +79,12 @@ class FeedScanner:
 
     async def _newest(self, ds: Dataset) -> list[dict[str, Any]]:
         serving = self.queries.serving
-        cov = await serving.coverage(ds, max_age_s=0)
+        cov = await serving.coverage(ds.table, max_age_s=0)
         if cov.last_ms is None:
             return []
-        lookback = 2 * (ds.grain_ms or 86_400_000)
-        members = await serving.members(ds, cov.last_ms - lookback + 1, cov.last_ms + 1)
-        return await serving.rows(ds, members)
+        lookback = 2 * (ds.grain_ms or DAY_MS)
+        members = await serving.members(ds.table, cov.last_ms - lookback + 1, cov.last_ms + 1)
+        return await serving_rows(serving, ds, members)
 
     async def prime(self, name: str) -> None:
         """Remember the newest ``updated_ts`` so that only later changes are sent."""

@@ -20,14 +20,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from api.context import Ctx, require
-from api.datasets import (
-    DAILY_BY_ENTITY,
-    DATASETS,
-    QUARTER_BY_ENTITY,
-    Dataset,
-    from_ms,
-    to_ms,
-)
+from api.datasets import DAILY_BY_ENTITY, DATASETS, QUARTER_BY_ENTITY, Dataset
 from api.models import row_model
 from api.output import (
     JSON,
@@ -42,6 +35,7 @@ from api.output import (
 from api.query import EntityNotFound, Rendered
 from api.security import Perm, Principal
 from lakehouse.contracts.tables import ADS_LOAD_CURVE, ADS_METER_ENERGY_15MIN
+from lakehouse.time import DAY_MS, from_ms, to_ms
 
 router = APIRouter(tags=["indicators"])
 
@@ -67,12 +61,19 @@ Limit = Annotated[int | None, Query(ge=1, description="Rows per page (default 10
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
+def _ms(name: str, t: datetime) -> int:
+    try:
+        return to_ms(t)
+    except ValueError as err:  # e.g. 0001-01-01T00:00+05:00: before year 1 in UTC
+        raise HTTPException(422, f"{name}: {err}") from None
+
+
 def _range(c: Any, start: datetime, end: datetime) -> tuple[int, int]:
-    s, e = to_ms(start), to_ms(end)
+    s, e = _ms("start", start), _ms("end", end)
     if e <= s:
         raise HTTPException(422, "end: must be after start")
     days = c.settings.api.max_range_days
-    if e - s > days * 86_400_000:
+    if e - s > days * DAY_MS:
         raise HTTPException(422, f"end: the range is longer than {days} days")
     return s, e
 

@@ -13,11 +13,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.context import Ctx, require
-from api.datasets import DATASETS, from_ms
+from api.datasets import DATASETS
 from api.security import ROLE_PERMISSIONS, Perm, Principal
-from api.serving import ServingUnavailable
 from infra.lake import LakeError, LakeNotFound, lake_path, last_instant
+from infra.serving_store import ServingUnavailable
 from lakehouse.contracts.tables import TABLES
+from lakehouse.time import from_ms
 
 router = APIRouter(tags=["ops"])
 
@@ -154,7 +155,7 @@ async def freshness(
     last: int | None
     for ds in DATASETS.values():
         try:
-            cov = await c.serving.coverage(ds, max_age_s=0)
+            cov = await c.serving.coverage(ds.table, max_age_s=0)
             rows, first, last = cov.rows, cov.first_ms, cov.last_ms
         except ServingUnavailable:
             rows = first = last = None

@@ -16,6 +16,7 @@ from infra.settings import GridLakeSettings
 from infra.stack.base import Health, Service, java_opts_common
 from infra.stack.errors import StackError
 from infra.stack.prereq import PortClaim
+from lakehouse.contracts.registry import all_topics
 
 logger = logging.getLogger(__name__)
 
@@ -228,8 +229,6 @@ class KafkaService(Service):
         """
         from kafka.admin import NewTopic
         from kafka.errors import TopicAlreadyExistsError
-
-        from lakehouse.contracts.registry import all_topics
 
         prefix = self.cfg.topic_prefix
         with self.admin() as admin:

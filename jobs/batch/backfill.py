@@ -27,9 +27,10 @@ from typing import Any
 
 from infra.lake import hudi_table_path
 from infra.settings import GridLakeSettings
-from infra.spark import spark_type, with_retries, write_options
+from infra.spark import spark_session, spark_type, with_retries, write_options
 from jobs.batch import serving_refresh
 from jobs.common.ddl import quote, sql_string
+from jobs.streaming import control
 from jobs.transforms import detail, pipeline
 from jobs.transforms.dialect import ARRIVAL, SPARK, Dialect, SparkDialect
 from lakehouse.contracts.messages import DEVICE_REGISTRY, MESSAGES
@@ -421,8 +422,6 @@ def stream_margin_ms(settings: GridLakeSettings) -> int:
     ago may not be committed yet; a backfill stamped earlier than them loses to them. With
     the job stopped, everything it computed is committed and the margin is 0.
     """
-    from jobs.streaming import control
-
     st = control.status(settings, "lakehouse")
     if not st.running and st.flink_state != "RUNNING":
         return 0
@@ -478,8 +477,6 @@ def run_backfill(
     validate(request)
     own = spark is None
     if own:
-        from infra.spark import spark_session
-
         spark = spark_session(settings, "gridlake-backfill")
         spark.sparkContext.setLogLevel("ERROR")
     results: list[TableResult] = []

@@ -13,7 +13,7 @@ from typing import Any
 
 from infra.logs import configure_logging
 from infra.settings import load_settings
-from jobs.batch.backfill import BackfillRequest, Scope, TableResult, run_backfill
+from jobs.batch.backfill import BackfillRequest, Scope, TableResult, planned_outputs, run_backfill
 from jobs.batch.serving_refresh import ServingResult
 from jobs.batch.tracking import JobState, JobStore
 
@@ -74,7 +74,6 @@ def execute(
 
     try:
         request = request_from_dict(job.request)
-        from jobs.batch.backfill import planned_outputs
 
         job.tables_total = len(planned_outputs(request))
         store.save(job)

@@ -3,27 +3,24 @@
 The streaming job writes every row of a served ADS table (``SERVING_SCORE``) twice: to
 Hudi and, through the ``gridlake-redis`` connector, to Redis. After a backfill rewrote the
 Hudi rows of a range, :func:`refresh_serving` makes the serving copy of that range equal
-to the lake again, in the connector's layout (:mod:`lakehouse.contracts.serving`):
+to the lake again, with the serving copy's write protocol (:mod:`infra.serving_store`,
+the one the connector runs):
 
 * every row of the range and scope is read back from the Hudi table (after the
-  backfill's writes) and upserted: ``HSET`` of its non-null columns, ``HDEL`` of its null
-  ones, ``ZADD`` of its key suffix to ``<table prefix>index`` scored by the time column;
+  backfill's writes) and upserted;
 * index members of the range that the lake no longer has (the backfill's stale deletes,
-  or anything else the lake lost) are removed with ``DEL`` + ``ZREM``, as the connector
-  handles a DELETE. Only for a whole or device-type scope: a region or feeder scope
-  deletes nothing in the lake either;
-* after each pipelined batch, ``PUBLISH <table prefix>events <keys changed>``, so that
-  the API drops its cached answers (``api/events.py``).
+  or anything else the lake lost) are deleted. Only for a whole or device-type scope: a
+  region or feeder scope deletes nothing in the lake either;
+* every batch of rows or keys is one transaction ending with the table's change event, so
+  that the API drops its cached answers (``api/events.py``).
 
 The refresh depends on state only (lake and copy), not on what the backfill computed:
 running it again (a resumed job) converges to the same copy.
 
-Ordering, as in the lake (the table's ``ordering_field``, ``updated_ts``): a row replaces a
-hash only if the hash is not newer, and a hash is removed only if it was computed before
-the backfill's snapshot (``as_of_ms``), so a row the stream wrote meanwhile is never
-replaced by an older one nor deleted. Each row is one Lua script: its hash and its index
-entry change together (no reader sees one without the other), as in the connector's
-``MULTI``/``EXEC``.
+Ordering, as in the lake (the table's ``ordering_field``, ``updated_ts``): the protocol
+refuses a row older than the stored hash, and the refresh deletes only hashes computed
+before the backfill's snapshot (``as_of_ms``), so a row the stream wrote meanwhile is
+never replaced by an older one nor deleted.
 
 Window: the API answers a dataset from the copy from its first index score onward and
 reads older times from the lake (docs/api.md), so the copy must hold every row from its
@@ -37,61 +34,28 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from itertools import groupby, islice
 from typing import Any, TypeVar
 
+from redis.exceptions import RedisError
+
 from infra.lake import hudi_table_path
+from infra.serving_store import RETRIES, ServingWriter, connect
 from infra.settings import GridLakeSettings
 from jobs.common.ddl import quote, sql_string
 from lakehouse.contracts.schema import FieldType, TableContract
-from lakehouse.contracts.serving import (
-    events_channel,
-    hash_fields,
-    index_key,
-    index_score,
-    row_member,
-    serving_key_prefix,
-    serving_value,
-)
+from lakehouse.contracts.serving import row_member
+from lakehouse.time import DAY_MS, day_start_ms, format_time_ms
 
 log = logging.getLogger(__name__)
 
-DAY_MS = 86_400_000
-#: Rows (or deleted keys) per pipelined round trip, each followed by one change event.
+#: Rows (or deleted keys) per batch (one transaction, one change event).
 BATCH_ROWS = 2000
-#: Retries of a Redis command that failed to connect, with exponential backoff from
-#: 0.5 s (max 30 s): the connector's defaults.
-RETRIES = 5
 
 T = TypeVar("T")
-
-# KEYS: hash, index. ARGV: member, score, ordering field, ordering value ('' = none),
-# number of non-null fields n, n field/value pairs, null field names.
-UPSERT_LUA = """
-if ARGV[4] ~= '' then
-  local stored = tonumber(redis.call('HGET', KEYS[1], ARGV[3]) or '')
-  if stored and stored > tonumber(ARGV[4]) then return 0 end
-end
-local n = tonumber(ARGV[5])
-if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 6, 5 + 2 * n)) end
-if #ARGV > 5 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 6 + 2 * n, #ARGV)) end
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-return 1
-"""
-
-# KEYS: hash, index. ARGV: member, ordering field, cutoff ('' = none).
-DELETE_LUA = """
-if ARGV[3] ~= '' then
-  local stored = tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or '')
-  if stored and stored >= tonumber(ARGV[3]) then return 0 end
-end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return 1
-"""
 
 
 class ServingRefreshError(RuntimeError):
@@ -99,15 +63,6 @@ class ServingRefreshError(RuntimeError):
 
 
 # ----------------------------------------------------------------------------- planning
-def day_ms(day: date) -> int:
-    """Epoch milliseconds of a UTC day's start."""
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
-
-
-def _iso_ms(ms: float) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%MZ")
-
-
 @dataclass(frozen=True)
 class ServingTarget:
     """The serving copy of one table, to be refreshed for a range of days.
@@ -132,12 +87,12 @@ class ServingTarget:
     @property
     def start_ms(self) -> int:
         """Start of the range in epoch milliseconds."""
-        return day_ms(self.start)
+        return day_start_ms(self.start)
 
     @property
     def end_ms(self) -> int:
         """End of the range (exclusive) in epoch milliseconds."""
-        return day_ms(self.end)
+        return day_start_ms(self.end)
 
     def describe(self) -> str:
         """What the refresh does, for a dry run."""
@@ -173,29 +128,11 @@ def day_windows(start: date, end: date, window: tuple[int, int]) -> list[tuple[s
     out = []
     day = start
     while day < end:
-        lo, hi = max(day_ms(day), window[0]), min(day_ms(day) + DAY_MS, window[1])
+        lo, hi = max(day_start_ms(day), window[0]), min(day_start_ms(day) + DAY_MS, window[1])
         if lo < hi:
             out.append((day.isoformat(), lo, hi))
         day += timedelta(days=1)
     return out
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if value.is_integer() else repr(value)
-
-
-def upsert_args(table: TableContract, score_field: str, row: Mapping[str, Any]) -> list[str]:
-    """``ARGV`` of :data:`UPSERT_LUA` for one row (timestamps given in epoch ms)."""
-    present, absent = hash_fields(table, row)
-    order = ""
-    if table.ordering_field in table.field_names:
-        field = next(f for f in table.fields if f.name == table.ordering_field)
-        order = serving_value(field, row.get(field.name)) or ""
-    args = [row_member(table, row), _number(index_score(table, score_field, row)),
-            table.ordering_field, order, str(len(present))]
-    for name, value in present.items():
-        args += [name, value]
-    return args + absent
 
 
 def batched(items: Iterable[T], n: int) -> Iterator[list[T]]:
@@ -205,7 +142,7 @@ def batched(items: Iterable[T], n: int) -> Iterator[list[T]]:
         yield chunk
 
 
-# -------------------------------------------------------------------------------- Redis
+# ------------------------------------------------------------------------------ results
 @dataclass
 class ServingResult:
     """What the refresh did to one table's serving copy.
@@ -230,76 +167,6 @@ class ServingResult:
     deleted: int = 0
     skipped: str | None = None
     seconds: float = 0.0
-
-
-class ServingWriter:
-    """Writes rows of tables into the serving copy, as the ``gridlake-redis`` connector."""
-
-    def __init__(self, client: Any, key_prefix: str) -> None:
-        """Wrap a ``redis.Redis`` client (``decode_responses=True``)."""
-        self.client = client
-        self.prefix = key_prefix
-        self._upsert = client.register_script(UPSERT_LUA)
-        self._delete = client.register_script(DELETE_LUA)
-
-    def first_score(self, table: TableContract) -> float | None:
-        """The smallest index score of ``table``'s copy (None when it is empty)."""
-        first = self.client.zrange(index_key(self.prefix, table), 0, 0, withscores=True)
-        return float(first[0][1]) if first else None
-
-    def members(self, table: TableContract, lo: int, hi: int) -> list[str]:
-        """Index members scored in ``[lo, hi)``."""
-        return list(self.client.zrangebyscore(index_key(self.prefix, table), lo, hi - 1))
-
-    def upsert(self, table: TableContract, score_field: str,
-               rows: Sequence[Mapping[str, Any]]) -> int:
-        """Upsert rows in one pipelined round trip, then announce them.
-
-        Returns:
-            Rows written (the others were older than the stored hash).
-
-        """
-        prefix, index = serving_key_prefix(self.prefix, table), index_key(self.prefix, table)
-        pipe = self.client.pipeline(transaction=False)
-        for row in rows:
-            args = upsert_args(table, score_field, row)
-            self._upsert(keys=[prefix + args[0], index], args=args, client=pipe)
-        return self._run(pipe, table)
-
-    def delete(self, table: TableContract, members: Sequence[str], before_ms: int) -> int:
-        """Remove the rows of index ``members`` computed before ``before_ms``.
-
-        Returns:
-            Keys removed.
-
-        """
-        prefix, index = serving_key_prefix(self.prefix, table), index_key(self.prefix, table)
-        order = table.ordering_field if table.ordering_field in table.field_names else ""
-        cutoff = str(before_ms) if order else ""
-        pipe = self.client.pipeline(transaction=False)
-        for m in members:
-            self._delete(keys=[prefix + m, index], args=[m, order, cutoff], client=pipe)
-        return self._run(pipe, table)
-
-    def _run(self, pipe: Any, table: TableContract) -> int:
-        if not len(pipe):
-            return 0
-        changed = sum(int(r) for r in pipe.execute())
-        if changed:
-            self.client.publish(events_channel(self.prefix, table), str(changed))
-        return changed
-
-
-def connect(url: str, retries: int = RETRIES) -> Any:
-    """A ``redis.Redis`` for the refresh: string replies, connection errors retried."""
-    import redis
-    from redis.backoff import ExponentialBackoff
-    from redis.retry import Retry
-
-    return redis.Redis.from_url(
-        url, decode_responses=True, socket_connect_timeout=5, socket_timeout=60,
-        retry=Retry(ExponentialBackoff(cap=30, base=0.5), retries),
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError])
 
 
 # --------------------------------------------------------------------------------- lake
@@ -335,7 +202,8 @@ def _refresh_table(spark: Any, settings: GridLakeSettings, writer: ServingWriter
     window = refresh_window(target, first)
     if window is None:
         res.skipped = ("serving copy empty (the lake serves the table)" if first is None else
-                       f"range ends before the copy's first row ({_iso_ms(first)})")
+                       f"range ends before the copy's first row "
+                       f"({format_time_ms(math.floor(first))})")
         log.info("%s: serving copy not refreshed: %s", table.name, res.skipped)
         return res
     res.from_ms, res.to_ms = window
@@ -359,8 +227,8 @@ def _refresh_table(spark: Any, settings: GridLakeSettings, writer: ServingWriter
                 res.deleted += writer.delete(table, keys, as_of_ms)
     res.seconds = round(time.monotonic() - t0, 1)
     log.info("%s: serving copy %s … %s: %d rows upserted, %d kept (newer), %d keys removed "
-             "(%.1f s)", table.name, _iso_ms(window[0]), _iso_ms(window[1]), res.rows,
-             res.kept, res.deleted, res.seconds)
+             "(%.1f s)", table.name, format_time_ms(window[0]), format_time_ms(window[1]),
+             res.rows, res.kept, res.deleted, res.seconds)
     return res
 
 
@@ -384,7 +252,7 @@ def refresh_serving(
         on_result: Called after each table.
         client: A ``redis.Redis`` (``decode_responses=True``) to use (default: one is
             opened on ``settings.redis.url`` and closed).
-        batch_rows: Rows per pipelined round trip.
+        batch_rows: Rows (or deleted keys) per batch: one transaction, one round trip.
         retries: Retries of a command whose connection failed (with backoff).
 
     Raises:
@@ -392,8 +260,6 @@ def refresh_serving(
             refreshed before.
 
     """
-    from redis.exceptions import RedisError
-
     own = client is None
     if own:
         client = connect(settings.redis.url, retries)

@@ -190,13 +190,15 @@ def redis_sink_ddl(settings: GridLakeSettings, table: TableContract, score_field
                    *, stamp: bool = True) -> str:
     """A ``gridlake-redis`` sink: the serving copy of ``table`` (one hash per key).
 
-    ``stamp`` as for :func:`hudi_sink_ddl`.
+    Ordered by the table's ordering field, as the lake and every writer of the copy
+    (:mod:`infra.serving_store`). ``stamp`` as for :func:`hudi_sink_ddl`.
     """
     options = {
         "connector": "gridlake-redis",
         "url": settings.redis.url,
         "key.prefix": serving_key_prefix(settings.redis.key_prefix, table),
         "index.score.field": score_field,
+        "ordering.field": table.ordering_field,
         **(stamp_options(table) if stamp else {}),
     }
     pk = ", ".join(quote(k) for k in table.record_key)

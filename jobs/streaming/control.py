@@ -3,27 +3,29 @@
 With ``flink.master = "local"`` a job runs in its own PyFlink process (a local
 mini-cluster inside the gateway JVM, jars on the launcher classpath); the process is
 detached, with a pid file and a log file under GridLake's home. Its REST endpoint
-(``flink.rest_port``) reports the job and its checkpoints.
+(``flink.rest_port``, read with :class:`~jobs.streaming.flink_rest.FlinkRest`) reports the
+job and its checkpoints.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
 import sys
 import time
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from infra.settings import REPO_ROOT, GridLakeSettings
 from infra.stack import process
 from jobs.common.flink_env import flink_launch_env
+from jobs.streaming.flink_rest import FlinkRest, FlinkUnavailable
 from jobs.streaming.runtime import (
     checkpoint_root,
     flink_log_dir,
@@ -167,22 +169,29 @@ def stop_with_savepoint(
     Raises:
         RuntimeError: The job is not running, or Flink reports the savepoint failed.
         TimeoutError: The savepoint did not complete in time.
+        FlinkUnavailable: Flink refused the stop.
 
     """
-    st = status(settings, name)
+    with _rest(settings) as rest:
+        return _stop_with_savepoint(settings, name, timeout, rest)
+
+
+def _stop_with_savepoint(
+    settings: GridLakeSettings, name: str, timeout: float, rest: FlinkRest
+) -> str:
+    st, _ = _status(settings, name, rest)
     if not st.running or st.flink_state != "RUNNING" or st.flink_job_id is None:
         raise RuntimeError(f"stream job {name} is not running (state {st.flink_state})")
     target = settings.flink.savepoint_dir or (settings.home / "flink" / "savepoints").as_uri()
-    trigger = _rest(
-        settings, f"/jobs/{st.flink_job_id}/stop",
-        body={"targetDirectory": target, "drain": False},
+    trigger = rest.post(
+        f"/jobs/{st.flink_job_id}/stop", {"targetDirectory": target, "drain": False}
     )["request-id"]
     triggered = time.time()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            info = _rest(settings, f"/jobs/{st.flink_job_id}/savepoints/{trigger}")
-        except OSError:
+            info = rest.get(f"/jobs/{st.flink_job_id}/savepoints/{trigger}")
+        except FlinkUnavailable:
             # A local job's process (and its REST endpoint) ends as soon as the stop
             # completes, possibly before this poll saw COMPLETED: the savepoint is on disk.
             written = _written_savepoint(target, st.flink_job_id, triggered)
@@ -252,7 +261,8 @@ def stop(
     if savepoint:
         try:
             stop_with_savepoint(settings, name)
-        except (RuntimeError, TimeoutError, OSError, KeyError, ValueError) as err:
+        except (RuntimeError, TimeoutError, FlinkUnavailable, OSError, KeyError,
+                ValueError) as err:
             log.warning("no savepoint for %s (%s); terminating the process", name, err)
     # After a savepoint-stop the driver exits by itself once its job finished.
     if savepoint:
@@ -279,38 +289,44 @@ def rest_url(settings: GridLakeSettings) -> str:
     return f"http://{settings.flink.master}"
 
 
-def _rest(settings: GridLakeSettings, path: str, body: dict[str, Any] | None = None) -> Any:
-    base = rest_url(settings)
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(  # noqa: S310 - own endpoint
-        base + path, data=data, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - own endpoint
-        return json.loads(resp.read())
+def _rest(settings: GridLakeSettings) -> FlinkRest:
+    """A client of the Flink REST endpoint in ``settings`` (close it after use)."""
+    return FlinkRest(rest_url(settings), timeout_s=5.0)
 
 
-def status(settings: GridLakeSettings, name: str = "lakehouse") -> JobStatus:
-    """Process and Flink-level state of job ``name``."""
+def _status(
+    settings: GridLakeSettings, name: str, rest: FlinkRest
+) -> tuple[JobStatus, dict[str, Any] | None]:
+    """Process and Flink-level state of job ``name``, and the body of its ``/checkpoints``.
+
+    The body is None when there is no Flink job or its checkpoints cannot be read.
+    """
     pid = _read_pid(settings, name)
     st = JobStatus(name=name, pid=pid, running=pid is not None,
                    log_file=str(_log_file(settings, name)))
     try:
-        jobs = _rest(settings, "/jobs/overview").get("jobs", [])
-    except (OSError, ValueError):
-        return st
+        jobs = rest.get("/jobs/overview").get("jobs", [])
+    except FlinkUnavailable:
+        return st, None
     mine = [j for j in jobs if j.get("name", "").startswith("gridlake-")]
     if not mine:
-        return st
+        return st, None
     job = max(mine, key=lambda j: j.get("start-time", 0))
     st.flink_job_id, st.flink_state = job.get("jid"), job.get("state")
     try:
-        cps = _rest(settings, f"/jobs/{st.flink_job_id}/checkpoints")
-        st.checkpoints_completed = cps.get("counts", {}).get("completed")
-        latest = (cps.get("latest") or {}).get("completed") or {}
-        st.last_checkpoint_ms = latest.get("latest_ack_timestamp")
-    except (OSError, ValueError):
-        pass
-    return st
+        cps = rest.get(f"/jobs/{st.flink_job_id}/checkpoints")
+    except FlinkUnavailable:
+        return st, None
+    st.checkpoints_completed = cps.get("counts", {}).get("completed")
+    latest = (cps.get("latest") or {}).get("completed") or {}
+    st.last_checkpoint_ms = latest.get("latest_ack_timestamp")
+    return st, cps
+
+
+def status(settings: GridLakeSettings, name: str = "lakehouse") -> JobStatus:
+    """Process and Flink-level state of job ``name``."""
+    with _rest(settings) as rest:
+        return _status(settings, name, rest)[0]
 
 
 def checkpoint_history(settings: GridLakeSettings, name: str = "lakehouse") -> list[dict[str, Any]]:
@@ -319,14 +335,9 @@ def checkpoint_history(settings: GridLakeSettings, name: str = "lakehouse") -> l
     Each entry has ``id``, ``status``, ``trigger_timestamp``, ``end_to_end_duration`` (ms) and
     ``state_size`` among others; an empty list when the job or its REST endpoint is not up.
     """
-    st = status(settings, name)
-    if st.flink_job_id is None:
-        return []
-    try:
-        history = _rest(settings, f"/jobs/{st.flink_job_id}/checkpoints").get("history", [])
-    except (OSError, ValueError):
-        return []
-    return list(history)
+    with _rest(settings) as rest:
+        _, cps = _status(settings, name, rest)
+    return list((cps or {}).get("history", []))
 
 
 def health(settings: GridLakeSettings, name: str = "lakehouse") -> dict[str, Any]:
@@ -338,16 +349,17 @@ def health(settings: GridLakeSettings, name: str = "lakehouse") -> dict[str, Any
         when the job or its REST endpoint is not up.
 
     """
-    st = status(settings, name)
-    out: dict[str, Any] = {"state": st.flink_state}
-    if st.flink_job_id is None:
-        return out
-    try:
-        out["checkpoints"] = _rest(settings, f"/jobs/{st.flink_job_id}/checkpoints").get("counts")
-        history = _rest(settings, f"/jobs/{st.flink_job_id}/exceptions").get(
-            "exceptionHistory", {}).get("entries", [])
-    except (OSError, ValueError):
-        return out
+    with _rest(settings) as rest:
+        st, cps = _status(settings, name, rest)
+        out: dict[str, Any] = {"state": st.flink_state}
+        if st.flink_job_id is None or cps is None:
+            return out
+        out["checkpoints"] = cps.get("counts")
+        try:
+            history = rest.get(f"/jobs/{st.flink_job_id}/exceptions").get(
+                "exceptionHistory", {}).get("entries", [])
+        except FlinkUnavailable:
+            return out
     out["failures"] = [_failure(e) for e in history[:5]]
     return out
 
@@ -383,3 +395,23 @@ def wait_running(settings: GridLakeSettings, name: str = "lakehouse",
 
 def _log_tail(settings: GridLakeSettings, name: str, lines: int = 40) -> str:
     return "\n".join(process.tail(_log_file(settings, name), lines)) or "(no log)"
+
+
+def _job_lake_root(pid: int) -> str | None:
+    """The lake root a job process was started with, when its environment names one."""
+    try:
+        return psutil.Process(pid).environ().get("GRIDLAKE_HDFS__LAKE_ROOT")
+    except psutil.Error:
+        return None
+
+
+def writes_lake(settings: GridLakeSettings, name: str = "lakehouse") -> bool:
+    """Whether job ``name`` is running as a writer of ``settings``' lake.
+
+    It is when its process runs for this lake, or when the Flink cluster reports it
+    RUNNING (a remote job, or one whose pid file is gone). A job of this home started for
+    another lake (isolated test and benchmark runs) is not this lake's writer.
+    """
+    st = status(settings, name)
+    ours = st.pid is not None and _job_lake_root(st.pid) in (None, settings.hdfs.lake_root)
+    return ours or st.flink_state == "RUNNING"

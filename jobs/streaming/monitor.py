@@ -6,9 +6,11 @@ A :class:`JobReport` gathers, for one named job:
 - checkpoints — Flink REST ``/jobs/<id>/checkpoints``;
 - operators — Flink REST ``/jobs/<id>`` vertices (``read-records`` / ``write-records``),
   and the records each table sink received (its writer's ``numRecordsIn``), grouped by
-  lakehouse layer: a table name found in a vertex name is mapped to that table's layer;
-- consumer lag per topic — Kafka: end offsets minus the consumer group's committed offsets;
-- the last commit of every lake table — its Hudi timeline, listed over WebHDFS.
+  lakehouse layer (the Flink parts: :mod:`jobs.streaming.flink_rest`);
+- consumer lag per topic — Kafka: end offsets minus the consumer group's committed offsets
+  (:func:`infra.kafka_lag.consumer_lag`);
+- the last commit of every lake table — its Hudi timeline, listed over WebHDFS
+  (:func:`infra.lake.last_commits`).
 
 Every piece is fetched independently: a service that cannot be reached leaves its piece
 empty and a one-line message in :attr:`JobReport.errors`; nothing raises.
@@ -20,25 +22,29 @@ only holds the defaults of the known jobs.
 from __future__ import annotations
 
 import logging
-import re
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import httpx
-
-from infra.lake import LakeError, LakeNotFound, WebHdfs, lake_path, last_instant
+from infra.kafka_client import KafkaUnavailableError
+from infra.kafka_lag import TopicLag, consumer_lag
+from infra.lake import LakeError, TableCommit, last_commits
 from infra.settings import GridLakeSettings
 from jobs.streaming import control
+from jobs.streaming.flink_rest import (
+    CheckpointStats,
+    FlinkRest,
+    FlinkUnavailable,
+    OperatorStats,
+    parse_checkpoints,
+    parse_vertices,
+)
 from lakehouse.contracts import TableContract
 from lakehouse.contracts.messages import MESSAGES
 from lakehouse.contracts.tables import TABLES
 
 log = logging.getLogger(__name__)
 
-#: Layer a sink writing the serving copy (``<table>_serving``, Redis) is reported under.
-SERVING_LAYER = "serving"
 #: Layer of vertices that write no lake table (sources, joins, aggregates).
 NO_LAYER = ""
 
@@ -70,129 +76,8 @@ JOB_SOURCES: dict[str, JobSource] = {
 
 
 # --------------------------------------------------------------------------------------
-# Report pieces
+# The report
 # --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CheckpointInfo:
-    """One checkpoint as Flink reports it.
-
-    Attributes:
-        id: Checkpoint id.
-        status: ``COMPLETED``, ``IN_PROGRESS`` or ``FAILED``.
-        trigger_ms: When it was triggered, epoch ms.
-        end_ms: When the last acknowledgement arrived (completed), or when it failed.
-        duration_ms: End-to-end duration (None while in progress).
-        state_size: Full state size in bytes.
-        checkpointed_size: Bytes written by this checkpoint (smaller when incremental).
-        path: Where it is stored (completed checkpoints).
-        failure: Failure message (failed checkpoints).
-
-    """
-
-    id: int
-    status: str
-    trigger_ms: int | None = None
-    end_ms: int | None = None
-    duration_ms: int | None = None
-    state_size: int | None = None
-    checkpointed_size: int | None = None
-    path: str | None = None
-    failure: str | None = None
-
-
-@dataclass(frozen=True)
-class CheckpointStats:
-    """Checkpoint counts and the latest checkpoints of a Flink job."""
-
-    completed: int
-    failed: int
-    in_progress: int
-    restored: int
-    last_completed: CheckpointInfo | None = None
-    last_failed: CheckpointInfo | None = None
-    in_flight: tuple[CheckpointInfo, ...] = ()
-
-
-@dataclass(frozen=True)
-class PartitionLag:
-    """Lag of the consumer group on one partition.
-
-    Attributes:
-        partition: Partition number.
-        end_offset: Offset of the next record to be written.
-        committed: Offset the group committed, or None when it committed none.
-        lag: Records not yet consumed: ``end - committed``; without a commit
-            ``end - beginning`` (the job starts at the earliest retained record).
-
-    """
-
-    partition: int
-    end_offset: int
-    committed: int | None
-    lag: int
-
-
-@dataclass(frozen=True)
-class TopicLag:
-    """Lag of the consumer group on one topic, summed over its partitions.
-
-    Attributes:
-        topic: Full topic name.
-        exists: Whether the topic exists.
-        end_offset: Sum of the partitions' end offsets.
-        committed: Sum of the committed offsets (partitions without a commit count 0).
-        lag: Sum of the partitions' lags.
-        uncommitted: Partitions the group has no committed offset for.
-        partitions: Per-partition detail.
-
-    """
-
-    topic: str
-    exists: bool
-    end_offset: int = 0
-    committed: int = 0
-    lag: int = 0
-    uncommitted: int = 0
-    partitions: tuple[PartitionLag, ...] = ()
-
-
-@dataclass(frozen=True)
-class SinkTarget:
-    """A lake table (or its serving copy) a vertex writes, and the table's layer."""
-
-    table: str
-    layer: str
-
-
-@dataclass(frozen=True)
-class OperatorStats:
-    """One Flink job vertex (a chain of operators).
-
-    Attributes:
-        vertex_id: Flink vertex id.
-        name: Vertex name (its chained operators).
-        parallelism: Parallel subtasks.
-        status: Vertex status, e.g. ``RUNNING``.
-        records_in: ``read-records`` (records received; for sources: records read).
-        records_out: ``write-records`` (records sent to the next vertices).
-        sinks: Tables this vertex writes (found in its name).
-
-    """
-
-    vertex_id: str
-    name: str
-    parallelism: int
-    status: str
-    records_in: int | None
-    records_out: int | None
-    sinks: tuple[SinkTarget, ...] = ()
-
-    @property
-    def layers(self) -> tuple[str, ...]:
-        """Layers of the tables the vertex writes, in order, without repeats."""
-        return tuple(dict.fromkeys(s.layer for s in self.sinks))
-
-
 @dataclass(frozen=True)
 class SinkStats:
     """Records one table sink received.
@@ -210,32 +95,6 @@ class SinkStats:
     layer: str
     vertex_id: str
     records_in: int | None
-
-
-@dataclass(frozen=True)
-class TableCommit:
-    """The newest completed commit of a lake table.
-
-    Attributes:
-        table: Table name.
-        layer: Its layer.
-        path: HDFS path of the table.
-        state: ``ok``, ``no table`` (no Hudi table at the path) or ``no commits``.
-        instant: Instant time of the commit (``yyyyMMddHHmmssSSS``).
-        action: ``commit``, ``deltacommit`` or ``replacecommit``.
-        completed: Completion time of the instant.
-        modified_ms: When the instant file was written, epoch ms.
-
-    """
-
-    table: str
-    layer: str
-    path: str
-    state: str
-    instant: str | None = None
-    action: str | None = None
-    completed: str | None = None
-    modified_ms: int | None = None
 
 
 @dataclass
@@ -309,384 +168,8 @@ class JobReport:
 
 
 # --------------------------------------------------------------------------------------
-# Parsing (no services)
+# Assembling it
 # --------------------------------------------------------------------------------------
-_TOKEN_RE = re.compile(r"[A-Za-z0-9_]+")
-
-
-def sink_targets(
-    vertex_name: str, tables: Iterable[TableContract] = TABLES
-) -> tuple[SinkTarget, ...]:
-    """Tables named in a vertex (or metric scope) name, each with its layer.
-
-    A word equal to a table name maps to the table's layer; ``<table>_serving`` (the
-    Redis serving copy) maps to :data:`SERVING_LAYER`. E.g. ``"Calc[3] ->
-    ods_meter_reading[4]: Writer"`` -> ``(SinkTarget("ods_meter_reading", "ods"),)``.
-    """
-    layers = {t.name: t.layer for t in tables}
-    found: dict[str, SinkTarget] = {}
-    for word in _TOKEN_RE.findall(vertex_name):
-        if word in layers:
-            found.setdefault(word, SinkTarget(word, layers[word]))
-        elif word.endswith("_serving") and word[: -len("_serving")] in layers:
-            found.setdefault(word, SinkTarget(word, SERVING_LAYER))
-    return tuple(found.values())
-
-
-def layer_of(vertex_name: str, tables: Iterable[TableContract] = TABLES) -> str | None:
-    """The layer of the first table a vertex name mentions, or None."""
-    targets = sink_targets(vertex_name, tables)
-    return targets[0].layer if targets else None
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _checkpoint(entry: Mapping[str, Any] | None) -> CheckpointInfo | None:
-    if not entry:
-        return None
-
-    def positive(key: str) -> int | None:
-        value = _int(entry.get(key))
-        return value if value is not None and value >= 0 else None
-
-    status = str(entry.get("status") or entry.get("className", "")).upper()
-    return CheckpointInfo(
-        id=_int(entry.get("id")) or 0,
-        status=status,
-        trigger_ms=positive("trigger_timestamp"),
-        end_ms=positive("failure_timestamp") if status == "FAILED"
-        else positive("latest_ack_timestamp"),
-        duration_ms=positive("end_to_end_duration"),
-        state_size=positive("state_size"),
-        checkpointed_size=positive("checkpointed_size"),
-        path=entry.get("external_path"),
-        failure=entry.get("failure_message"),
-    )
-
-
-def parse_checkpoints(payload: Mapping[str, Any]) -> CheckpointStats:
-    """Interpret the body of Flink's ``/jobs/<id>/checkpoints``."""
-    counts = payload.get("counts") or {}
-    latest = payload.get("latest") or {}
-    in_flight = tuple(
-        cp for cp in (_checkpoint(h) for h in payload.get("history") or [])
-        if cp is not None and cp.status == "IN_PROGRESS"
-    )
-    return CheckpointStats(
-        completed=_int(counts.get("completed")) or 0,
-        failed=_int(counts.get("failed")) or 0,
-        in_progress=_int(counts.get("in_progress")) or 0,
-        restored=_int(counts.get("restored")) or 0,
-        last_completed=_checkpoint(latest.get("completed")),
-        last_failed=_checkpoint(latest.get("failed")),
-        in_flight=in_flight,
-    )
-
-
-def parse_vertices(
-    payload: Mapping[str, Any], tables: Iterable[TableContract] = TABLES
-) -> list[OperatorStats]:
-    """Interpret the vertices of Flink's ``/jobs/<id>``."""
-    table_list = list(tables)
-    out = []
-    for v in payload.get("vertices") or []:
-        metrics = v.get("metrics") or {}
-        name = str(v.get("name", ""))
-        out.append(
-            OperatorStats(
-                vertex_id=str(v.get("id", "")),
-                name=name,
-                parallelism=_int(v.get("parallelism")) or 0,
-                status=str(v.get("status", "")),
-                records_in=_int(metrics.get("read-records")),
-                records_out=_int(metrics.get("write-records")),
-                sinks=sink_targets(name, table_list),
-            )
-        )
-    return out
-
-
-def sink_metric_ids(
-    metric_ids: Iterable[str], tables: Iterable[TableContract] = TABLES
-) -> dict[str, SinkTarget]:
-    """Aggregated metric ids counting the records each table sink received.
-
-    Flink names a sink writer's input counter ``<operator>.numRecordsIn`` with the
-    operator name sanitised, e.g. ``ods_meter_reading[4]__Writer.numRecordsIn``. Only
-    operators whose name mentions a table and that are writers (``Writer`` or
-    ``Sink``) count: the ``ConstraintEnforcer`` before a sink does not.
-    """
-    table_list = list(tables)
-    out: dict[str, SinkTarget] = {}
-    for mid in metric_ids:
-        scope, _, metric = mid.rpartition(".")
-        if metric != "numRecordsIn" or not scope:
-            continue
-        if "Committer" in scope or ("Writer" not in scope and not scope.startswith("Sink")):
-            continue
-        targets = sink_targets(scope, table_list)
-        if len(targets) == 1:
-            out[mid] = targets[0]
-    return out
-
-
-def topic_lags(
-    topics: Sequence[str],
-    partitions: Mapping[str, Iterable[int]],
-    end: Mapping[tuple[str, int], int],
-    committed: Mapping[tuple[str, int], int],
-    beginning: Mapping[tuple[str, int], int] | None = None,
-) -> list[TopicLag]:
-    """Lag per topic from per-partition offsets.
-
-    Args:
-        topics: Topics to report, in order.
-        partitions: Partitions of each existing topic (a topic missing here, or with no
-            partitions, is reported with ``exists=False``).
-        end: End offset of every partition, keyed by ``(topic, partition)``.
-        committed: Committed offset of the partitions the group committed.
-        beginning: Earliest retained offset per partition (used where nothing was
-            committed; 0 when absent).
-
-    Returns:
-        One :class:`TopicLag` per topic. Lag never goes below 0 (a committed offset
-        beyond the end means the topic was recreated).
-
-    """
-    begin = beginning or {}
-    out = []
-    for topic in topics:
-        parts = sorted(partitions.get(topic) or ())
-        if not parts:
-            out.append(TopicLag(topic=topic, exists=False))
-            continue
-        rows = []
-        for p in parts:
-            end_off = end.get((topic, p), 0)
-            done = committed.get((topic, p))
-            start = done if done is not None else begin.get((topic, p), 0)
-            rows.append(PartitionLag(p, end_off, done, max(0, end_off - start)))
-        out.append(
-            TopicLag(
-                topic=topic,
-                exists=True,
-                end_offset=sum(r.end_offset for r in rows),
-                committed=sum(r.committed or 0 for r in rows),
-                lag=sum(r.lag for r in rows),
-                uncommitted=sum(1 for r in rows if r.committed is None),
-                partitions=tuple(rows),
-            )
-        )
-    return out
-
-
-# --------------------------------------------------------------------------------------
-# Services
-# --------------------------------------------------------------------------------------
-class ServiceUnavailable(Exception):
-    """A service a report piece needs cannot be reached or answered with an error."""
-
-
-def _group_offsets(admin: Any, group_id: str, timeout_s: float) -> dict[Any, Any]:
-    """Committed offsets of a group, retrying Kafka's retriable errors until ``timeout_s``.
-
-    A fresh broker answers the first group request with COORDINATOR_NOT_AVAILABLE while
-    it creates ``__consumer_offsets``; that is "not yet", not "unavailable".
-    """
-    from kafka.errors import KafkaError
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            fetch = getattr(admin, "list_consumer_group_offsets", None)  # kafka-python 2.x
-            if fetch is not None:
-                return dict(fetch(group_id))
-            # kafka-python 3.x
-            return dict(admin.list_group_offsets({group_id: None}).get(group_id, {}))
-        except KafkaError as err:
-            if not err.retriable or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-def consumer_lag(
-    settings: GridLakeSettings, group_id: str, topics: Sequence[str], timeout_s: float = 5.0
-) -> list[TopicLag]:
-    """Committed offsets of ``group_id`` against the end offsets of ``topics``.
-
-    Raises:
-        ServiceUnavailable: Kafka cannot be reached or refuses the requests.
-
-    """
-    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-
-    timeout_ms = int(timeout_s * 1000)
-    common = {
-        "bootstrap_servers": settings.kafka.bootstrap,
-        "client_id": "gridlake-monitor",
-        "request_timeout_ms": timeout_ms,
-        "bootstrap_timeout_ms": timeout_ms,
-    }
-    admin = consumer = None
-    try:
-        admin = KafkaAdminClient(**common)
-        raw = _group_offsets(admin, group_id, timeout_s)
-        committed = {
-            (tp.topic, tp.partition): int(om.offset)
-            for tp, om in raw.items() if om is not None and om.offset >= 0
-        }
-        consumer = KafkaConsumer(
-            **common, enable_auto_commit=False, allow_auto_create_topics=False
-        )
-        parts = {t: sorted(consumer.partitions_for_topic(t) or ()) for t in topics}
-        tps = [TopicPartition(t, p) for t, ps in parts.items() for p in ps]
-        end = consumer.end_offsets(tps, timeout_ms=timeout_ms) if tps else {}
-        begin = consumer.beginning_offsets(tps, timeout_ms=timeout_ms) if tps else {}
-    except Exception as err:  # kafka-python raises many unrelated error types
-        text = str(err) if type(err).__name__ in str(err) else f"{type(err).__name__}: {err}"
-        raise ServiceUnavailable(f"Kafka {settings.kafka.bootstrap}: {text}") from err
-    finally:
-        for client in (consumer, admin):
-            if client is not None:
-                try:
-                    client.close()
-                except Exception:  # noqa: BLE001 - closing a broken client
-                    log.debug("closing a Kafka client failed", exc_info=True)
-    return topic_lags(
-        topics,
-        parts,
-        {(tp.topic, tp.partition): int(o) for tp, o in end.items()},
-        committed,
-        {(tp.topic, tp.partition): int(o) for tp, o in begin.items()},
-    )
-
-
-def wait_caught_up(
-    settings: GridLakeSettings, group_id: str, topics: Sequence[str], timeout_s: float,
-    poll_s: float = 0.5,
-) -> list[tuple[float, int]]:
-    """Block until ``group_id`` has committed the end of every topic in ``topics``.
-
-    A streaming job commits its offsets when a checkpoint completes, after every sink
-    flushed: once committed equals end, everything published is in the lake.
-
-    Returns:
-        The samples taken: (monotonic time, total lag), the last one with lag 0.
-
-    Raises:
-        TimeoutError: Still behind after ``timeout_s``; the message names the lag per topic.
-
-    """
-    samples: list[tuple[float, int]] = []
-    deadline = time.monotonic() + timeout_s
-    while True:
-        lags = consumer_lag(settings, group_id, topics, timeout_s=30)
-        behind = {t.topic: t.lag for t in lags if t.lag}
-        samples.append((time.monotonic(), sum(behind.values())))
-        if not behind:
-            return samples
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{group_id} did not catch up in {timeout_s:.0f} s: {behind}")
-        time.sleep(poll_s)
-
-
-def last_commits(
-    settings: GridLakeSettings,
-    tables: Iterable[TableContract] = TABLES,
-    timeout_s: float = 5.0,
-) -> list[TableCommit]:
-    """The newest completed commit of each table, from its Hudi timeline over WebHDFS.
-
-    Raises:
-        ServiceUnavailable: WebHDFS cannot be reached or answers with an error.
-
-    """
-    out = []
-    try:
-        with WebHdfs.from_settings(settings, timeout_s) as fs:
-            for t in tables:
-                path = lake_path(settings, t.layer, t.name)
-                try:
-                    instant = last_instant(fs, path)
-                except LakeNotFound:
-                    out.append(TableCommit(t.name, t.layer, path, "no table"))
-                    continue
-                if instant is None:
-                    out.append(TableCommit(t.name, t.layer, path, "no commits"))
-                else:
-                    out.append(
-                        TableCommit(
-                            t.name, t.layer, path, "ok", instant.requested, instant.action,
-                            instant.completed, instant.modified_ms or None,
-                        )
-                    )
-    except LakeError as err:
-        raise ServiceUnavailable(str(err)) from err
-    return out
-
-
-class FlinkRest:
-    """Reads of Flink's REST API (the job's mini-cluster or a remote JobManager).
-
-    Args:
-        base_url: REST address, e.g. ``http://127.0.0.1:8081``.
-        timeout_s: Seconds per request.
-        transport: HTTP transport to use instead of the network (tests).
-
-    """
-
-    def __init__(
-        self, base_url: str, timeout_s: float = 5.0, transport: httpx.BaseTransport | None = None
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(timeout=timeout_s, transport=transport)
-
-    def close(self) -> None:
-        """Close the HTTP connections."""
-        self._http.close()
-
-    def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
-        """GET a REST path and decode its JSON.
-
-        Raises:
-            ServiceUnavailable: Not reachable, an HTTP error, or not JSON.
-
-        """
-        try:
-            resp = self._http.get(self.base_url + path, params=params)
-            resp.raise_for_status()
-            return resp.json()
-        except httpx.TransportError as err:
-            raise ServiceUnavailable(f"Flink REST {self.base_url} unreachable: {err}") from err
-        except httpx.HTTPStatusError as err:
-            raise ServiceUnavailable(
-                f"Flink REST {path}: HTTP {err.response.status_code}"
-            ) from err
-        except ValueError as err:
-            raise ServiceUnavailable(f"Flink REST {path}: not JSON ({err})") from err
-
-    def sink_records(
-        self, job_id: str, vertex_id: str, tables: Iterable[TableContract] = TABLES
-    ) -> dict[str, tuple[SinkTarget, int | None]]:
-        """Records each table sink of one vertex received, summed over its subtasks."""
-        base = f"/jobs/{job_id}/vertices/{vertex_id}/subtasks/metrics"
-        ids = sink_metric_ids((m.get("id", "") for m in self.get(base)), tables)
-        if not ids:
-            return {}
-        values = {
-            m.get("id"): m.get("sum")
-            for m in self.get(base, {"get": ",".join(ids)})
-        }
-        return {mid: (target, _int(values.get(mid))) for mid, target in ids.items()}
-
-
 def flink_detail(
     report: JobReport, rest: FlinkRest, tables: Sequence[TableContract] = TABLES
 ) -> None:
@@ -694,11 +177,11 @@ def flink_detail(
     job_id = report.job.flink_job_id
     try:
         report.checkpoints = parse_checkpoints(rest.get(f"/jobs/{job_id}/checkpoints"))
-    except ServiceUnavailable as err:
+    except FlinkUnavailable as err:
         report.errors["checkpoints"] = str(err)
     try:
         report.operators = parse_vertices(rest.get(f"/jobs/{job_id}"), tables)
-    except ServiceUnavailable as err:
+    except FlinkUnavailable as err:
         report.errors["operators"] = str(err)
         return
     for op in report.operators:
@@ -706,7 +189,7 @@ def flink_detail(
             continue
         try:
             found = rest.sink_records(str(job_id), op.vertex_id, tables)
-        except ServiceUnavailable as err:
+        except FlinkUnavailable as err:
             report.errors["operators"] = f"sink metrics: {err}"
             found = {}
         records = {target.table: count for target, count in found.values()}
@@ -747,14 +230,11 @@ def job_report(
     report = JobReport(job=control.status(settings, name), group_id=group_id or "",
                        topics=list(topics or ()))
 
-    rest = FlinkRest(control.rest_url(settings), timeout_s)
-    try:
+    with FlinkRest(control.rest_url(settings), timeout_s) as rest:
         if report.job.flink_job_id is None:
             report.errors["flink"] = _no_job_reason(report.job, rest)
         else:
             flink_detail(report, rest, tables)
-    finally:
-        rest.close()
 
     if not group_id or not topics:
         report.errors["kafka"] = (
@@ -764,11 +244,11 @@ def job_report(
     else:
         try:
             report.lag = consumer_lag(settings, group_id, report.topics, timeout_s)
-        except ServiceUnavailable as err:
+        except KafkaUnavailableError as err:
             report.errors["kafka"] = str(err)
     try:
         report.commits = last_commits(settings, tables, timeout_s)
-    except ServiceUnavailable as err:
+    except LakeError as err:
         report.errors["lake"] = str(err)
     return report
 
@@ -776,9 +256,8 @@ def job_report(
 def _no_job_reason(job: control.JobStatus, rest: FlinkRest) -> str:
     try:
         rest.get("/jobs/overview")
-    except ServiceUnavailable as err:
+    except FlinkUnavailable as err:
         if not job.running:
             return f"job {job.name} is not running (no Flink REST endpoint at {rest.base_url})"
         return str(err)
     return f"no GridLake job on the Flink cluster at {rest.base_url}"
-

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from lakehouse.time import DAY_MS
+
 
 class Dialect(Protocol):
     """Engine-specific SQL fragments."""
@@ -80,7 +82,7 @@ class FlinkDialect:
         which the update determinism check of the compiled plan refuses.
         """
         return (f"CAST(TIMESTAMPDIFF(DAY, TIMESTAMP '1970-01-01 00:00:00',"
-                f" CAST(CAST({dt} AS DATE) AS TIMESTAMP(3))) AS BIGINT) * 86400000")
+                f" CAST(CAST({dt} AS DATE) AS TIMESTAMP(3))) AS BIGINT) * {DAY_MS}")
 
     def first(self, expr: str) -> str:  # noqa: D102
         return f"FIRST_VALUE({expr})"

@@ -8,9 +8,9 @@ from jobs.common.ddl import quote, sql_string
 from jobs.transforms.dialect import FLINK, Dialect
 from jobs.transforms.summary import QUARTER_MS, union
 from lakehouse.contracts.quality import RULES
-from lakehouse.contracts.tables import GRAINS, UNKNOWN_REGION
+from lakehouse.contracts.tables import UNKNOWN_REGION
+from lakehouse.time import DAY_MS
 
-DAY_MS = GRAINS["1d"]
 NORMAL_LIFE_H = 180_000.0
 """IEEE C57.91 normal insulation life (hours) behind the loss-of-life percentage."""
 

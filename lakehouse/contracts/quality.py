@@ -21,6 +21,7 @@ from lakehouse.contracts.messages import (
     TRANSFORMER_TELEMETRY,
 )
 from lakehouse.contracts.schema import Field, FieldType, MessageContract
+from lakehouse.time import HOUR_MS, MINUTE_MS
 
 
 @dataclass(frozen=True)
@@ -160,26 +161,26 @@ DWD_SPECS: tuple[DwdSpec, ...] = (
         stuck=("voltage_v", "current_a", "active_power_kw"),
     ),
     DwdSpec(
-        FEEDER_SCADA, "feeder", interval_ms=60_000,
+        FEEDER_SCADA, "feeder", interval_ms=MINUTE_MS,
         spike={"active_power_kw": 2000.0, "bus_voltage_v": 2000.0, "current_a": 100.0},
         stuck=("active_power_kw", "reactive_power_kvar", "current_a", "bus_voltage_v"),
         renames={"bus_voltage_kv": ("bus_voltage_v", _KV, "V")},
         drop=("substation_id",),
     ),
     DwdSpec(
-        SUBSTATION_SCADA, "substation", interval_ms=60_000,
+        SUBSTATION_SCADA, "substation", interval_ms=MINUTE_MS,
         spike={"active_power_kw": 5000.0, "bus_voltage_v": 2000.0},
         stuck=("active_power_kw", "reactive_power_kvar", "bus_voltage_v", "frequency_hz"),
         renames={"hv_voltage_kv": ("hv_voltage_v", _KV, "V"),
                  "bus_voltage_kv": ("bus_voltage_v", _KV, "V")},
     ),
     DwdSpec(
-        TRANSFORMER_TELEMETRY, "transformer", interval_ms=60_000,
+        TRANSFORMER_TELEMETRY, "transformer", interval_ms=MINUTE_MS,
         spike={"load_kva": 200.0, "lv_voltage_v": 50.0, "top_oil_temp_c": 30.0},
         stuck=("load_kva", "lv_voltage_v", "top_oil_temp_c"),
     ),
     DwdSpec(
-        TRANSFORMER_DGA, "transformer", interval_ms=3_600_000,
+        TRANSFORMER_DGA, "transformer", interval_ms=HOUR_MS,
         spike={"h2_ppm": 100.0, "c2h2_ppm": 10.0},
         stuck=("h2_ppm", "ch4_ppm", "c2h4_ppm", "c2h6_ppm", "co_ppm"),
     ),
@@ -189,7 +190,7 @@ DWD_SPECS: tuple[DwdSpec, ...] = (
         stuck=("dc_voltage_v", "dc_current_a", "soc_pct", "max_cell_temp_c"),
     ),
     DwdSpec(
-        PV_INVERTER, "pv_inverter", interval_ms=60_000,
+        PV_INVERTER, "pv_inverter", interval_ms=MINUTE_MS,
         spike={"ac_power_kw": 500.0, "dc_voltage_v": 300.0},
         stuck=("irradiance_w_m2", "dc_power_kw", "ac_power_kw", "dc_voltage_v"),
     ),

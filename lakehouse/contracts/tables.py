@@ -10,6 +10,7 @@ from __future__ import annotations
 from lakehouse.contracts.messages import DEVICE_REGISTRY, MESSAGES, METER_READING
 from lakehouse.contracts.quality import DWD_SPECS, RULES, DwdSpec
 from lakehouse.contracts.schema import Field, FieldType, MessageContract, TableContract
+from lakehouse.time import DAY_MS, HOUR_MS, MINUTE_MS
 
 S, INT, B, D, TS, BOOL = (
     FieldType.STRING, FieldType.INT, FieldType.BIGINT, FieldType.DOUBLE, FieldType.TIMESTAMP,
@@ -17,7 +18,7 @@ S, INT, B, D, TS, BOOL = (
 )
 
 GRAINS: dict[str, int] = {
-    "1min": 60_000, "15min": 900_000, "1h": 3_600_000, "1d": 86_400_000,
+    "1min": MINUTE_MS, "15min": 15 * MINUTE_MS, "1h": HOUR_MS, "1d": DAY_MS,
 }
 """Summary grains and their lengths in milliseconds (windows aligned to UTC epoch)."""
 

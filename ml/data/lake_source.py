@@ -32,11 +32,13 @@ import pandas as pd
 
 from infra.lake import hudi_table_path
 from infra.settings import GridLakeSettings
+from infra.spark import spark_session, spark_type, write_options
 from jobs.common.ddl import quote, sql_string
 from lakehouse.contracts.messages import ESS_BMS, SIM_LABEL
 from lakehouse.contracts.quality import DwdSpec, Measure, dwd_spec
 from lakehouse.contracts.schema import FieldType, MessageContract, TableContract
 from lakehouse.contracts.tables import DWD_TABLES, ODS_TABLES
+from lakehouse.time import dt_of, format_time_ms
 from ml.data.sources import (
     DataDescription,
     Series,
@@ -45,7 +47,6 @@ from ml.data.sources import (
     resolve_channels,
     series_from_rows,
 )
-from mock_devices.config import date_of_ms, format_time_ms
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,6 @@ def lake_session(settings: GridLakeSettings, app_name: str = "gridlake-ml",
     if active is not None:
         yield active
         return
-    from infra.spark import spark_session
 
     session = spark_session(settings, app_name)
     session.sparkContext.setLogLevel("ERROR")
@@ -148,8 +148,6 @@ def _raw_schema(table: TableContract) -> Any:
     """The table's Spark schema with TIMESTAMP columns as epoch-ms BIGINT (pandas side)."""
     from pyspark.sql import types as T
 
-    from infra.spark import spark_type
-
     return T.StructType([
         T.StructField(f.name, T.LongType() if f.type is FieldType.TIMESTAMP
                       else spark_type(f.type), True)
@@ -162,8 +160,6 @@ def to_spark(spark: Any, table: TableContract, frame: pd.DataFrame) -> Any:
 
     TIMESTAMP columns are given as epoch milliseconds (no time zone can creep in).
     """
-    from infra.spark import spark_type
-
     clean = frame.copy()
     for f in table.fields:
         if f.type is FieldType.STRING:
@@ -186,8 +182,6 @@ def upsert_rows(spark: Any, settings: GridLakeSettings, table: TableContract,
     :func:`infra.spark.write_options`: the catalog's key, ordering and partition
     settings plus ``settings.lake`` table services).
     """
-    from infra.spark import write_options
-
     enable_arrow(spark)
     typed = to_spark(spark, table, frame)
     if len(frame):
@@ -247,9 +241,9 @@ class LakeSource:
 
     def _filtered(self, spark: Any, table: TableContract) -> Any:
         """The table's rows in range, devices and site (filters pushed down to Spark)."""
-        last_day = date_of_ms(self.end_ms - 1)
+        last_day = dt_of(self.end_ms - 1)
         df = load_table(spark, self.settings, table).where(
-            f"`dt` >= {sql_string(date_of_ms(self.start_ms))} "
+            f"`dt` >= {sql_string(dt_of(self.start_ms))} "
             f"AND `dt` <= {sql_string(last_day)} "
             f"AND `event_ts` >= timestamp_millis(CAST({self.start_ms} AS BIGINT)) "
             f"AND `event_ts` < timestamp_millis(CAST({self.end_ms} AS BIGINT))"

@@ -5,14 +5,15 @@ grid, with ``NaN`` where a reading is missing and, when known, the ground-truth 
 type of every step. Channels are the numeric (``DOUBLE``) fields of a message contract
 (:mod:`lakehouse.contracts.messages`), in contract order, unless a subset is chosen.
 
-Implemented here:
-
-* :class:`SimulatorSource` - a thin adapter over the seeded :class:`mock_devices.fleet.Fleet`
-  with labelled fault injection (ESS cell imbalance, thermal runaway onset, ...);
-* :class:`FileSource` - a Parquet or CSV file (one row per device and instant).
+Implemented here: :class:`FileSource`, a Parquet or CSV file (one row per device and
+instant). Elsewhere:
 
 * :class:`ml.data.lake_source.LakeSource` - the DWD tables of the lake (Hudi on HDFS), read with
-  Spark; it lives in its own module so that this one needs no JVM.
+  Spark; it lives in its own module so that this one needs no JVM;
+* the seeded simulator with labelled fault injection, on the simulator's side of this
+  protocol (its ``ml_source`` module): ML code takes any source and does not know the
+  simulator. The simulator imports this module, which therefore stays light: numpy and
+  pandas, no torch, nothing of the simulator.
 
 Every source places readings on the grid the same way (:func:`series_from_rows`), so
 gaps reach :mod:`ml.data.scaling` as NaN rows whichever source they come from.
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,19 +33,11 @@ import pandas as pd
 
 from lakehouse.contracts.messages import ESS_BMS, MESSAGES
 from lakehouse.contracts.schema import Field, FieldType, MessageContract
-from mock_devices.config import FleetConfig, parse_time_ms
-from mock_devices.faults import FaultRequest
-from mock_devices.fleet import Fleet
 
 logger = logging.getLogger(__name__)
 
 LABEL_COLUMN = "fault_type"
 """Optional column of a series file: the fault type of the step, empty when normal."""
-
-_SIM_DEVICE_KIND = {"ess.bms": "ess", "transformer.telemetry": "transformer",
-                    "pv.inverter": "pv", "scada.feeder": "feeder",
-                    "scada.substation": "substation", "meter.readings": "meter"}
-"""Simulator device family (``FleetConfig.devices``) emitting each contract's topic."""
 
 
 class SourceError(ValueError):
@@ -190,98 +182,6 @@ class SeriesSource(Protocol):
     def load(self) -> list[Series]:
         """Every device's series."""
         ...
-
-
-def _default_fleet() -> FleetConfig:
-    return FleetConfig(meters=50, ess_interval_s=10)
-
-
-@dataclass(frozen=True)
-class SimulatorSource:
-    """Series of one contract from the seeded simulator, labelled by injected faults.
-
-    Attributes:
-        contract: Message contract whose numeric fields become channels.
-        fleet: Fleet configuration (seed, size, ESS interval); only the contract's device
-            family is emitted.
-        start: First instant (ISO date or date-time, UTC).
-        hours: Length of the run.
-        faults: Faults to inject (``None`` parts are drawn from the seed).
-        channels: Channel subset; ``None`` means every numeric field.
-        site: Site name for the data description; default ``sim-seed<seed>``.
-
-    """
-
-    contract: MessageContract = ESS_BMS
-    fleet: FleetConfig = field(default_factory=_default_fleet)
-    start: str = "2024-06-01"
-    hours: float = 24.0
-    faults: tuple[FaultRequest, ...] = ()
-    channels: tuple[str, ...] | None = None
-    site: str = ""
-
-    def _fields(self) -> tuple[Field, ...]:
-        return resolve_channels(self.contract, self.channels)
-
-    def _step_ms(self) -> int:
-        if self.contract.topic == "ess.bms":
-            return self.fleet.ess_interval_s * 1000
-        if self.contract.topic == "meter.readings":
-            return self.fleet.meter_interval_s * 1000
-        return 60_000
-
-    def description(self) -> DataDescription:
-        """Contract, channels and grid of the simulated series."""
-        fields = self._fields()
-        return DataDescription(
-            source="simulator", contract=self.contract.name,
-            channels=tuple(f.name for f in fields), units=tuple(f.unit for f in fields),
-            step_ms=self._step_ms(), site=self.site or f"sim-seed{self.fleet.seed}",
-            details={"start": self.start, "hours": str(self.hours),
-                     "seed": str(self.fleet.seed), "meters": str(self.fleet.meters),
-                     "faults": ",".join(f.type for f in self.faults)},
-        )
-
-    def load(self) -> list[Series]:
-        """Run the simulation and collect every device's series and fault labels.
-
-        Raises:
-            SourceError: The contract is not simulated or the run emits nothing.
-
-        """
-        topic = self.contract.topic
-        kind = _SIM_DEVICE_KIND.get(topic)
-        if kind is None:
-            raise SourceError(f"the simulator does not emit {self.contract.name}")
-        fields = self._fields()
-        names = [f.name for f in fields]
-        key, tcol = self.contract.key_field, self.contract.event_time_field
-        t0 = parse_time_ms(self.start)
-        cfg = dataclasses.replace(self.fleet, devices=frozenset({kind}))
-        fleet = Fleet(cfg, t0, t0 + int(self.hours * 3_600_000), faults=self.faults)
-        rows: dict[str, list[list[float]]] = defaultdict(list)
-        times: dict[str, list[int]] = defaultdict(list)
-        for rec_topic, _, msg in fleet.records():
-            if rec_topic != topic or not isinstance(msg, dict):
-                continue
-            dev = str(msg[key])
-            times[dev].append(int(msg[tcol]))
-            rows[dev].append([float(msg.get(n, np.nan)) for n in names])
-        if not rows:
-            raise SourceError(f"the simulation emitted no {topic} messages")
-        out: list[Series] = []
-        step = self._step_ms()
-        for dev in sorted(rows):
-            ts = np.asarray(times[dev], dtype=np.int64)
-            vals = np.asarray(rows[dev], dtype=np.float64)
-            grid_ts, grid_vals = _to_grid(ts, vals, step)
-            ft = np.full(grid_ts.shape, "", dtype=object)
-            for spec in fleet.faults:
-                if spec.kind.topic == topic and spec.device_id == dev:
-                    ft[(grid_ts >= spec.start_ms) & (grid_ts < spec.end_ms)] = spec.type
-            out.append(Series(dev, grid_ts, grid_vals, ft.astype(str)))
-        logger.info("simulated %d %s series of %d steps", len(out), topic, len(out[0]))
-        return out
 
 
 def _to_grid(ts: np.ndarray, vals: np.ndarray, step_ms: int) -> tuple[np.ndarray, np.ndarray]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import numpy as np
@@ -36,6 +36,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from infra.settings import GridLakeSettings, load_settings
+from infra.spark import spark_session
+from lakehouse.time import from_ms, to_ms
 from ml.data.lake_source import LakeReadError, LakeSource, NoDataError
 from ml.data.sources import SourceError, contract_by_name
 from ml.detection import score_devices
@@ -210,8 +212,11 @@ def _to_array(index: int, s: SeriesIn, n_channels: int) -> np.ndarray:
     return arr.reshape(len(rows), n_channels)
 
 
-def _utc_ms(t: datetime) -> int:
-    return int((t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp() * 1000)
+def _ms(name: str, t: datetime) -> int:
+    try:
+        return to_ms(t)
+    except ValueError as err:  # e.g. 0001-01-01T00:00+05:00: before year 1 in UTC
+        raise HTTPException(422, f"{name}: {err}") from None
 
 
 def _lazy_spark(settings: GridLakeSettings, given: Any) -> Callable[[], Any]:
@@ -222,8 +227,6 @@ def _lazy_spark(settings: GridLakeSettings, given: Any) -> Callable[[], Any]:
     def get() -> Any:
         with lock:
             if holder[0] is None:
-                from infra.spark import spark_session
-
                 try:
                     session = spark_session(settings, "gridlake-ml-service")
                 except Exception as err:  # missing jars, JVM failing to start
@@ -352,7 +355,7 @@ def create_app(
             raise HTTPException(409, "no active model; POST /models/{model_id}/activate")
         loaded, scorer = snap
         data = loaded.metadata.data
-        start_ms, end_ms = _utc_ms(request.start), _utc_ms(request.end)
+        start_ms, end_ms = _ms("start", request.start), _ms("end", request.end)
         if end_ms <= start_ms:
             raise HTTPException(422, "end: must be after start")
         if (end_ms - start_ms) // data.step_ms > MAX_TOTAL_STEPS:
@@ -373,8 +376,7 @@ def create_app(
             scores=[None if not np.isfinite(v) else float(v) for v in result.scores],
             imputed=result.imputed.tolist(),
             anomalous=None if th is None else result.anomalous.tolist(),
-            intervals=[IntervalOut(start=datetime.fromtimestamp(i.start_ms / 1000, UTC),
-                                   end=datetime.fromtimestamp(i.end_ms / 1000, UTC),
+            intervals=[IntervalOut(start=from_ms(i.start_ms), end=from_ms(i.end_ms),
                                    steps=i.steps, peak_score=i.peak_score,
                                    mean_score=i.mean_score, ongoing=i.ongoing)
                        for i in result.intervals],

@@ -1,11 +1,12 @@
 """``gridlake bench --only api``: latency and throughput of typical queries.
 
 An isolated run (own topics and Redis prefix) is filled with a month of synthetic daily
-indicators and a week of load curves for a fleet of transformers (written as the streaming
-job's Redis sink writes them, :func:`api.serving.write_rows`) and its device registry. The
-API runs as deployed (gunicorn, ``api.workers`` uvicorn workers, its own database); a load
-generator in a second process (:mod:`ops.bench.loadgen`) runs closed-loop clients at 1, 16 and 64
-concurrent connections against:
+indicators and a week of load curves for a fleet of transformers (written with the
+protocol the streaming job's Redis sink runs, :class:`infra.serving_store.ServingWriter`)
+and its device registry. The API runs as deployed (gunicorn, ``api.workers`` uvicorn
+workers, its own database); a load generator in a second process
+(:mod:`ops.bench.loadgen`) runs closed-loop clients at 1, 16 and 64 concurrent
+connections against:
 
 * ``floor``: a raw Redis GET from the load generator (one Redis round trip, no HTTP);
 * ``http``: ``GET /api/v1/health`` (the HTTP stack alone: uvicorn, routing, no work);
@@ -28,11 +29,23 @@ import time
 import uuid
 from typing import Any
 
+from api import service
+from infra.kafka_client import Publisher
+from infra.serving_store import ServingWriter, connect
 from infra.settings import REPO_ROOT, GridLakeSettings
+from lakehouse.contracts.messages import DEVICE_REGISTRY
+from lakehouse.contracts.registry import table as table_of
+from lakehouse.contracts.tables import (
+    ADS_LOAD_CURVE,
+    ADS_LOAD_DAILY,
+    ADS_TRANSFORMER_DAILY,
+    SERVING_SCORE,
+)
+from lakehouse.time import DAY_MS, dt_of, format_time_ms
+from ops.bench.isolation import free_port, isolated_run
 
 log = logging.getLogger(__name__)
 
-DAY_MS = 86_400_000
 LEVELS = (1, 16, 64)
 
 
@@ -62,15 +75,13 @@ def _fleet(n_tx: int, regions: int) -> list[dict[str, Any]]:
 
 def _rows(n_tx: int, days: int, curve_days: int, day0: int, rng: random.Random
           ) -> dict[str, list[dict[str, Any]]]:
-    from lakehouse.contracts.tables import ADS_LOAD_CURVE, ADS_LOAD_DAILY, ADS_TRANSFORMER_DAILY
-
     now = int(time.time() * 1000)
     tx_daily, load_daily, curve = [], [], []
     for i in range(n_tx):
         tid = f"TX-{i:05d}"
         for d in range(days):
             day = day0 + d * DAY_MS
-            dt = time.strftime("%Y-%m-%d", time.gmtime(day / 1000))
+            dt = dt_of(day)
             peak = rng.uniform(50, 130)
             tx_daily.append({
                 "transformer_id": tid, "day": day, "loading_rate_pct": peak,
@@ -98,20 +109,14 @@ def _rows(n_tx: int, days: int, curve_days: int, day0: int, rng: random.Random
 
 def _load(settings: GridLakeSettings, n_tx: int, days: int, curve_days: int,
           day0: int) -> int:
-    import redis
-
-    from api.serving import write_rows
-    from lakehouse.contracts.registry import table as table_of
-    from lakehouse.contracts.tables import SERVING_SCORE
-
-    client = redis.Redis.from_url(settings.redis.url, decode_responses=True)
+    client = connect(settings.redis.url)
+    writer = ServingWriter(client, settings.redis.key_prefix)
     n = 0
     try:
         for name, rows in _rows(n_tx, days, curve_days, day0, random.Random(7)).items():
             t = table_of(name)
             for i in range(0, len(rows), 5000):
-                n += write_rows(client, settings.redis.key_prefix, t, SERVING_SCORE[name],
-                                rows[i:i + 5000])
+                n += writer.upsert(t, SERVING_SCORE[name], rows[i:i + 5000])
     finally:
         client.close()
     return n
@@ -132,11 +137,6 @@ def run_benchmark(stack: GridLakeSettings, n_tx: int = 300, days: int = 30,
     import httpx
     import redis
     from pydantic import SecretStr
-
-    from api import service
-    from infra.kafka_client import Publisher
-    from lakehouse.contracts.messages import DEVICE_REGISTRY
-    from ops.bench.isolation import free_port, isolated_run
 
     settings, env = isolated_run(stack)
     day0 = (int(time.time() * 1000) // DAY_MS - days) * DAY_MS
@@ -164,7 +164,7 @@ def run_benchmark(stack: GridLakeSettings, n_tx: int = 300, days: int = 30,
         base = cfg.api.base_url
         time.sleep(3)  # the workers load the device catalog
         end = day0 + days * DAY_MS
-        iso = lambda ms: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))  # noqa: E731
+        iso = format_time_ms
         week = f"start={iso(end - 7 * DAY_MS)}&end={iso(end)}"
         one_day = f"start={iso(end - DAY_MS)}&end={iso(end)}"
         month = f"start={iso(day0)}&end={iso(end)}"

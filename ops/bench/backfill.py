@@ -7,7 +7,8 @@ start) is
 
 1. **loaded into ODS** with Spark, not through Kafka and Flink: the fleet's messages are
    generated day by day and turned into ODS rows exactly as the history import makes them
-   (:func:`jobs.batch.history.check_row` and :func:`~jobs.batch.history.stored_row`: same
+   (:func:`jobs.batch.history.files.check_row` and
+   :func:`~jobs.batch.history.rows.stored_row`: same
    columns, ``import:`` topics, ``on_time``, deterministic keys; a rejected message would
    go to quarantine). Each day's rows become Arrow tables per ODS table, staged as local
    Parquet files, and are written to Hudi (``bulk_insert`` into the tables
@@ -49,20 +50,25 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from infra.lake import LakeError, WebHdfs, hudi_table_path
 from infra.settings import GridLakeSettings
+from infra.spark import spark_session, with_retries, write_options
 from jobs.batch.backfill import BackfillRequest, TableResult, planned_outputs, run_backfill
-from jobs.batch.history import (
-    check_row,
-    day_of,
-    file_position,
-    import_topic,
-    payload_json,
-    stored_row,
-)
+from jobs.batch.history.files import check_row
+from jobs.batch.history.load import epoch_ms_schema, with_timestamps
+from jobs.batch.history.rows import file_position, import_topic, payload_json, stored_row
+from jobs.catalog import check_tables, create_tables
+from jobs.common.ddl import sql_string
+from jobs.streaming import control
 from lakehouse.contracts.messages import MESSAGES, SIM_LABEL
 from lakehouse.contracts.schema import FieldType, MessageContract, TableContract
 from lakehouse.contracts.tables import ODS_TABLES, QUARANTINE, TABLES
+from lakehouse.time import day_start_ms, dt_of
+from mock_devices.config import FleetConfig
+from mock_devices.fleet import Fleet
+from ops.bench.isolation import isolated_run
 from ops.bench.streaming import BENCH_START as STREAM_BENCH_START
+from ops.bench.streaming import JOB, measure_throughput
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +96,7 @@ _TABLE_LAYER = {t.name: t.layer for t in TABLES}
 def arrow_schema(table: TableContract) -> Any:
     """The Arrow schema of ``table``'s rows with timestamps as epoch milliseconds.
 
-    The same columns and types as :func:`jobs.batch.history.epoch_ms_schema` (the staged
+    The same columns and types as :func:`jobs.batch.history.load.epoch_ms_schema` (the staged
     Parquet files are read with that schema).
     """
     import pyarrow as pa
@@ -109,9 +115,10 @@ def arrow_schema(table: TableContract) -> Any:
 def batch_position(seed: int, meters: int, topic: str, day: str) -> tuple[int, int]:
     """``(kafka_partition, offset base)`` of one simulated day of one topic.
 
-    A day of a topic is keyed like a history file (:func:`jobs.batch.history.file_position`)
-    whose digest is that of the fleet, topic and day: the keys are the same on every run
-    of the same fleet, and a row's offset is the base plus its index within the day.
+    A day of a topic is keyed like a history file
+    (:func:`jobs.batch.history.rows.file_position`) whose digest is that of the fleet, topic
+    and day: the keys are the same on every run of the same fleet, and a row's offset is the
+    base plus its index within the day.
     """
     digest = hashlib.sha256(f"gridlake-bench:{seed}:{meters}:{topic}:{day}".encode())
     return file_position(digest.hexdigest())
@@ -242,8 +249,8 @@ def ods_days(
             raise TypeError(f"{topic}: the benchmark loads message dicts, got {type(raw)}")
         contract = CONTRACTS[topic]
         event = raw.get(contract.event_time_field)
-        day = day_of(event) if isinstance(event, int) and not isinstance(event, bool) \
-            else day_of(last_ms)
+        day = dt_of(event) if isinstance(event, int) and not isinstance(event, bool) \
+            else dt_of(last_ms)
         if builder is None or day != builder.day:
             if builder is not None:
                 yield builder.finish()
@@ -555,10 +562,6 @@ class OdsLoader:
 
     def commit(self, name: str) -> None:
         """Write the staged rows of one table in one Hudi commit and remove their files."""
-        from infra.lake import hudi_table_path
-        from infra.spark import with_retries, write_options
-        from jobs.batch.history import epoch_ms_schema, with_timestamps
-
         table = self._tables[name]
         directory = self.staging / name
         rows = self._staged.pop(name)
@@ -601,15 +604,12 @@ def load_ods(
         commit_rows: See :class:`OdsLoader`.
 
     """
-    from mock_devices.config import FleetConfig, parse_time_ms
-    from mock_devices.fleet import Fleet
-
     end_day = first_day + timedelta(days=days)
     seed = settings.simulator.seed
     figures = LoadFigures(first_day.isoformat(), end_day.isoformat(), meters)
     loader = OdsLoader(spark, settings, staging, figures, commit_rows)
-    fleet = Fleet(FleetConfig(meters=meters, seed=seed), parse_time_ms(first_day.isoformat()),
-                  parse_time_ms(end_day.isoformat()))
+    fleet = Fleet(FleetConfig(meters=meters, seed=seed), day_start_ms(first_day),
+                  day_start_ms(end_day))
     t0 = time.monotonic()
     by_topic: Counter[str] = Counter()
     for day in ods_days(fleet.records(), settings.kafka.topic_prefix, seed, meters):
@@ -630,9 +630,6 @@ def load_ods(
 def count_ods_rows(spark: Any, settings: GridLakeSettings, first_day: date,
                    end_day: date) -> int:
     """ODS rows (every message table) with ``dt`` in ``[first_day, end_day)``."""
-    from infra.lake import hudi_table_path
-    from jobs.common.ddl import sql_string
-
     where = (f"`dt` >= {sql_string(first_day.isoformat())} AND "
              f"`dt` < {sql_string(end_day.isoformat())}")
     return sum(
@@ -672,10 +669,6 @@ def measure_stream_slice(settings: GridLakeSettings, meters: int, minutes: int,
     lakehouse benchmark; the backlog is :func:`ops.bench.streaming.measure_throughput`'s,
     which starts at the same instant as this benchmark's range.
     """
-    from jobs.streaming import control
-    from ops.bench.isolation import isolated_run
-    from ops.bench.streaming import JOB, measure_throughput
-
     partitions = {m.topic: settings.kafka.partitions for m in MESSAGES}
     stream, env = isolated_run(settings, partitions, run=f"s{run}",
                                checkpoint_interval_ms=settings.flink.checkpoint_interval_ms)
@@ -696,8 +689,6 @@ def measure_stream_slice(settings: GridLakeSettings, meters: int, minutes: int,
 def _cleanup(settings: GridLakeSettings, directory: str, topics: bool = False) -> None:
     """Remove a run's HDFS ``directory``, its Redis keys and, if asked, its topics."""
     import redis
-
-    from infra.lake import LakeError, WebHdfs
 
     try:
         with WebHdfs.from_settings(settings) as fs:
@@ -754,9 +745,6 @@ def run_benchmark(
     """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from infra.spark import spark_session
-    from jobs.catalog import check_tables, create_tables
 
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")

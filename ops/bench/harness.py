@@ -21,8 +21,18 @@ from typing import Any
 import httpx
 import psutil
 
+from api.service import admin_headers
 from infra.settings import GridLakeSettings
+from infra.stack import process
 from infra.stack.manager import Stack
+from jobs.streaming import control
+from lakehouse.contracts.messages import METER_READING
+from lakehouse.time import from_ms
+from ops.bench import api as api_bench
+from ops.bench import backfill as backfill_bench
+from ops.bench import simulator as simulator_bench
+from ops.bench import streaming as streaming_bench
+from ops.run import run_all, stop_all
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +51,6 @@ def machine() -> dict[str, Any]:
 
 def bench_cold_up(settings: GridLakeSettings) -> dict[str, Any]:
     """Stop the stack, then time ``up`` to ready (jars cached), and a warm ``up``."""
-    from ops.run import stop_all
-
     stack = Stack(settings)
     stop_all(settings)  # a true cold start: nothing of GridLake running
     t0 = time.monotonic()
@@ -56,8 +64,6 @@ def bench_cold_up(settings: GridLakeSettings) -> dict[str, Any]:
 
 def gridlake_processes(settings: GridLakeSettings) -> dict[str, list[psutil.Process]]:
     """Live processes GridLake started, by component (with their children)."""
-    from infra.stack import process
-
     groups: dict[str, list[psutil.Process]] = {}
     for pid_file in sorted(settings.run.glob("*.pid")):
         proc = process.owned_process(process.read_pid_file(pid_file))
@@ -92,9 +98,6 @@ def bench_publish_to_api(settings: GridLakeSettings, probes: int = 60) -> dict[s
     """
     from kafka import KafkaProducer
 
-    from jobs.streaming import control
-    from lakehouse.contracts.messages import METER_READING
-
     # Steady state: the job has caught up with the simulator's start-up burst and
     # completed checkpoints before the clock starts.
     done = control.status(settings).checkpoints_completed or 0
@@ -106,7 +109,6 @@ def bench_publish_to_api(settings: GridLakeSettings, probes: int = 60) -> dict[s
     base = {f.name: (1.0 if f.type.value == "double" else 1) for f in METER_READING.fields}
     pending: dict[str, tuple[float, float, int]] = {}
     latencies: list[float] = []
-    from api.service import admin_headers
 
     client = httpx.Client(base_url=settings.api.base_url, timeout=5,
                           headers=admin_headers(settings))
@@ -128,8 +130,8 @@ def bench_publish_to_api(settings: GridLakeSettings, probes: int = 60) -> dict[s
             pending[device] = (time.monotonic(), register, now_ms)
             sent += 1
         for device, (t_sent, register, ts) in list(pending.items()):
-            start = datetime.fromtimestamp((ts - ts % 900_000) / 1000, UTC)
-            end = datetime.fromtimestamp((ts - ts % 900_000 + 900_000) / 1000, UTC)
+            start = from_ms(ts - ts % 900_000)
+            end = from_ms(ts - ts % 900_000 + 900_000)
             rows = client.get(
                 f"/api/v1/meters/{device}/energy/15min",
                 params={"start": start.isoformat(), "end": end.isoformat()},
@@ -154,21 +156,18 @@ def bench_publish_to_api(settings: GridLakeSettings, probes: int = 60) -> dict[s
 
 def bench_lakehouse(settings: GridLakeSettings) -> dict[str, Any]:
     """Lakehouse job: messages/s through every layer and ADS freshness (isolated run)."""
-    from ops.bench.streaming import bench_lakehouse as run
-
-    return run(settings)
+    return streaming_bench.bench_lakehouse(settings)
 
 
 def bench_simulator(settings: GridLakeSettings) -> dict[str, Any]:
     """Simulator publish rate into Kafka, with a plain kafka-python loop as the ceiling."""
-    from ops.bench.simulator import run_benchmark
-
-    return run_benchmark(settings, seconds=10.0, meters=settings.simulator.meters)
+    return simulator_bench.run_benchmark(settings, seconds=10.0,
+                                         meters=settings.simulator.meters)
 
 
 def bench_ml_lake(settings: GridLakeSettings) -> dict[str, Any]:
     """Scoring on the lake: DWD read time and scoring throughput (isolated lake)."""
-    from ops.bench.ml_lake import run_lake_benchmark
+    from ops.bench.ml_lake import run_lake_benchmark  # lazy: torch
 
     return run_lake_benchmark(settings)
 
@@ -179,16 +178,12 @@ def bench_backfill(settings: GridLakeSettings) -> dict[str, Any]:
     Options from ``GRIDLAKE_BENCH_BACKFILL_DAYS`` / ``_METERS`` / ``_STREAM_MINUTES`` /
     ``_KEEP`` (see :func:`ops.bench.backfill.options_from_env`).
     """
-    from ops.bench.backfill import options_from_env, run_benchmark
-
-    return run_benchmark(settings, **options_from_env())
+    return backfill_bench.run_benchmark(settings, **backfill_bench.options_from_env())
 
 
 def bench_api(settings: GridLakeSettings) -> dict[str, Any]:
     """API latency and requests/s at 1, 16, 64 clients, with a raw Redis GET as the floor."""
-    from ops.bench.api import run_benchmark
-
-    return run_benchmark(settings)
+    return api_bench.run_benchmark(settings)
 
 
 #: Benchmarks that measure the running platform; ``gridlake run`` is ensured first.
@@ -222,8 +217,6 @@ def run_benchmarks(settings: GridLakeSettings, names: list[str]) -> dict[str, An
         t0 = time.monotonic()
         try:
             if name in NEEDS_PLATFORM and not platform_up:
-                from ops.run import run_all
-
                 run_all(settings)
                 platform_up = True
             elif name in NEEDS_STACK and not platform_up:

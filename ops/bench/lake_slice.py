@@ -22,14 +22,14 @@ from lakehouse.contracts.messages import SIM_LABEL
 from lakehouse.contracts.quality import RULES
 from lakehouse.contracts.schema import MessageContract
 from lakehouse.contracts.tables import ODS_TABLES
+from lakehouse.time import DAY_MS, dt_of
 from ml.data.lake_source import dwd_table
 from ml.data.sources import Series
-from mock_devices.config import date_of_ms
 
 
 def _days(ts_ms: np.ndarray) -> list[str]:
-    day = ts_ms // 86_400_000
-    names = {int(d): date_of_ms(int(d) * 86_400_000) for d in np.unique(day)}
+    day = ts_ms // DAY_MS
+    names = {int(d): dt_of(int(d) * DAY_MS) for d in np.unique(day)}
     return [names[int(d)] for d in day]
 
 
@@ -110,6 +110,6 @@ def fault_label_frame(
                 "detail": None, "seed": seed,
                 "kafka_topic": settings.kafka.topic_prefix + SIM_LABEL.topic,
                 "kafka_partition": 0, "kafka_offset": len(rows), "ingest_ts": now,
-                "lateness": "on_time", "dt": date_of_ms(int(s.ts_ms[a])),
+                "lateness": "on_time", "dt": dt_of(int(s.ts_ms[a])),
             })
     return pd.DataFrame(rows, columns=ODS_TABLES[SIM_LABEL.name].field_names)

@@ -32,8 +32,9 @@ from ml.data.scaling import Scaler
 from ml.data.sources import Series
 from ml.inference import Scorer
 from ml.models.anomalybert import AnomalyBert, AnomalyBertConfig
-from ml.pipeline import SITE_A, SITE_B, fit_model
+from ml.pipeline import fit_model
 from ml.training.train import TrainConfig, fit
+from mock_devices.ml_source import SITE_A, SITE_B
 
 logger = logging.getLogger(__name__)
 

@@ -22,16 +22,18 @@ import torch
 
 from infra.lake import WebHdfs
 from infra.settings import GridLakeSettings
+from infra.spark import spark_session
 from lakehouse.contracts.messages import ESS_BMS
 from lakehouse.contracts.tables import DWD_TABLES
+from lakehouse.time import HOUR_MS, parse_time_ms
 from ml.data.lake_source import LakeSource, upsert_rows
-from ml.data.sources import SimulatorSource
 from ml.lake_scoring import LakeScoreRequest, run_lake_scoring
 from ml.models.anomalybert import AnomalyBertConfig
-from ml.pipeline import ess_fault_plan, fit_model, register
+from ml.pipeline import fit_model, register
 from ml.registry import ModelRegistry
 from ml.training.train import TrainConfig
-from mock_devices.config import FleetConfig, parse_time_ms
+from mock_devices.config import FleetConfig
+from mock_devices.ml_source import SimulatorSource, ess_fault_plan
 from ops.bench.lake_slice import dwd_frame
 
 logger = logging.getLogger(__name__)
@@ -76,8 +78,6 @@ def run_lake_benchmark(settings: GridLakeSettings, hours: float = 24.0,
         threads: Torch CPU threads (restored afterwards).
 
     """
-    from infra.spark import spark_session
-
     s = _isolated(settings)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -96,8 +96,8 @@ def run_lake_benchmark(settings: GridLakeSettings, hours: float = 24.0,
         out.update(dwd_rows=len(frame), dwd_write_s=round(time.perf_counter() - t0, 1))
 
         start = parse_time_ms(DAY)
-        end = start + int(hours * 3_600_000)
-        train_src = LakeSource(s, start, start + int(train_hours * 3_600_000), spark=spark)
+        end = start + int(hours * HOUR_MS)
+        train_src = LakeSource(s, start, start + int(train_hours * HOUR_MS), spark=spark)
         cfg = TrainConfig(steps=train_steps, lr=1e-3, warmup_steps=5, seed=0, log_every=0)
         outcome = fit_model(train_src.load(), train_src.description(), cfg,
                             model_config=AnomalyBertConfig.small(desc.n_channels))

@@ -21,7 +21,9 @@ from typing import Any
 
 from infra.kafka_client import NullSink, Publisher, create_topics, delete_topics
 from infra.serde import BACKEND, encode
-from mock_devices.config import FleetConfig, parse_time_ms
+from lakehouse.contracts.registry import all_topics
+from lakehouse.time import parse_time_ms
+from mock_devices.config import FleetConfig
 from mock_devices.fleet import Fleet
 from mock_devices.runner import run_stream
 
@@ -48,8 +50,6 @@ def run_benchmark(settings: Any, seconds: float = 10.0, meters: int = 3000) -> d
 
     """
     from kafka import KafkaProducer
-
-    from lakehouse.contracts.registry import all_topics
 
     seed = settings.simulator.seed
     result: dict[str, Any] = {

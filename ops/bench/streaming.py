@@ -23,7 +23,22 @@ import time
 import uuid
 from typing import Any
 
+from infra.kafka_client import Publisher
+from infra.kafka_lag import wait_caught_up
+from infra.serde import encode
 from infra.settings import GridLakeSettings
+from jobs.streaming import control
+from jobs.streaming.lakehouse_job import GROUP_SUFFIX
+from lakehouse.contracts.messages import MESSAGES, METER_READING
+from lakehouse.contracts.serving import serving_key_prefix
+from lakehouse.contracts.tables import ADS_METER_ENERGY_15MIN
+from lakehouse.time import MINUTE_MS, parse_time_ms
+from mock_devices.clock import Pacer
+from mock_devices.config import FleetConfig
+from mock_devices.fleet import T_LABELS, T_REGISTRY, Fleet
+from mock_devices.runner import run_stream
+from mock_devices.topology import build_topology
+from ops.bench.isolation import isolated_run
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +50,15 @@ PROBE_TIMEOUT_S = 180
 
 def _backlog(settings: GridLakeSettings, minutes: int) -> list[tuple[str, str, bytes]]:
     """The default fleet's messages over ``minutes`` of simulated time, serialised."""
-    from infra.serde import encode
-    from mock_devices.config import FleetConfig, parse_time_ms
-    from mock_devices.fleet import T_LABELS, Fleet
-
     start = parse_time_ms(BENCH_START)
     cfg = FleetConfig(meters=settings.simulator.meters, seed=settings.simulator.seed)
-    fleet = Fleet(cfg, start, start + minutes * 60_000)
+    fleet = Fleet(cfg, start, start + minutes * MINUTE_MS)
     return [(topic, key, encode(value)) for topic, key, value in fleet.records()
             if topic != T_LABELS]
 
 
 def _publish(settings: GridLakeSettings, records: list[tuple[str, str, bytes]]) -> float:
     """Publish ``records`` as fast as the producer goes; returns the publish rate (msg/s)."""
-    from infra.kafka_client import Publisher
-
     pub = Publisher.from_settings(settings)
     t0 = time.monotonic()
     for topic, key, value in records:
@@ -62,10 +71,6 @@ def _publish(settings: GridLakeSettings, records: list[tuple[str, str, bytes]]) 
 
 def measure_throughput(settings: GridLakeSettings, minutes: int) -> dict[str, Any]:
     """Publish a backlog of ``minutes`` of fleet telemetry and time the job through it."""
-    from jobs.streaming.lakehouse_job import GROUP_SUFFIX
-    from jobs.streaming.monitor import wait_caught_up
-    from lakehouse.contracts.messages import MESSAGES
-
     records = _backlog(settings, minutes)
     topics = [settings.kafka.topic_prefix + m.topic for m in MESSAGES]
     group = settings.kafka.topic_prefix + GROUP_SUFFIX
@@ -91,11 +96,6 @@ def measure_throughput(settings: GridLakeSettings, minutes: int) -> dict[str, An
 
 def _register_probe_meters(settings: GridLakeSettings, n: int, run: str) -> list[str]:
     """Register ``n`` new meters (copies of a fleet meter's topology); returns their ids."""
-    from infra.kafka_client import Publisher
-    from mock_devices.config import FleetConfig
-    from mock_devices.fleet import T_REGISTRY
-    from mock_devices.topology import build_topology
-
     registry = build_topology(FleetConfig(meters=settings.simulator.meters,
                                           seed=settings.simulator.seed)).registry
     template = next(r for r in registry.values() if r["device_type"] == "meter")
@@ -103,7 +103,7 @@ def _register_probe_meters(settings: GridLakeSettings, n: int, run: str) -> list
     ids = [f"MB-{run}-{i:03d}" for i in range(n)]
     now = int(time.time() * 1000)
     for device in ids:
-        pub.send(T_REGISTRY, device, {**template, "device_id": device, "ts": now - 60_000})
+        pub.send(T_REGISTRY, device, {**template, "device_id": device, "ts": now - MINUTE_MS})
     pub.close()
     return ids
 
@@ -112,11 +112,6 @@ def measure_freshness(settings: GridLakeSettings, probes: int, run: str) -> dict
     """Event time → visible in the serving copy, for ``probes`` meter readings."""
     import redis
     from kafka import KafkaProducer
-
-    from infra.serde import encode
-    from lakehouse.contracts.messages import METER_READING
-    from lakehouse.contracts.serving import serving_key_prefix
-    from lakehouse.contracts.tables import ADS_METER_ENERGY_15MIN
 
     devices = _register_probe_meters(settings, probes, run)
     client = redis.Redis.from_url(settings.redis.url, decode_responses=True)
@@ -185,12 +180,6 @@ def checkpoint_figures(history: list[dict[str, Any]], since_ms: float) -> dict[s
 
 def _live_fleet(settings: GridLakeSettings, stop: threading.Event) -> None:
     """The simulator's fleet in real time (background load while freshness is probed)."""
-    from infra.kafka_client import Publisher
-    from mock_devices.clock import Pacer
-    from mock_devices.config import FleetConfig
-    from mock_devices.fleet import Fleet
-    from mock_devices.runner import run_stream
-
     now = int(time.time() * 1000)
     fleet = Fleet(FleetConfig(meters=settings.simulator.meters, seed=settings.simulator.seed),
                   now)
@@ -210,10 +199,6 @@ def bench_lakehouse(settings: GridLakeSettings, minutes: int = 60,
         probes: Freshness probes.
 
     """
-    from jobs.streaming import control
-    from lakehouse.contracts.messages import MESSAGES
-    from ops.bench.isolation import isolated_run
-
     run = "b" + uuid.uuid4().hex[:7]
     partitions = {m.topic: settings.kafka.partitions for m in MESSAGES}
     bench, env = isolated_run(settings, partitions, run=run,

@@ -10,6 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from api import service
+from api.app import _bootstrap_admin
+from api.db import Conflict, NotFound, UserStore, database_url
+from api.security import Role, hash_password
 from infra.settings import load_settings
 
 if TYPE_CHECKING:
@@ -52,9 +55,6 @@ def stop() -> None:
 
 
 def _store() -> UserStore:
-    from api.app import _bootstrap_admin
-    from api.db import UserStore, database_url
-
     settings = load_settings()
     store = UserStore(database_url(settings))
     _bootstrap_admin(settings, store)
@@ -82,9 +82,6 @@ def users_add(
                                  confirmation_prompt=True),
 ) -> None:
     """Create a user."""
-    from api.db import Conflict
-    from api.security import Role, hash_password
-
     if role not in {r.value for r in Role}:
         console.print(f"[bold red]error:[/] unknown role {role!r}")
         raise typer.Exit(2)
@@ -113,9 +110,6 @@ def users_set(
     password: bool = typer.Option(False, "--password", help="Prompt for a new password."),
 ) -> None:
     """Change a user's role, regions, state or password."""
-    from api.db import NotFound
-    from api.security import Role, hash_password
-
     if role is not None and role not in {r.value for r in Role}:
         console.print(f"[bold red]error:[/] unknown role {role!r}")
         raise typer.Exit(2)

@@ -21,15 +21,10 @@ from jobs.batch.backfill import (
     planned_serving,
     validate,
 )
-from jobs.batch.history import (
-    HistoryError,
-    ImportPlan,
-    ImportResult,
-    check_stream_stopped,
-    followup_request,
-    plan_import,
-    run_import,
-)
+from jobs.batch.history.files import HistoryError
+from jobs.batch.history.load import ImportResult, check_stream_stopped, run_import
+from jobs.batch.history.plan import ImportPlan, followup_request, plan_import
+from jobs.batch.runner import execute, request_to_dict
 from jobs.batch.tracking import JobNotFound, JobState, JobStore
 
 app = typer.Typer(help="Batch backfills (PySpark) on the lake's tables.", no_args_is_help=True)
@@ -73,8 +68,6 @@ def run(
     detach: bool = typer.Option(False, help="Run as a background job; print its id."),
 ) -> None:
     """Recompute DWD/DWS/ADS (from ``--layer`` down) for a range of days from ODS."""
-    from jobs.batch.runner import execute, request_to_dict
-
     try:
         request = _request(start, end, layer, device_type, region, feeder)
     except BackfillError as err:

@@ -1,36 +1,97 @@
 """The ``gridlake`` console command (``pyproject.toml`` points its script here).
 
 Own commands: ``setup``, ``up``, ``down``, ``status`` (the local stack), ``run`` and
-``stop`` (the whole demo platform), ``bench``. Every other group is a module of
-:mod:`ops.cli` added with ``add_typer`` at the end of this one.
+``stop`` (the whole demo platform). Every other command is a module of :mod:`ops.cli`
+named in :data:`GROUPS`, imported only when it is used: the API's, the benchmarks' and
+ML's modules take seconds to import, and ``gridlake --help`` should not wait for them.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperCommand, TyperGroup
 
 from infra.logs import configure_logging
 from infra.settings import GridLakeSettings, load_settings
 from infra.stack.base import ServiceStatus
 from infra.stack.errors import StackError
 from infra.stack.manager import Stack
-from ops.bench.harness import BENCHMARKS, run_benchmarks
-from ops.cli import api, backfill, ml, service, simulate, stream, tables
 from ops.run import run_all, stop_all
+
+
+class Group(NamedTuple):
+    """A command (group) of its own module: the module, and its line in ``--help``."""
+
+    module: str
+    help: str
+
+
+#: Commands whose module is imported when they run (or show their own help). ``help`` is
+#: the module's own Typer help, repeated here so that listing them imports nothing.
+GROUPS: dict[str, Group] = {
+    "stream": Group("ops.cli.stream", "Streaming jobs (PyFlink)."),
+    "backfill": Group("ops.cli.backfill", "Batch backfills (PySpark) on the lake's tables."),
+    "api": Group("ops.cli.api", "The API service."),
+    "ml": Group("ops.cli.ml", "Equipment anomaly detection (AnomalyBERT)."),
+    "simulate": Group("ops.cli.simulate", "Mock device fleet: simulate grid telemetry into Kafka."),
+    "tables": Group("ops.cli.tables", "The lakehouse table catalog."),
+    "service": Group("ops.cli.service",
+                     "Run one service in the foreground (the main process of a container)."),
+    "bench": Group("ops.cli.bench",
+                   "Run the benchmarks, print a table and write .gridlake/bench/results.json."),
+}
+
+
+# Typer 0.2x carries its own copy of click (``typer._click``, private), so the click types
+# of these overrides are spelled ``Any``.
+def load_group(name: str) -> Any:
+    """The click command of a group in :data:`GROUPS` (its module is imported now)."""
+    group = GROUPS[name]
+    command = typer.main.get_command(importlib.import_module(group.module).app)
+    command.name = name
+    return command
+
+
+class _LazyGroups(TyperGroup):
+    """The top-level group: own commands, plus :data:`GROUPS` loaded on first use."""
+
+    _listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in GROUPS if n not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in self.commands or cmd_name not in GROUPS:
+            return super().get_command(ctx, cmd_name)
+        if self._listing:  # a line of the help page: no need to import the module
+            return TyperCommand(cmd_name, help=GROUPS[cmd_name].help)
+        self.commands[cmd_name] = load_group(cmd_name)
+        return self.commands[cmd_name]
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
 
 app = typer.Typer(
     name="gridlake",
     help="GridLake: stream-batch platform for power-grid telemetry.",
     no_args_is_help=True,
     add_completion=False,
+    cls=_LazyGroups,
 )
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -142,38 +203,6 @@ def stop(
     """Stop the simulator, API, streaming job and the local stack (data is kept)."""
     stopped = stop_all(load_settings(), stack=not keep_stack)
     console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
-
-
-@app.command()
-def bench(
-    only: list[str] = typer.Option(None, "--only", help="Run only these benchmarks."),
-) -> None:
-    """Run the benchmarks, print a table and write .gridlake/bench/results.json."""
-    settings = load_settings()
-    names = only or list(BENCHMARKS)
-    unknown = [n for n in names if n not in BENCHMARKS]
-    if unknown:
-        console.print(
-            f"[bold red]error:[/] unknown benchmark(s) {unknown}; known: {list(BENCHMARKS)}"
-        )
-        raise typer.Exit(2)
-    results = run_benchmarks(settings, names)
-    table = Table(title="GridLake benchmarks")
-    for col in ("benchmark", "figure", "value"):
-        table.add_column(col)
-    for name, figures in results["results"].items():
-        for key, value in figures.items():
-            table.add_row(name, key, str(value))
-    console.print(table)
-
-
-app.add_typer(stream.app, name="stream")
-app.add_typer(backfill.app, name="backfill")
-app.add_typer(api.app, name="api")
-app.add_typer(ml.app, name="ml")
-app.add_typer(simulate.app, name="simulate")
-app.add_typer(tables.app, name="tables")
-app.add_typer(service.app, name="service")
 
 
 if __name__ == "__main__":

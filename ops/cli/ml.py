@@ -24,7 +24,12 @@ from typing import Any, TypeVar
 
 import typer
 
+from infra.lake import LakeError
 from infra.settings import GridLakeSettings, load_settings
+from lakehouse.time import HOUR_MS, parse_time_ms
+from ml.data.lake_source import LakeSource, check_disjoint, lake_session, parse_devices
+from ml.data.sources import FileSource, contract_by_name
+from mock_devices.ml_source import SiteScenario
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -82,19 +87,14 @@ class _LakeQuery:
 
 
 def _ms(text: str, option: str) -> int:
-    from mock_devices.config import ConfigError, parse_time_ms
-
     try:
         return parse_time_ms(text)
-    except ConfigError as err:
+    except ValueError as err:
         raise typer.BadParameter(str(err), param_hint=option) from None
 
 
 def _lake_data(settings: GridLakeSettings, q: _LakeQuery, contract: str,
                chans: tuple[str, ...] | None, with_test: bool) -> _Data:
-    from ml.data.lake_source import LakeSource, check_disjoint, lake_session, parse_devices
-    from ml.data.sources import contract_by_name
-
     if q.start is None or q.end is None:
         raise typer.BadParameter("--source lake needs --start and --end (the training range)")
     train_range = (_ms(q.start, "--start"), _ms(q.end, "--end"))
@@ -130,9 +130,6 @@ def _data(source: SourceKind, file: Path | None, test_file: Path | None, contrac
           channels: str | None, seed: int, meters: int, interval: int, hours: float,
           with_test: bool = True, lake: _LakeQuery | None = None,
           settings: GridLakeSettings | None = None) -> _Data:
-    from ml.data.sources import FileSource, contract_by_name
-    from ml.pipeline import SiteScenario
-
     chans = tuple(c.strip() for c in channels.split(",") if c.strip()) if channels else None
     if source is SourceKind.LAKE:
         if lake is None or settings is None:
@@ -163,7 +160,7 @@ def _guarded(make: Callable[[], _T]) -> _T:
     cannot be read) are all ``ValueError`` subclasses here, registry problems
     ``RegistryError``, HDFS not answering ``LakeError``.
     """
-    from infra.lake import LakeError
+    # lazy: torch (the optional ml extra), loaded by the commands that use it
     from ml.registry import RegistryError
 
     try:
@@ -228,6 +225,7 @@ def train(
     step_ms: int | None = STEP_MS,
 ) -> None:
     """Train a new model on normal data, threshold it, evaluate it, register it."""
+    # lazy: torch (the optional ml extra), loaded by the commands that use it
     from ml.evaluation import ThresholdMethod
     from ml.models.anomalybert import AnomalyBertConfig
     from ml.pipeline import fit_model, register
@@ -279,6 +277,7 @@ def transfer(
     step_ms: int | None = STEP_MS,
 ) -> None:
     """Fine-tune a registered model on another site's data and register the result."""
+    # lazy: torch (the optional ml extra), loaded by the commands that use it
     from ml.evaluation import ThresholdMethod
     from ml.pipeline import fit_model, register
     from ml.registry import ModelRegistry
@@ -319,10 +318,8 @@ def evaluate(
     site: str | None = SITE,
 ) -> None:
     """Evaluate a model's stored threshold on labelled test data."""
-    from ml.data.lake_source import LakeSource, parse_devices
-    from ml.data.sources import FileSource, contract_by_name
+    # lazy: torch (the optional ml extra), loaded by the commands that use it
     from ml.evaluation import evaluate_model
-    from ml.pipeline import SiteScenario
     from ml.registry import ModelRegistry
 
     settings = _settings(registry)
@@ -373,14 +370,14 @@ def score(
     """Score recent lake series per device; write scores, intervals and alarms."""
     import time
 
-    from ml.data.lake_source import parse_devices
+    # lazy: torch (the optional ml extra), loaded by the commands that use it
     from ml.detection import IntervalRules
     from ml.lake_scoring import LakeScoreRequest, run_lake_scoring
 
     settings = _settings(registry)
     end_ms = _ms(end, "--end") if end else int(time.time() * 1000)
     start_ms = (_ms(start, "--start") if start
-                else end_ms - int(settings.ml.score_hours * 3_600_000))
+                else end_ms - int(settings.ml.score_hours * HOUR_MS))
     rules = IntervalRules(min_steps=min_steps, merge_gap=merge_gap)
     request = LakeScoreRequest(model_id, start_ms, end_ms, parse_devices(devices), site,
                                threshold, rules, max_gap, write)
@@ -398,6 +395,7 @@ def serve(
     """Run the scoring service (uvicorn)."""
     import uvicorn
 
+    # lazy: torch (the optional ml extra), loaded by the commands that use it
     from ml.service.app import create_app
 
     settings = _settings(registry)

@@ -27,21 +27,25 @@ from infra.kafka_client import (
     Sink,
     create_topics,
 )
+from infra.settings import load_settings
+from lakehouse.contracts.registry import all_topics
+from lakehouse.time import MINUTE_MS, format_time_ms
 from mock_devices.clock import MODES, Pacer, realtime_start
 from mock_devices.config import (
     DEVICE_KINDS,
     ConfigError,
     FleetConfig,
     Record,
-    format_time_ms,
     parse_duration_ms,
     parse_time_ms,
 )
 from mock_devices.defects import DEFECT_TYPES, DefectConfig
 from mock_devices.faults import CATALOGUE, parse_fault
+from mock_devices.fleet import Fleet
 from mock_devices.replay import SAMPLE_PATH, ReplayConfig, load_uci, replay_records
 from mock_devices.runner import Progress as RunProgress
 from mock_devices.runner import fleet_stream, run_stream
+from mock_devices.topology import build_topology
 
 app = typer.Typer(help="Mock device fleet: simulate grid telemetry into Kafka.",
                   no_args_is_help=True, add_completion=False)
@@ -51,8 +55,6 @@ log = logging.getLogger(__name__)
 
 
 def _settings() -> Any:
-    from infra.settings import load_settings
-
     return load_settings()
 
 
@@ -107,8 +109,6 @@ def _sink(output: Path | None, dry_run: bool, settings: Any, prefix: str,
     if not connect_timeout > 0:
         raise ConfigError(f"--connect-timeout must be positive, got {connect_timeout}")
     if make_topics:
-        from lakehouse.contracts.registry import all_topics
-
         attempts, delay = connect_retries, 1.0
         for attempt in range(1, attempts + 1):
             try:
@@ -254,7 +254,6 @@ def run(
         mode_, start_ms, end_ms = _time_range(mode, start, end, duration, speedup)
         requests = [parse_fault(f) for f in fault or []]
         defect_cfg = DefectConfig.parse(defects or "", seed=config.seed)
-        from mock_devices.fleet import Fleet
 
         fleet = Fleet(config, start_ms, end_ms, requests)
         pacer = Pacer(mode_, fleet.start_ms, speedup)
@@ -313,7 +312,7 @@ def replay(
         if df.empty:
             raise ConfigError(f"{path} has no rows")
         first = int(df["ts_ms"].iloc[0]) if cfg.start_ms is None else cfg.start_ms
-        last = first + int(df["ts_ms"].iloc[-1] - df["ts_ms"].iloc[0]) + 60_000
+        last = first + int(df["ts_ms"].iloc[-1] - df["ts_ms"].iloc[0]) + MINUTE_MS
         pacer = Pacer(mode, first, speedup)
         prefix = settings.kafka.topic_prefix if topic_prefix is None else topic_prefix
         sink = _sink(output, dry_run, settings, prefix, connect_retries, create,
@@ -346,8 +345,6 @@ def topology(
     seed: Annotated[int | None, typer.Option(help="Seed (default: settings).")] = None,
 ) -> None:
     """Print the device counts of the topology a seed generates."""
-    from mock_devices.topology import build_topology
-
     settings = _settings()
     try:
         cfg = FleetConfig(meters=settings.simulator.meters if meters is None else meters,

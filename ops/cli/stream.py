@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -13,9 +11,8 @@ from rich.table import Table
 
 from infra.settings import load_settings
 from jobs.streaming import control
-
-if TYPE_CHECKING:
-    from jobs.streaming.monitor import JobReport
+from jobs.streaming.monitor import JobReport, job_report
+from lakehouse.time import from_ms
 
 app = typer.Typer(help="Streaming jobs (PyFlink).", no_args_is_help=True)
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -81,8 +78,6 @@ def status(
     Exit code 1 when the job is not running. A service that cannot be reached is named
     with its error; the other sections are still shown.
     """
-    from jobs.streaming.monitor import job_report
-
     report = job_report(load_settings(), name, group_id=group, topics=topic or None,
                         timeout_s=timeout)
     if as_json:
@@ -96,7 +91,7 @@ def status(
 def _when(ms: int | None) -> str:
     if not ms:
         return "-"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+    return from_ms(ms).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
 
 
 def _instant(instant: str | None) -> str:

@@ -60,6 +60,10 @@ def test_bad_parameters_are_422_naming_the_field(client: TestClient, users: User
         ("/api/v1/datasets/load_curve", {**RANGE, "format": "xml"}, "format"),
         ("/api/v1/datasets/no_such", RANGE, "dataset"),
         ("/api/v1/datasets/load_curve", {"start": "2020-01-01", "end": "2024-01-01"}, "end"),
+        ("/api/v1/datasets/load_curve",  # before year 1 in UTC
+         {"start": "0001-01-01T00:00:00+05:00", "end": "0001-01-02T00:00:00Z"}, "start"),
+        ("/api/v1/meters/M1/energy/15min",  # after year 9999 in UTC
+         {"start": "9999-12-31T00:00:00Z", "end": "9999-12-31T23:00:00-05:00"}, "end"),
         ("/api/v1/rankings/transformer_loading", {**RANGE, "entity_type": "meter"},
          "entity_type"),
         ("/api/v1/rankings/nope", RANGE, "ranking"),

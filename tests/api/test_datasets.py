@@ -1,4 +1,4 @@
-from api.datasets import DATASETS, days
+from api.datasets import DATASETS
 
 
 def test_keys_of_entity_rows_are_computed_from_the_grain() -> None:
@@ -22,8 +22,3 @@ def test_every_dataset_is_keyed_as_its_contract_says() -> None:
         assert ds.time_field in ds.fields and ds.entity_id_field in ds.table.record_key
         if ds.entity_type_field:
             assert ds.table.record_key[0] == ds.entity_type_field
-
-
-def test_days_of_a_range() -> None:
-    assert days(0, 86_400_000) == ["1970-01-01"]
-    assert days(86_399_999, 86_400_001) == ["1970-01-01", "1970-01-02"]

@@ -1,8 +1,10 @@
 import pytest
 
-from api.datasets import DATASETS, to_ms
-from api.lake_reader import LakeReader, LakeReadError, Timeline, snapshot_files
-from infra.lake import FileStatus
+from api.datasets import DATASETS
+from api.lake_reader import LakeReader, LakeReadError
+from infra.lake import FileStatus, LakeNotFound, LakeUnavailable
+from infra.settings import GridLakeSettings
+from lakehouse.time import to_ms
 from tests.api.ads_data import World, same_rows
 
 
@@ -10,48 +12,70 @@ def _files(*names: str) -> list[FileStatus]:
     return [FileStatus(n, False, 1, 0) for n in names]
 
 
-TIMELINE = Timeline([
+# The timeline and snapshot rules themselves are infra.lake's (tests/infra/test_lake.py);
+# here: what the reader makes of them.
+TIMELINE = [
     "20260301000000000.commit.requested", "20260301000000000.inflight",
     "20260301000000000_20260301000001000.commit",
-    "20260302000000000.commit.requested", "20260302000000000.inflight",  # in flight/failed
     "20260303000000000_20260303000002000.commit",
-    "20260303500000000.clean.requested", "20260303500000000_20260303500000100.clean",
-    "history",
-])
+]
 
 
-def test_timeline_knows_completed_pending_and_archived() -> None:
-    assert TIMELINE.counts("20260301000000000")
-    assert TIMELINE.counts("20260303000000000")
-    assert not TIMELINE.counts("20260302000000000")
-    assert TIMELINE.counts("20250101000000000")  # older than the active timeline: archived
-    assert not TIMELINE.counts("20270101000000000")  # never seen: not committed
-    old_layout = Timeline(["20260301000000000.commit", "20260302000000000.inflight"])
-    assert old_layout.counts("20260301000000000")
-    assert not old_layout.counts("20260302000000000")
+class FakeHdfs:
+    """A table's timeline and one day partition, listed like WebHDFS would."""
+
+    def __init__(self, timeline: list[str], day: list[str]) -> None:
+        self.timeline, self.day = timeline, day
+
+    def list_status(self, path: str) -> list[FileStatus]:
+        if path.endswith("/.hoodie/timeline"):
+            return _files(*self.timeline)
+        if path.endswith("/2026-03-01"):
+            return _files(*self.day)
+        raise LakeNotFound(path)
+
+    def read(self, path: str) -> bytes:
+        raise AssertionError(f"nothing may be read: {path}")
+
+    def close(self) -> None:
+        pass
 
 
-def test_snapshot_takes_the_newest_committed_base_file_per_file_group() -> None:
-    entries = _files(
-        ".hoodie_partition_metadata",
-        "aaa-0_0-1-1_20260301000000000.parquet",
-        "aaa-0_0-2-2_20260303000000000.parquet",  # newer slice of aaa
-        "bbb-0_0-1-1_20260301000000000.parquet",
-        "bbb-0_0-3-3_20260302000000000.parquet",  # written by the failed commit: ignored
-        "ccc-0_1-9-9_20260302000000000.parquet",  # only the failed commit: no file group
-    )
-    assert snapshot_files(entries, TIMELINE) == [
-        "aaa-0_0-2-2_20260303000000000.parquet", "bbb-0_0-1-1_20260301000000000.parquet"]
+def _reader(settings: GridLakeSettings, fs: object) -> LakeReader:
+    reader = LakeReader(settings)
+    reader.fs.close()
+    reader.fs = fs  # type: ignore[assignment]
+    return reader
 
 
-def test_uncompacted_log_files_need_spark() -> None:
-    entries = _files("aaa-0_0-1-1_20260301000000000.parquet",
-                     ".aaa-0_20260303000000000.log.1_0-1-1")
+def test_a_table_that_needs_spark_is_a_read_error_not_a_wrong_answer(
+    settings: GridLakeSettings,
+) -> None:
+    ds = DATASETS["load_curve"]
+    day = (to_ms_utc("2026-03-01T00:00"), to_ms_utc("2026-03-02T00:00"))
+    logs = FakeHdfs(TIMELINE, ["aaa-0_0-1-1_20260301000000000.parquet",
+                               ".aaa-0_20260303000000000.log.1_0-1-1"])
     with pytest.raises(LakeReadError, match="Spark"):
-        snapshot_files(entries, TIMELINE)
-    stale_log = _files("aaa-0_0-1-1_20260303000000000.parquet",
-                       ".aaa-0_20260301000000000.log.1_0-1-1")
-    assert snapshot_files(stale_log, TIMELINE) == ["aaa-0_0-1-1_20260303000000000.parquet"]
+        _reader(settings, logs).read(ds, *day)
+    replaced = FakeHdfs([*TIMELINE, "20260304000000000_20260304000001000.replacecommit"], [])
+    with pytest.raises(LakeReadError, match="replaced file groups"):
+        _reader(settings, replaced).read(ds, *day)
+    # no partition for the range: no rows; no table at all: no rows either
+    assert _reader(settings, FakeHdfs(TIMELINE, [])).read(
+        ds, to_ms_utc("2026-03-05T00:00"), to_ms_utc("2026-03-06T00:00")) == []
+
+    class NoTable(FakeHdfs):
+        def list_status(self, path: str) -> list[FileStatus]:
+            raise LakeNotFound(path)
+
+    assert _reader(settings, NoTable([], [])).read(ds, *day) == []
+
+    class Down(FakeHdfs):
+        def list_status(self, path: str) -> list[FileStatus]:
+            raise LakeUnavailable("WebHDFS http://nn unreachable")
+
+    with pytest.raises(LakeReadError, match="lake unavailable: WebHDFS"):
+        _reader(settings, Down([], [])).read(ds, *day)
 
 
 def to_ms_utc(text: str) -> int:

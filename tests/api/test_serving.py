@@ -1,4 +1,4 @@
-"""The serving copy: the Python writer's fidelity, Redis killed mid-test, the lake split."""
+"""The serving copy: the Python writers' fidelity, Redis killed mid-test, the lake split."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.datasets import DATASETS
 from api.models import decode_row
-from api.serving import write_rows
+from infra.serving_store import ServingWriter
 from lakehouse.contracts.serving import events_channel, index_key, serving_key_prefix
 from tests.api.ads_data import World, ms, same_rows
 from tests.api.conftest import PrivateRedis, Users, api_settings, with_redis
@@ -24,8 +24,9 @@ SPLIT_MS = ms("2026-03-02T00:00:00Z")
 
 
 def test_python_writer_stores_what_the_connector_stores(world: World) -> None:
-    """Rows the gridlake-redis connector wrote, rewritten by write_rows under another
-    prefix, give the same members, scores and decoded values."""
+    """Rows the gridlake-redis connector wrote, rewritten by the Python writer
+    (infra.serving_store) under another prefix, give the same members, scores and decoded
+    values."""
     client = redis.Redis.from_url(world.settings.redis.url, decode_responses=True)
     prefix = world.settings.redis.key_prefix
     other = prefix.rstrip(":") + "-copy:"
@@ -40,7 +41,8 @@ def test_python_writer_stores_what_the_connector_stores(world: World) -> None:
                 raw = client.hgetall(serving_key_prefix(prefix, ds.table) + m)
                 row = decode_row(ds.table, raw)
                 rows.append({k: ms(v) for k, v in row.items()})
-            write_rows(client, other, ds.table, ds.time_field, rows)
+            assert ServingWriter(client, other).upsert(ds.table, ds.time_field, rows) == len(
+                rows), ds.name
             copied = client.zrange(index_key(other, ds.table), 0, -1, withscores=True)
             assert copied == members, ds.name
             for m, _ in members:

@@ -445,19 +445,25 @@ def test_maven_command_is_the_one_gridlake_setup_runs() -> None:
     assert copied and copied[0].split()[-1] == jar_root
 
 
-def test_jar_stamp_recipe_matches_pom_hash() -> None:
-    # Dockerfile: { cat the two poms; find the module's src files | LC_ALL=C sort | xargs cat; }
-    # | sha256sum, run here for real
+def test_jar_stamp_recipe_matches_pom_hash(tmp_path: Path) -> None:
+    # the Dockerfile's own stamp loop (after its Maven command), run here for real
+    run = " ".join(a for op, a in dict(stages())["jars"] if op == "RUN")
+    loop = run[run.index("for m in "):run.rindex("done") + len("done")]
+    assert jars.STAMP in loop
+    out = tmp_path / "jars"
+    for module in jars.DEFAULT_MODULES:
+        (out / module).mkdir(parents=True)
+    subprocess.run(["bash", "-c", loop.replace("/opt/gridlake/jars", str(out))], cwd=REPO_ROOT,
+                   check=True)
     for module in jars.available_modules():
-        d = jars.module_dir_of(module).relative_to(REPO_ROOT)
-        script = (f'd={d}; {{ cat infra/jvm/pom.xml "$d/pom.xml"; '
-                  'find "$d" -path "$d/src/*" -type f | LC_ALL=C sort '
-                  "| xargs -r cat; } | sha256sum | cut -d' ' -f1")
-        out = subprocess.run(["bash", "-c", script], cwd=REPO_ROOT, capture_output=True,
-                             text=True, check=True).stdout.strip()
-        assert out == jars.pom_hash(module), module
-    assert jars.module_sources("flink"), "the connector sources are part of the stamp"
-    assert jars.STAMP in DOCKERFILE.read_text()
+        assert (out / module / jars.STAMP).read_text().strip() == jars.pom_hash(module), module
+    sources = jars.module_sources("flink")
+    assert any(p.suffix == ".java" for p in sources), "the connector sources are in the stamp"
+    assert {p.name for p in sources} >= {"upsert.lua", "delete.lua"}, "and the Lua scripts"
+    # the jar stage copies every folder outside the module that the build (and stamp) reads
+    copied = {a.split()[0] for op, a in dict(stages())["jars"] if op == "COPY"}
+    for extra in (e for dirs in jars.MODULE_EXTRA_SOURCES.values() for e in dirs):
+        assert f"{extra.relative_to(REPO_ROOT)}/" in copied, extra
 
 
 def test_runtime_environment_matches_compose() -> None:

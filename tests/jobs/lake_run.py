@@ -10,10 +10,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from infra.kafka_lag import wait_caught_up
 from infra.settings import GridLakeSettings
 from jobs.streaming import control
 from jobs.streaming.lakehouse_job import GROUP_SUFFIX
-from jobs.streaming.monitor import wait_caught_up
 from jobs.streaming.runtime import flink_log_dir
 from lakehouse.contracts.messages import MESSAGES
 from lakehouse.contracts.schema import FieldType, TableContract

@@ -17,11 +17,12 @@ import pytest
 import torch
 
 from infra.settings import GridLakeSettings
+from lakehouse.time import parse_time_ms
 from ml.data.lake_source import LakeSource
-from ml.pipeline import SITE_A, SITE_B, FitOutcome, SiteScenario, fit_model, register
+from ml.pipeline import FitOutcome, fit_model, register
 from ml.registry import ModelMetadata, ModelRegistry
 from ml.training.train import TrainConfig
-from mock_devices.config import parse_time_ms
+from mock_devices.ml_source import SITE_A, SITE_B, SiteScenario
 from tests.ml.lake_helpers import TRAIN, LakeSlice, write_slice
 from tests.ml.ml_helpers import SOURCE_TRAINING, SiteData, tiny_config
 

@@ -20,10 +20,12 @@ from infra.lake import WebHdfs
 from infra.settings import GridLakeSettings
 from lakehouse.contracts.messages import ESS_BMS, SIM_LABEL, TRANSFORMER_TELEMETRY
 from lakehouse.contracts.tables import DWD_TABLES, ODS_TABLES
+from lakehouse.time import HOUR_MS, MINUTE_MS, parse_time_ms
 from ml.data.lake_source import upsert_rows
-from ml.data.sources import DataDescription, Series, SimulatorSource
-from mock_devices.config import FleetConfig, parse_time_ms
+from ml.data.sources import DataDescription, Series
+from mock_devices.config import FleetConfig
 from mock_devices.faults import FaultRequest
+from mock_devices.ml_source import SimulatorSource
 from ops.bench.lake_slice import dwd_frame, fault_label_frame
 
 START, END = "2024-06-01T20:00", "2024-06-02T04:00"
@@ -84,7 +86,7 @@ class LakeSlice:
 def ess_series() -> tuple[list[Series], dict[str, np.ndarray], DataDescription]:
     """The simulated banks with the gaps cut in, and the unusable-row masks."""
     faults = (
-        FaultRequest("ess_cell_imbalance", "ESS-02", _at("01:00"), 2 * 3_600_000),
+        FaultRequest("ess_cell_imbalance", "ESS-02", _at("01:00"), 2 * HOUR_MS),
         FaultRequest("ess_thermal_runaway", "ESS-01", _at("02:30")),
     )
     src = SimulatorSource(ESS_BMS, FleetConfig(meters=50, ess_interval_s=10, seed=7), START,
@@ -106,7 +108,7 @@ def ess_series() -> tuple[list[Series], dict[str, np.ndarray], DataDescription]:
 def tx_series() -> list[Series]:
     """Two transformers, 3 hours at 1 minute, seeded random walk readings."""
     rng = np.random.default_rng(3)
-    ts = _at("20:00") + np.arange(180, dtype=np.int64) * 60_000
+    ts = _at("20:00") + np.arange(180, dtype=np.int64) * MINUTE_MS
     out = []
     for dev in ("TX-1", "TX-2"):
         load = 300 + np.cumsum(rng.normal(0, 5, len(ts)))

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from ml.data.sources import DataDescription, Series
 from ml.models.anomalybert import AnomalyBertConfig
-from ml.pipeline import SiteScenario
 from ml.training.train import TrainConfig
+from mock_devices.ml_source import SiteScenario
 
 TINY = {"patch_size": 8, "n_patches": 32, "d_model": 32, "n_layers": 2, "n_heads": 4,
         "d_ff": 64}

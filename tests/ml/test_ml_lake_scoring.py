@@ -16,11 +16,11 @@ from infra.spark import read_table
 from lakehouse.contracts.schema import FieldType, TableContract
 from lakehouse.contracts.serving import index_key, serving_key_prefix
 from lakehouse.contracts.tables import ADS_EQUIPMENT_ANOMALY, ADS_EQUIPMENT_ANOMALY_SCORE
+from lakehouse.time import parse_time_ms
 from ml.data.lake_source import LakeSource
 from ml.detection import DeviceScores, IntervalRules, score_devices
 from ml.lake_scoring import LakeScoreRequest, run_lake_scoring
 from ml.registry import ModelMetadata, ModelRegistry
-from mock_devices.config import parse_time_ms
 from ops.cli.ml import app
 from tests.ml.lake_helpers import END, START, TEST, TRAIN, LakeSlice
 

@@ -1,9 +1,9 @@
 import pytest
 
+from lakehouse.time import format_time_ms
 from mock_devices.config import (
     ConfigError,
     FleetConfig,
-    format_time_ms,
     parse_duration_ms,
     parse_time_ms,
 )

@@ -15,7 +15,8 @@ import redis
 
 from api.app import create_app
 from api.datasets import DATASETS
-from api.serving import write_rows
+from infra.serving_store import ServingWriter
+from lakehouse.contracts.serving import row_member
 from tests.api.ads_data import UPDATED_MS, World, ms
 from tests.api.conftest import ADMIN_PASSWORD, PASSWORD, api_settings, served
 
@@ -109,7 +110,7 @@ def test_feed_sends_new_values_and_alarms_in_scope(api_url: str, world: World) -
     scoped = Listener(api_url, viewer, {"datasets": "transformer_daily"})
     alarms_only = Listener(api_url, admin, {"alarms_only": "true"})
     client = redis.Redis.from_url(world.settings.redis.url, decode_responses=True)
-    prefix = world.settings.redis.key_prefix
+    writer = ServingWriter(client, world.settings.redis.key_prefix)
     try:
         for lst in (everyone, scoped, alarms_only):
             lst.until("status", lambda d: d["serving"] == "up")
@@ -117,7 +118,7 @@ def test_feed_sends_new_values_and_alarms_in_scope(api_url: str, world: World) -
         changed = [{**rows[r1], "loading_rate_pct": 131.5, "overloaded": True,
                     "updated_ts": UPDATED_MS + 10},
                    {**rows[r2], "loading_rate_pct": 60.0, "updated_ts": UPDATED_MS + 10}]
-        write_rows(client, prefix, ds.table, ds.time_field, changed)
+        assert writer.upsert(ds.table, ds.time_field, changed) == 2
 
         got = everyone.until("value", lambda d: d["row"]["transformer_id"] == r2)
         assert got["dataset"] == "transformer_daily" and got["row"]["loading_rate_pct"] == 60.0
@@ -133,9 +134,9 @@ def test_feed_sends_new_values_and_alarms_in_scope(api_url: str, world: World) -
         assert all(d["row"]["transformer_id"] != r2 for e, d in scoped.drain() if e == "value")
         assert all(e != "value" for e, _ in alarms_only.drain())
         # rows changed again are sent again; unchanged ones are not
-        write_rows(client, prefix, ds.table, ds.time_field,
-                   [{**changed[0], "loading_rate_pct": 90.0, "overloaded": False,
-                     "updated_ts": UPDATED_MS + 11}])
+        assert writer.upsert(ds.table, ds.time_field,
+                             [{**changed[0], "loading_rate_pct": 90.0, "overloaded": False,
+                               "updated_ts": UPDATED_MS + 11}]) == 1
         again = everyone.until("value", lambda d: d["row"]["loading_rate_pct"] == 90.0)
         assert again["row"]["transformer_id"] == r1
         values = [d for e, d in everyone.drain() if e == "value"]
@@ -143,7 +144,9 @@ def test_feed_sends_new_values_and_alarms_in_scope(api_url: str, world: World) -
     finally:
         for lst in (everyone, scoped, alarms_only):
             lst.close()
-        # put the rows back as they were (other tests compare them with the oracle)
-        write_rows(client, prefix, ds.table, ds.time_field,
-                   [{**rows[t], "updated_ts": UPDATED_MS} for t in (r1, r2)])
+        # put the rows back as they were (other tests compare them with the oracle): the
+        # protocol keeps the newer versions written above, so remove them first
+        originals = [{**rows[t], "updated_ts": UPDATED_MS} for t in (r1, r2)]
+        writer.delete(ds.table, [row_member(ds.table, r) for r in originals], None)
+        writer.upsert(ds.table, ds.time_field, originals)
         client.close()

@@ -1,5 +1,6 @@
-"""Refresh of the serving copy after a backfill: planning, the Redis writes (on a redis-server
-of the test's own, skipped when not installed), failures and resume (no stack)."""
+"""Refresh of the serving copy after a backfill: planning, the refresh against a redis-server
+of the test's own (skipped when not installed), failures and resume (no stack). The write
+protocol itself is tested in tests/infra/test_serving_store.py."""
 
 from __future__ import annotations
 
@@ -12,24 +13,26 @@ from typing import Any
 import pytest
 import redis
 
+from infra.serving_store import ServingWriter
 from infra.settings import GridLakeSettings, RedisSettings
 from jobs.batch import backfill, runner
 from jobs.batch import serving_refresh as sv
 from jobs.batch.backfill import BackfillRequest, Scope, TableResult, planned_serving
 from jobs.batch.tracking import JobStore
-from lakehouse.contracts.serving import events_channel, index_key, serving_key_prefix
+from lakehouse.contracts.serving import index_key, serving_key_prefix
 from lakehouse.contracts.tables import (
     ADS_LOAD_DAILY,
     ADS_METER_ENERGY_15MIN,
     ADS_QUALITY_SCORECARD,
     SERVING_SCORE,
 )
+from lakehouse.time import day_start_ms
 from ops.bench.isolation import free_port
 from tests.api.conftest import PrivateRedis
 
 DAY = 86_400_000
 D1 = date(2026, 3, 1)
-MS1 = sv.day_ms(D1)
+MS1 = day_start_ms(D1)
 PREFIX = "t:"
 
 
@@ -74,17 +77,9 @@ def test_the_window_never_reaches_before_the_copys_first_row() -> None:
     ]
 
 
-def test_upsert_arguments_carry_the_connector_layout() -> None:
-    row = {"entity_type": "meter", "entity_id": "M-1", "day": MS1, "energy_import_kwh": 1e7,
-           "points": 96, "updated_ts": MS1 + 5, "dt": "2026-03-01"}
-    args = sv.upsert_args(ADS_LOAD_DAILY, "day", row)
-    assert args[:5] == [f"meter|M-1|{MS1}", str(MS1), "updated_ts", str(MS1 + 5), "7"]
-    pairs = dict(zip(args[5:19:2], args[6:19:2], strict=True))
-    assert pairs["energy_import_kwh"] == "1.0E7" and pairs["points"] == "96"
-    assert set(args[19:]) == {"energy_export_kwh", "avg_load_kw", "peak_load_kw",
-                              "valley_load_kw", "peak_valley_diff_kw",
-                              "peak_valley_rate_pct", "load_factor_pct"}
+def test_batches_of_n() -> None:
     assert list(sv.batched(range(5), 2)) == [[0, 1], [2, 3], [4]]
+    assert list(sv.batched([], 3)) == []
 
 
 # ------------------------------------------------------------------------------- Redis
@@ -107,50 +102,6 @@ def _load(day_ms: int, entity: str, kwh: float | None, updated: int) -> dict[str
     return {"entity_type": "meter", "entity_id": entity, "day": day_ms,
             "energy_import_kwh": kwh, "points": 96, "updated_ts": updated,
             "dt": datetime.fromtimestamp(day_ms / 1000, UTC).date().isoformat()}
-
-
-def _subscribe(client: redis.Redis, channel: str) -> Any:
-    ps = client.pubsub()
-    ps.subscribe(channel)
-    ps.get_message(timeout=1)  # the subscription confirmation
-    return ps
-
-
-def _events(ps: Any) -> list[str]:
-    out = []
-    while (m := ps.get_message(timeout=0.2)) is not None:
-        if m["type"] == "message":
-            out.append(m["data"])
-    return out
-
-
-def test_upserts_and_deletes_follow_the_connector_and_the_ordering(
-    client: redis.Redis,
-) -> None:
-    t = ADS_LOAD_DAILY
-    prefix, index = serving_key_prefix(PREFIX, t), index_key(PREFIX, t)
-    events = _subscribe(client, events_channel(PREFIX, t))
-    w = sv.ServingWriter(client, PREFIX)
-    assert w.first_score(t) is None
-    assert w.upsert(t, "day", [_load(MS1, "M-1", 2.5, 100), _load(MS1, "M-2", 3.0, 100)]) == 2
-    h = client.hgetall(f"{prefix}meter|M-1|{MS1}")
-    assert h == {"entity_type": "meter", "entity_id": "M-1", "day": str(MS1),
-                 "energy_import_kwh": "2.5", "points": "96", "updated_ts": "100",
-                 "dt": "2026-03-01"}
-    assert client.zrange(index, 0, -1, withscores=True) == [
-        (f"meter|M-1|{MS1}", float(MS1)), (f"meter|M-2|{MS1}", float(MS1))]
-    assert w.first_score(t) == MS1
-    # a null column is removed (HDEL); an older version never replaces a newer one
-    assert w.upsert(t, "day", [_load(MS1, "M-1", None, 200), _load(MS1, "M-2", 9.0, 50)]) == 1
-    assert "energy_import_kwh" not in client.hgetall(f"{prefix}meter|M-1|{MS1}")
-    assert client.hget(f"{prefix}meter|M-2|{MS1}", "energy_import_kwh") == "3.0"
-    # deletes: only rows computed before the cutoff
-    assert w.delete(t, [f"meter|M-1|{MS1}", f"meter|M-2|{MS1}", "meter|M-9|1"], 150) == 2
-    assert client.exists(f"{prefix}meter|M-1|{MS1}") == 1
-    assert client.exists(f"{prefix}meter|M-2|{MS1}") == 0
-    assert client.zrange(index, 0, -1) == [f"meter|M-1|{MS1}"]
-    assert w.upsert(t, "day", []) == 0
-    assert _events(events) == ["2", "1", "2"]  # one per batch that changed keys
 
 
 @pytest.fixture
@@ -184,7 +135,7 @@ def _copy(client: redis.Redis, t: Any = ADS_LOAD_DAILY) -> dict[str, dict[str, s
 def test_refresh_makes_the_range_equal_to_the_lake(
     client: redis.Redis, lake: list[dict[str, Any]],
 ) -> None:
-    t, w = ADS_LOAD_DAILY, sv.ServingWriter(client, PREFIX)
+    t, w = ADS_LOAD_DAILY, ServingWriter(client, PREFIX)
     # the copy before: the day before the range, stale rows in it, a row the stream wrote
     # after the backfill's snapshot (as_of 1000), a whole day the lake no longer has
     w.upsert(t, "day", [
@@ -216,7 +167,7 @@ def test_refresh_makes_the_range_equal_to_the_lake(
 def test_refresh_respects_the_copys_window_and_a_partial_scope(
     client: redis.Redis, lake: list[dict[str, Any]],
 ) -> None:
-    t, w = ADS_METER_ENERGY_15MIN, sv.ServingWriter(client, PREFIX)
+    t, w = ADS_METER_ENERGY_15MIN, ServingWriter(client, PREFIX)
     q = 900_000
 
     def energy(start: int, device: str, kwh: float) -> dict[str, Any]:
@@ -239,7 +190,7 @@ def test_refresh_respects_the_copys_window_and_a_partial_scope(
     got = sv.refresh_serving(None, _settings(client), [empty, older], 5000)
     assert [r.skipped for r in got] == [
         "serving copy empty (the lake serves the table)",
-        "range ends before the copy's first row (2026-03-01T10:00Z)"]
+        "range ends before the copy's first row (2026-03-01T10:00:00Z)"]
     assert client.exists(index_key(PREFIX, ADS_LOAD_DAILY)) == 0
 
 

@@ -47,6 +47,10 @@ def test_derived_tables_are_stamped_by_the_sink_raw_and_loaded_rows_are_not() ->
     assert "stamp.field" not in hudi_sink_ddl(s, ADS_METER_ENERGY_15MIN, stamp=False)
     assert "stamp.field" not in redis_sink_ddl(s, ADS_METER_ENERGY_15MIN, "window_start",
                                                stamp=False)
+    # the serving copy is ordered like the lake, stamped or not (infra/serving_store.py)
+    for stamped in (True, False):
+        assert "'ordering.field' = 'updated_ts'" in redis_sink_ddl(
+            s, ADS_METER_ENERGY_15MIN, "window_start", stamp=stamped)
 
 
 def test_with_clause_escapes_quotes() -> None:

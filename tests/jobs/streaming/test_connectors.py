@@ -40,6 +40,8 @@ REPO = Path(__file__).resolve().parents[3]
 JARS = REPO / ".gridlake" / "jars"
 HEAP = "768m"
 PREFIX = "gridlake:test:meter:"
+#: The same changes into a sink ordered by updated_ts (the serving protocol's guard).
+PREFIX_ORDERED = "gridlake:test:meter-ordered:"
 CKPT_ROWS = 24
 
 # ---------------------------------------------------------------------------------------
@@ -220,6 +222,13 @@ def run_flink_jobs(cfg: dict[str, Any]) -> None:
             f"'key.prefix' = '{PREFIX}', 'index.score.field' = 'window_start', "
             "'write.batch.max.rows' = '3')"
         )
+        t_env.execute_sql(
+            f"CREATE TEMPORARY TABLE serving_ordered ({SINK_COLUMNS}, "
+            "PRIMARY KEY (meter_id, window_start) NOT ENFORCED) WITH ("
+            f"'connector' = 'gridlake-redis', 'url' = '{cfg['redis_url']}', "
+            f"'key.prefix' = '{PREFIX_ORDERED}', 'index.score.field' = 'window_start', "
+            "'ordering.field' = 'updated_ts', 'write.batch.max.rows' = '3')"
+        )
     rounds = [
         (1, ["t_twice", "t_once", "t_round1", "t_latest", "t_mor"]),
         (2, ["t_twice", "t_once", "t_latest", "t_mor"]),
@@ -236,6 +245,7 @@ def run_flink_jobs(cfg: dict[str, Any]) -> None:
                 stmt.add_insert_sql(f"INSERT INTO {sink} SELECT * FROM v{view}")
         if cfg.get("redis_url"):
             stmt.add_insert_sql(f"INSERT INTO serving SELECT * FROM v{view}")
+            stmt.add_insert_sql(f"INSERT INTO serving_ordered SELECT * FROM v{view}")
         stmt.execute().wait()
 
     # Failures must fail the job with a clear message (no restarts: checkpointing is off).
@@ -752,6 +762,25 @@ def test_redis_serving_copy(run: Run) -> None:
     ]
     assert client.zrangebyscore(PREFIX + "index", W1, W1) == [f"m6|{W1}"]
     assert run.events and all(n > 0 for n in run.events)
+
+
+def test_redis_ordered_by_updated_ts_keeps_what_hudi_keeps(run: Run) -> None:
+    # The serving protocol (infra/serving_store.py) in the connector: lower ordering values
+    # are refused (m1's 1500 after 2000, m2's 500 after 1000), deletes remove what they
+    # delete, a deleted key comes back with a lower value (m3): the rows Hudi keeps.
+    if run.redis_url is None:
+        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
+    import redis
+
+    client = redis.Redis.from_url(run.redis_url, decode_responses=True)
+    got = set()
+    for member, score in client.zrange(PREFIX_ORDERED + "index", 0, -1, withscores=True):
+        h = client.hgetall(PREFIX_ORDERED + member)
+        assert score == float(h["window_start"]) and h["seq"] == h["updated_ts"], member
+        got.add((h["meter_id"], int(h["window_start"]), int(h["updated_ts"]), float(h["kwh"]),
+                 h.get("note"), h["dt"]))
+    assert got == HUDI_AFTER_ROUND2
+    assert len(client.keys(PREFIX_ORDERED + "*")) == len(HUDI_AFTER_ROUND2) + 1  # + index
 
 
 if __name__ == "__main__":

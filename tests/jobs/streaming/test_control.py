@@ -5,9 +5,16 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
+import httpx
+import pytest
+
+from infra.settings import GridLakeSettings
 from jobs.streaming import control
 from jobs.streaming.control import _written_savepoint
+from jobs.streaming.flink_rest import FlinkRest
+from ops.bench.isolation import free_port
 
 JOB = "abcdef0123456789abcdef0123456789"
 
@@ -81,3 +88,84 @@ def test_failure_summary_is_the_first_line_and_the_root_cause() -> None:
         "Caused by: org.apache.hudi.exception.HoodieLockException: Unable to acquire lock")
     assert control._failure({"exceptionName": "java.lang.OutOfMemoryError"}) == (
         "java.lang.OutOfMemoryError")
+
+
+# ---------------------------------------------------------------------------------------
+# Flink REST: one client, each answer fetched once
+# ---------------------------------------------------------------------------------------
+def _flink(monkeypatch: pytest.MonkeyPatch, answers: dict[str, Any]) -> list[str]:
+    """Serve ``answers`` (path -> JSON body, or an int: that HTTP status) to control's
+    REST calls; return the paths requested, in order."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        body = answers.get(request.url.path, 404)
+        return httpx.Response(body) if isinstance(body, int) else httpx.Response(200, json=body)
+
+    monkeypatch.setattr(control, "_rest", lambda settings: FlinkRest(
+        "http://flink", transport=httpx.MockTransport(handler)))
+    return seen
+
+
+OVERVIEW = {"jobs": [
+    {"jid": "old", "name": "gridlake-lakehouse", "state": "FINISHED", "start-time": 1},
+    {"jid": "j1", "name": "gridlake-lakehouse", "state": "RUNNING", "start-time": 2},
+    {"jid": "x", "name": "someone-else", "state": "RUNNING", "start-time": 3},
+]}
+CHECKPOINTS = {"counts": {"completed": 3, "failed": 1, "in_progress": 0, "restored": 0},
+               "latest": {"completed": {"latest_ack_timestamp": 1234}},
+               "history": [{"id": 3}, {"id": 2}]}
+
+
+def test_status_health_and_history_from_one_checkpoints_fetch(
+    settings: GridLakeSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exceptions = {"exceptionHistory": {"entries": [{"exceptionName": "java.lang.Boom"}]}}
+    seen = _flink(monkeypatch, {"/jobs/overview": OVERVIEW, "/jobs/j1/checkpoints": CHECKPOINTS,
+                                "/jobs/j1/exceptions": exceptions})
+    st = control.status(settings)
+    assert (st.flink_job_id, st.flink_state, st.checkpoints_completed,
+            st.last_checkpoint_ms) == ("j1", "RUNNING", 3, 1234)
+    seen.clear()
+    assert control.health(settings) == {"state": "RUNNING", "checkpoints": CHECKPOINTS["counts"],
+                                        "failures": ["java.lang.Boom"]}
+    assert seen == ["/jobs/overview", "/jobs/j1/checkpoints", "/jobs/j1/exceptions"]
+    seen.clear()
+    assert control.checkpoint_history(settings) == [{"id": 3}, {"id": 2}]
+    assert seen == ["/jobs/overview", "/jobs/j1/checkpoints"]
+
+
+def test_health_and_history_when_flink_answers_partly(
+    settings: GridLakeSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _flink(monkeypatch, {})  # nothing up
+    assert control.health(settings) == {"state": None}
+    assert control.checkpoint_history(settings) == []
+    assert control.status(settings).flink_job_id is None
+    _flink(monkeypatch, {"/jobs/overview": OVERVIEW, "/jobs/j1/checkpoints": 500})
+    assert control.health(settings) == {"state": "RUNNING"}
+    assert control.checkpoint_history(settings) == []
+    _flink(monkeypatch, {"/jobs/overview": OVERVIEW, "/jobs/j1/checkpoints": CHECKPOINTS,
+                         "/jobs/j1/exceptions": 500})
+    assert control.health(settings) == {"state": "RUNNING", "checkpoints": CHECKPOINTS["counts"]}
+
+
+def test_status_without_a_rest_endpoint(settings: GridLakeSettings) -> None:
+    settings = settings.model_copy(update={
+        "flink": settings.flink.model_copy(update={"rest_port": free_port()})})
+    st = control.status(settings)
+    assert (st.running, st.flink_job_id, st.flink_state) == (False, None, None)
+
+
+def test_a_job_writes_the_lake_it_was_started_for(
+    settings: GridLakeSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(control, "status", lambda s, name: control.JobStatus(
+        name, os.getpid(), True))
+    assert control.writes_lake(settings)  # this process names no lake root: counts as ours
+    monkeypatch.setattr(control, "_job_lake_root", lambda pid: "/gridlake/test/other")
+    assert not control.writes_lake(settings)
+    monkeypatch.setattr(control, "status", lambda s, name: control.JobStatus(
+        name, None, False, "j1", "RUNNING"))
+    assert control.writes_lake(settings)  # Flink says it runs (remote, or no pid file)

@@ -10,8 +10,16 @@ import pandas as pd
 import pytest
 import redis
 
-from api.lake_reader import LakeReadError, Timeline, snapshot_files
-from infra.lake import HOODIE_DIR, TIMELINE_DIR, WebHdfs, lake_path, parse_instant
+from infra.lake import (
+    HOODIE_DIR,
+    TIMELINE_DIR,
+    NeedsSpark,
+    Timeline,
+    WebHdfs,
+    lake_path,
+    parse_instant,
+    snapshot_files,
+)
 from infra.settings import GridLakeSettings
 from jobs.streaming import lakehouse_job
 from lakehouse.contracts.schema import TableContract
@@ -114,14 +122,14 @@ def has_uncompacted_logs(fs: WebHdfs, root: str, timeline: Timeline) -> bool:
     """Whether a file group of the MERGE_ON_READ table at ``root`` has log files newer than
     its base file.
 
-    The API's Parquet reader refuses exactly such partitions (``api.lake_reader.snapshot_files``).
+    The API's Parquet reader refuses exactly such partitions (``infra.lake.snapshot_files``).
     """
     for partition in fs.list_status(root):
         if not partition.is_dir or partition.name.startswith("."):
             continue
         try:
             snapshot_files(fs.list_status(f"{root}/{partition.name}"), timeline)
-        except LakeReadError:
+        except NeedsSpark:
             return True
     return False
 

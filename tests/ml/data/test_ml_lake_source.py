@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from lakehouse.contracts.messages import DEVICE_REGISTRY, ESS_BMS, TRANSFORMER_TELEMETRY
+from lakehouse.time import parse_time_ms
 from ml.data.lake_source import LakeReadError, LakeSource, NoDataError
 from ml.data.sources import Series, SeriesSource, SourceError
-from mock_devices.config import parse_time_ms
 from tests.ml.lake_helpers import END, ESS_STEP_MS, START, TOPOLOGY, TX_CHANNELS, LakeSlice
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -5,19 +5,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lakehouse.contracts.messages import ESS_BMS, TRANSFORMER_TELEMETRY
+from lakehouse.contracts.messages import ESS_BMS
 from lakehouse.contracts.schema import FieldType
 from ml.data.sources import (
     DataDescription,
     FileSource,
-    SeriesSource,
-    SimulatorSource,
     SourceError,
     numeric_channels,
     resolve_channels,
     write_series_file,
 )
-from ml.pipeline import ess_fault_plan
 from tests.ml.ml_helpers import SiteData
 
 
@@ -29,37 +26,6 @@ def test_channels_come_from_the_contract() -> None:
     assert [f.unit for f in sub] == ["%", "V"]
     with pytest.raises(SourceError):
         resolve_channels(ESS_BMS, ("no_such_channel",))
-
-
-def test_simulated_site_is_labelled_by_the_fault_plan(site_a: SiteData) -> None:
-    desc = site_a.description
-    assert isinstance(site_a.scenario.normal_source(), SeriesSource)
-    assert desc.channels == tuple(f.name for f in numeric_channels(ESS_BMS))
-    assert desc.step_ms == 10_000 and desc.source == "simulator"
-    assert [s.device_id for s in site_a.test] == ["ESS-01", "ESS-02"]
-    for s in site_a.normal:
-        assert s.labels is not None and not s.labels.any()
-        assert len(s) == 24 * 360 and np.isfinite(s.values).all()
-    plan = ess_fault_plan("2024-06-02")
-    for s in site_a.test:
-        assert s.fault_types is not None
-        for req in plan:
-            if req.device_id != s.device_id:
-                continue
-            assert req.start_ms is not None
-            duration = req.duration_ms or (45 * 60_000)
-            inside = (s.ts_ms >= req.start_ms) & (s.ts_ms < req.start_ms + duration)
-            assert (s.fault_types[inside] == req.type).all()
-        assert set(np.unique(s.fault_types)) == {"", "ess_thermal_runaway",
-                                                 "ess_cell_imbalance"}
-
-
-def test_simulator_other_contract_and_channel_subset() -> None:
-    src = SimulatorSource(TRANSFORMER_TELEMETRY, hours=0.5,
-                          channels=("load_pu", "top_oil_temp_c"))
-    series = src.load()
-    assert src.description().step_ms == 60_000
-    assert series and all(s.values.shape == (30, 2) for s in series)
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])

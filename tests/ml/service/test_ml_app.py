@@ -129,6 +129,11 @@ def test_bad_input_is_a_clear_4xx(settings: GridLakeSettings, registry: ModelReg
     assert r.status_code == 422 and "checksum" in r.json()["detail"]
     assert client.get("/health").json()["active_model"] == first.model_id  # still serving
     assert client.post("/score", json=_body(ok)).status_code == 200
+    # a range outside years 1-9999 in UTC is refused before the lake is read
+    r = client.post("/score/lake", json={"device_id": "ESS-01",
+                                         "start": "0001-01-01T00:00:00+05:00",
+                                         "end": "0001-01-02T00:00:00Z"})
+    assert r.status_code == 422 and r.json()["detail"].startswith("start:")
 
 
 def test_no_model(settings: GridLakeSettings, registry: ModelRegistry) -> None:

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from lakehouse.time import parse_time_ms
 from ml.data.lake_source import LakeSource
 from ml.detection import score_devices
 from ml.registry import ModelMetadata, ModelRegistry
 from ml.service.app import create_app
-from mock_devices.config import parse_time_ms
 from tests.ml.lake_helpers import TEST, LakeSlice
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

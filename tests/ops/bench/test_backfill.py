@@ -13,17 +13,13 @@ import pytest
 
 from infra.settings import GridLakeSettings
 from jobs.batch.backfill import TableResult
-from jobs.batch.history import (
-    IMPORTED_LATENESS,
-    ROW_BITS,
-    check_row,
-    epoch_ms_schema,
-    file_position,
-    stored_row,
-)
+from jobs.batch.history.files import check_row
+from jobs.batch.history.load import epoch_ms_schema
+from jobs.batch.history.rows import IMPORTED_LATENESS, ROW_BITS, file_position, stored_row
 from lakehouse.contracts.messages import METER_READING
 from lakehouse.contracts.tables import ODS_TABLES, QUARANTINE
-from mock_devices.config import FleetConfig, parse_time_ms
+from lakehouse.time import dt_of, parse_time_ms
+from mock_devices.config import FleetConfig
 from mock_devices.fleet import T_LABELS, T_METER, T_REGISTRY, Fleet
 from ops.bench import backfill as bench
 
@@ -65,7 +61,7 @@ def test_one_batch_per_event_day_in_order(records: list[Any], days: list[bench.D
 def test_rows_are_the_history_imports(records: list[Any], days: list[bench.DayRows]) -> None:
     meter_rows = days[0].tables[ODS_METER.name].to_pylist()
     raws = [r for t, _, r in records if t == T_METER
-            and isinstance(r, dict) and bench.day_of(r["ts"]) == D0]
+            and isinstance(r, dict) and dt_of(r["ts"]) == D0]
     partition, base = bench.batch_position(5, 12, T_METER, D0)
     assert len(meter_rows) == len(raws)
     for i, (row, raw) in enumerate(zip(meter_rows, raws, strict=True)):

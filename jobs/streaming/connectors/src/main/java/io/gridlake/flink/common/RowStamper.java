@@ -115,6 +115,17 @@ public final class RowStamper {
   }
 
   /**
+   * The stamp a write gets now: the write time, never below an earlier stamp of this stamper.
+   * The Redis sink gives it to a delete as its ordering value.
+   *
+   * @return epoch milliseconds
+   */
+  public long next() {
+    last = Math.max(last, clock.getAsLong());
+    return last;
+  }
+
+  /**
    * The row with the stamp column set to the write time (a copy), or the row itself when no
    * column is stamped.
    *
@@ -125,7 +136,7 @@ public final class RowStamper {
     if (pos < 0) {
       return row;
     }
-    last = Math.max(last, clock.getAsLong());
+    next();
     GenericRowData out = new GenericRowData(row.getRowKind(), getters.length);
     for (int i = 0; i < getters.length; i++) {
       out.setField(i, i == pos ? TimestampData.fromEpochMillis(last) : getters[i].getFieldOrNull(row));

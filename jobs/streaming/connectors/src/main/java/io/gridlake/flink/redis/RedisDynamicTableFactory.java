@@ -6,10 +6,13 @@ import io.gridlake.flink.common.RowStamper;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.table.api.ValidationException;
+import org.apache.flink.table.catalog.Column;
 import org.apache.flink.table.catalog.ResolvedSchema;
 import org.apache.flink.table.connector.sink.DynamicTableSink;
 import org.apache.flink.table.factories.DynamicTableSinkFactory;
 import org.apache.flink.table.factories.FactoryUtil;
+import org.apache.flink.table.types.logical.LogicalType;
+import org.apache.flink.table.types.logical.LogicalTypeRoot;
 import org.apache.flink.table.types.logical.RowType;
 
 import java.net.URI;
@@ -39,6 +42,7 @@ public final class RedisDynamicTableFactory implements DynamicTableSinkFactory {
   public Set<ConfigOption<?>> optionalOptions() {
     Set<ConfigOption<?>> s = new HashSet<>();
     s.add(RedisOptions.INDEX_SCORE_FIELD);
+    s.add(RedisOptions.ORDERING_FIELD);
     s.add(RedisOptions.WRITE_BATCH_MAX_ROWS);
     s.add(RedisOptions.MAX_RETRIES);
     s.add(RedisOptions.RETRY_BACKOFF);
@@ -96,6 +100,33 @@ public final class RedisDynamicTableFactory implements DynamicTableSinkFactory {
       ConnectorTypes.requirePhysicalColumn(schema, k, "PRIMARY KEY");
     }
     RedisRowConverter.validate(rowType, score);
+    String ordering = options.getOptional(RedisOptions.ORDERING_FIELD).orElse("").trim();
+    if (ordering.isEmpty()) {
+      ordering = null;
+    } else {
+      Column col =
+          ConnectorTypes.requirePhysicalColumn(
+              schema, ordering, RedisOptions.ORDERING_FIELD.key());
+      LogicalType ot = col.getDataType().getLogicalType();
+      // compared as numbers by the scripts: only types rendered as numbers qualify
+      if (!(ConnectorTypes.isOneOf(
+              ot,
+              LogicalTypeRoot.TINYINT,
+              LogicalTypeRoot.SMALLINT,
+              LogicalTypeRoot.INTEGER,
+              LogicalTypeRoot.BIGINT,
+              LogicalTypeRoot.FLOAT,
+              LogicalTypeRoot.DOUBLE,
+              LogicalTypeRoot.DECIMAL)
+          || ConnectorTypes.isTimestamp(ot))) {
+        throw new ValidationException(
+            "'ordering.field' column '"
+                + ordering
+                + "' has type "
+                + ot.asSummaryString()
+                + "; it must be numeric, TIMESTAMP or TIMESTAMP_LTZ.");
+      }
+    }
     int maxRows = options.get(RedisOptions.WRITE_BATCH_MAX_ROWS);
     int retries = options.get(RedisOptions.MAX_RETRIES);
     if (maxRows < 1 || retries < 0) {
@@ -112,6 +143,7 @@ public final class RedisDynamicTableFactory implements DynamicTableSinkFactory {
         retries,
         options.get(RedisOptions.RETRY_BACKOFF).toMillis(),
         (int) options.get(RedisOptions.TIMEOUT).toMillis(),
-        RowStamper.stampField(options, schema, pk));
+        RowStamper.stampField(options, schema, pk),
+        ordering);
   }
 }

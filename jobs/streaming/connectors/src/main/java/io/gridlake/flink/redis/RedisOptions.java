@@ -33,6 +33,15 @@ public final class RedisOptions {
               "Numeric or TIMESTAMP column used as the score in <prefix>index (epoch millis for"
                   + " timestamps); score 0 when unset or null.");
 
+  public static final ConfigOption<String> ORDERING_FIELD =
+      ConfigOptions.key("ordering.field")
+          .stringType()
+          .noDefaultValue()
+          .withDescription(
+              "Optional numeric or TIMESTAMP column ordering two versions of a key: a change"
+                  + " whose value is lower than the stored hash's is refused (the protocol of"
+                  + " infra/serving_store.py); unset: changes apply in arrival order.");
+
   public static final ConfigOption<Integer> WRITE_BATCH_MAX_ROWS =
       ConfigOptions.key("write.batch.max.rows")
           .intType()

@@ -20,6 +20,7 @@ public final class RedisSinkSpec implements Serializable {
   private final long retryBackoffMs;
   private final int timeoutMs;
   private final String stampField;
+  private final String orderingField;
 
   /**
    * Creates the spec.
@@ -33,6 +34,8 @@ public final class RedisSinkSpec implements Serializable {
    * @param maxRetries retries of a failed flush
    * @param retryBackoffMs first retry delay
    * @param timeoutMs connect/socket timeout
+   * @param stampField column stamped with the write time, or {@code null}
+   * @param orderingField column ordering two versions of a key, or {@code null}
    */
   public RedisSinkSpec(
       String url,
@@ -44,7 +47,8 @@ public final class RedisSinkSpec implements Serializable {
       int maxRetries,
       long retryBackoffMs,
       int timeoutMs,
-      String stampField) {
+      String stampField,
+      String orderingField) {
     this.url = url;
     this.keyPrefix = keyPrefix;
     this.rowType = rowType;
@@ -55,11 +59,17 @@ public final class RedisSinkSpec implements Serializable {
     this.retryBackoffMs = retryBackoffMs;
     this.timeoutMs = timeoutMs;
     this.stampField = stampField;
+    this.orderingField = orderingField;
   }
 
   /** Column stamped with the write time (see {@code RowStamper}), or {@code null}. */
   public String stampField() {
     return stampField;
+  }
+
+  /** Column ordering two versions of a key (see {@code ServingProtocol}), or {@code null}. */
+  public String orderingField() {
+    return orderingField;
   }
 
   public String url() {

@@ -68,6 +68,22 @@ class RedisSpecTest {
   }
 
   @Test
+  void orderingFieldIsANumericOrTimestampColumn() {
+    ResolvedSchema s = schema();
+    RowType rt = (RowType) s.toPhysicalRowDataType().getLogicalType();
+    assertNull(RedisDynamicTableFactory.buildSpec(options("window_end"), s, rt).orderingField());
+    Configuration ordered = options("window_end");
+    ordered.setString("ordering.field", "kwh");
+    assertEquals("kwh", RedisDynamicTableFactory.buildSpec(ordered, s, rt).orderingField());
+    for (String bad : new String[] {"note", "d", "missing"}) {
+      Configuration c = options("window_end");
+      c.setString("ordering.field", bad);
+      assertThrows(
+          ValidationException.class, () -> RedisDynamicTableFactory.buildSpec(c, s, rt), bad);
+    }
+  }
+
+  @Test
   void rejectsBadOptions() {
     ResolvedSchema s = schema();
     RowType rt = (RowType) s.toPhysicalRowDataType().getLogicalType();
