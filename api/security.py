@@ -18,9 +18,10 @@ permission              admin  operator  analyst  viewer
 ======================  =====  ========  =======  ======
 
 A user may be scoped to regions: they then see and change only entities of those regions
-(an empty scope means every region). Tokens carry the role and the scope, so a request is
-authorised without a database read; a change of role or scope applies to new tokens (the
-access token lives ``api.access_token_minutes``).
+(an empty scope means every region). Access tokens carry the role, the scope and the user's
+*session epoch*, a random value the user store replaces whenever the user is deactivated or
+their role, regions or password change; a token whose epoch is no longer the user's is
+refused (:class:`api.context.SessionGuard` compares them, see ``api.auth_recheck_s``).
 
 Also here: the password policy (:func:`check_password`, shared by the API and the command
 line), the sign-in lockout schedule (:func:`lockout_seconds`), the client address behind
@@ -42,7 +43,7 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -105,12 +106,14 @@ class Principal:
         username: Login name.
         role: Role.
         regions: Regions the user is scoped to; empty means every region.
+        epoch: The user's session epoch when the token was issued.
 
     """
 
     username: str
     role: Role
     regions: frozenset[str]
+    epoch: str = field(default="", compare=False)
 
     @property
     def unscoped(self) -> bool:
@@ -398,13 +401,13 @@ class TokenService:
     def _encode(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
-    def access_token(self, username: str, role: str, regions: list[str]) -> str:
-        """A signed access token carrying the role and region scope."""
+    def access_token(self, username: str, role: str, regions: list[str], epoch: str) -> str:
+        """A signed access token carrying the role, region scope and session epoch."""
         now = datetime.now(UTC)
         return self._encode({
             "sub": username, "role": role, "regions": sorted(regions), "typ": "access",
             "iss": self.issuer, "iat": now, "exp": now + self.access_ttl,
-            "jti": uuid.uuid4().hex,
+            "jti": uuid.uuid4().hex, "epoch": epoch,
         })
 
     def refresh_token(self, username: str) -> tuple[str, str, datetime]:
@@ -457,7 +460,11 @@ class TokenService:
         regions = claims.get("regions") or []
         if not isinstance(regions, list):
             raise AuthError("invalid token: bad regions claim")
-        who = Principal(str(claims["sub"]), role, frozenset(str(r) for r in regions))
+        epoch = claims.get("epoch")
+        if not isinstance(epoch, str) or not epoch:
+            # tokens of a release without epochs: their user signs in (or refreshes) again
+            raise AuthError("invalid token: no session epoch; sign in again")
+        who = Principal(str(claims["sub"]), role, frozenset(str(r) for r in regions), epoch)
         if len(self._verified) >= _VERIFIED_MAX:
             self._verified.clear()
         self._verified[token] = (who, float(claims["exp"]))

@@ -63,8 +63,9 @@ def test_password_hash_is_salted_and_verifies() -> None:
 
 def test_access_token_round_trip(settings: GridLakeSettings) -> None:
     svc = _tokens(settings)
-    who = svc.principal(svc.access_token("ann", "operator", ["R2", "R1"]))
+    who = svc.principal(svc.access_token("ann", "operator", ["R2", "R1"], "e1"))
     assert who == Principal("ann", Role.OPERATOR, frozenset({"R1", "R2"}))
+    assert who.epoch == "e1"
     assert not who.unscoped and who.sees_region("R1") and not who.sees_region("R3")
     assert not who.sees_region(None)
 
@@ -73,7 +74,7 @@ def test_forged_expired_and_wrong_type_tokens_are_rejected(settings: GridLakeSet
     svc = _tokens(settings)
     other = _tokens(settings.model_copy(deep=True), "another-secret" * 4)
     with pytest.raises(AuthError, match="invalid"):
-        svc.principal(other.access_token("ann", "admin", []))
+        svc.principal(other.access_token("ann", "admin", [], "e"))
     now = datetime.now(UTC)
     expired = jwt.encode({"sub": "ann", "role": "admin", "regions": [], "typ": "access",
                           "iss": svc.issuer, "iat": now - timedelta(hours=1),
@@ -85,7 +86,7 @@ def test_forged_expired_and_wrong_type_tokens_are_rejected(settings: GridLakeSet
     with pytest.raises(AuthError, match="access"):
         svc.principal(refresh)
     # a token signed with "none" or tampered claims never passes
-    header, payload, sig = svc.access_token("ann", "viewer", []).split(".")
+    header, payload, sig = svc.access_token("ann", "viewer", [], "e").split(".")
     admin_payload = jwt.utils.base64url_encode(  # type: ignore[attr-defined]
         jwt.utils.base64url_decode(payload).replace(b'"viewer"', b'"admin"')).decode()
     with pytest.raises(AuthError):
@@ -102,7 +103,19 @@ def test_short_secret_is_refused(settings: GridLakeSettings) -> None:
 def test_unknown_role_claim_is_rejected(settings: GridLakeSettings) -> None:
     svc = _tokens(settings)
     with pytest.raises(AuthError, match="role"):
-        svc.principal(svc.access_token("ann", "superuser", []))
+        svc.principal(svc.access_token("ann", "superuser", [], "e"))
+
+
+def test_access_token_without_session_epoch_is_rejected(settings: GridLakeSettings) -> None:
+    # tokens of the release before epochs: their holders must sign in again
+    svc = _tokens(settings)
+    now = datetime.now(UTC)
+    claims = {"sub": "ann", "role": "admin", "regions": [], "typ": "access",
+              "iss": svc.issuer, "iat": now, "exp": now + timedelta(minutes=5), "jti": "x"}
+    for extra in ({}, {"epoch": ""}, {"epoch": 7}):
+        token = jwt.encode({**claims, **extra}, "s3cret" * 8, algorithm=ALGORITHM)
+        with pytest.raises(AuthError, match="epoch"):
+            svc.principal(token)
 
 
 def test_principal_requires_permission_and_region() -> None:
