@@ -399,8 +399,12 @@ class UserStore:
     @staticmethod
     def _lock_admins(s: Session) -> None:
         """Lock the active administrators' rows (PostgreSQL; SQLite locks at the write)."""
+        # In one order for every caller, so two changes never wait on each other; FOR NO
+        # KEY UPDATE, so a refresh inserting a token for one of them (a foreign-key share
+        # lock) is not blocked and cannot deadlock with a change that revokes its tokens.
         s.execute(select(UserRow.id).where(UserRow.role == Role.ADMIN.value,
-                                           UserRow.active.is_(True)).with_for_update()).all()
+                                           UserRow.active.is_(True))
+                  .order_by(UserRow.id).with_for_update(key_share=True)).all()
 
     @staticmethod
     def _require_an_admin(s: Session, username: str) -> None:
