@@ -4,7 +4,8 @@ Everything is under ``/api/v1``; the OpenAPI document is at ``/openapi.json`` an
 interactive docs at ``/docs``. The application is served by gunicorn with uvicorn workers
 (:mod:`api.service`); each worker builds its own :class:`~api.context.AppContext` in the
 lifespan. Errors are JSON ``{"detail": ...}`` with 401 (credentials), 403 (role or region),
-404 (unknown entity), 413 (body too large), 422 (bad parameter, named), 429 (rate limit,
+404 (unknown entity), 409 (conflict, the last administrator), 413 (body too large), 422
+(bad parameter, named; a password the policy refuses), 429 (rate limit or sign-in lock,
 ``Retry-After``) and 503 (a dependency down, ``Retry-After``).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,9 +23,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.catalog import DeviceCatalog
-from api.context import AppContext, RateLimited
+from api.context import AppContext, RateLimited, SessionGuard
 from api.datasets import DATASETS
-from api.db import Conflict, UserStore, database_url
+from api.db import Conflict, LastAdmin, UserStore, database_url
 from api.events import EventHub
 from api.fastpath import CacheFastPath
 from api.lake_reader import LakeReader, LakeReadError
@@ -36,6 +38,9 @@ from api.security import (
     RateLimiter,
     Role,
     TokenService,
+    TrustedProxies,
+    WeakPassword,
+    check_password,
     hash_password,
     persistent_secret,
 )
@@ -81,6 +86,12 @@ def _bootstrap_admin(settings: GridLakeSettings, store: UserStore) -> None:
     password = (cfg.admin_password.get_secret_value() if cfg.admin_password
                 else persistent_secret(settings, "api-admin-password", 12))
     try:
+        check_password(password, cfg.admin_username, cfg.password_min_length)
+    except WeakPassword as err:
+        # a configured value is the operator's decision: said loudly, not refused
+        log.warning("api.admin_password breaks the password policy (%s); change it with "
+                    "`gridlake api users set %s --password`", err, cfg.admin_username)
+    try:
         store.create(cfg.admin_username, hash_password(password), Role.ADMIN.value, [])
     except Conflict:
         return  # another worker created it
@@ -113,6 +124,8 @@ def build_context(cfg: GridLakeSettings) -> AppContext:
         limiter=RateLimiter(cfg.api.rate_limit_per_s, cfg.api.rate_limit_burst),
         jobs=JobStore(cfg), queries=QueryService(cfg, serving, lake, catalog, hub),
         ml=httpx.AsyncClient(base_url=ml_url, timeout=cfg.api.ml_timeout_s),
+        sessions=SessionGuard(users_store.find, cfg.api.auth_recheck_s),
+        proxies=TrustedProxies(cfg.api.trusted_proxies),
     )
 
 
@@ -155,6 +168,14 @@ def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
     async def _forbidden(request: Request, exc: Forbidden) -> JSONResponse:
         return _error(403, str(exc))
 
+    @app.exception_handler(WeakPassword)
+    async def _weak_password(request: Request, exc: WeakPassword) -> JSONResponse:
+        return _error(422, str(exc))
+
+    @app.exception_handler(LastAdmin)
+    async def _last_admin(request: Request, exc: LastAdmin) -> JSONResponse:
+        return _error(409, str(exc))
+
     @app.exception_handler(EntityNotFound)
     async def _not_found(request: Request, exc: EntityNotFound) -> JSONResponse:
         return _error(404, str(exc.args[0]))
@@ -165,7 +186,8 @@ def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
 
     @app.exception_handler(RateLimited)
     async def _limited(request: Request, exc: RateLimited) -> JSONResponse:
-        return _error(429, str(exc), {"Retry-After": str(max(1, round(exc.retry_after_s)))})
+        # rounded up: a client waiting exactly this long is not refused again
+        return _error(429, str(exc), {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))})
 
     @app.exception_handler(LakeReadError)
     async def _lake_down(request: Request, exc: LakeReadError) -> JSONResponse:

@@ -1,7 +1,9 @@
 """Cached answers served before routing: the hot path of a dashboard.
 
 :class:`CacheFastPath` is an ASGI middleware. For a ``GET`` of an indicator route it
-authenticates the bearer token, checks the permission and the rate limit, computes the
+authenticates the bearer token, checks the permission, the session (only from the worker's
+copy of the user's state: without a valid one the request falls through) and the rate
+limit, computes the
 cache key exactly as :meth:`api.query.QueryService.cached` does and, when a valid entry is
 there, sends it without entering FastAPI's routing, dependency resolution and parameter
 validation (most of a cached answer's cost). Anything else — no or a bad token, a miss, an
@@ -51,7 +53,10 @@ class CacheFastPath:
         except AuthError:
             await self.app(scope, receive, send)
             return
-        if not who.can(Perm.READ_INDICATORS) or context.limiter.take(f"user:{who.username}"):
+        # only a remembered, still valid session is answered here; the application checks
+        # the others (and refuses the ended ones)
+        if (not who.can(Perm.READ_INDICATORS) or context.sessions.cached(who) is not True
+                or context.limiter.take(f"user:{who.username}")):
             await self.app(scope, receive, send)
             return
         scope[RATE_CHECKED] = True

@@ -18,9 +18,15 @@ permission              admin  operator  analyst  viewer
 ======================  =====  ========  =======  ======
 
 A user may be scoped to regions: they then see and change only entities of those regions
-(an empty scope means every region). Tokens carry the role and the scope, so a request is
-authorised without a database read; a change of role or scope applies to new tokens (the
-access token lives ``api.access_token_minutes``).
+(an empty scope means every region). Access tokens carry the role, the scope and the user's
+*session epoch*, a random value the user store replaces whenever the user is deactivated or
+their role, regions or password change; a token whose epoch is no longer the user's is
+refused (:class:`api.context.SessionGuard` compares them, see ``api.auth_recheck_s``).
+
+Also here: the password policy (:func:`check_password`, shared by the API and the command
+line), the sign-in lockout schedule (:func:`lockout_seconds`), the client address behind
+trusted proxies (:class:`TrustedProxies`) and the sanitiser of audited text
+(:func:`clean_text`).
 """
 
 from __future__ import annotations
@@ -28,12 +34,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import os
+import re
 import secrets
 import threading
 import time
+import unicodedata
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -96,12 +106,14 @@ class Principal:
         username: Login name.
         role: Role.
         regions: Regions the user is scoped to; empty means every region.
+        epoch: The user's session epoch when the token was issued.
 
     """
 
     username: str
     role: Role
     regions: frozenset[str]
+    epoch: str = field(default="", compare=False)
 
     @property
     def unscoped(self) -> bool:
@@ -157,6 +169,186 @@ def verify_password(password: str, stored: str | None) -> bool:
     return stored is not None and hmac.compare_digest(got, base64.b64decode(digest))
 
 
+#: Login names the API accepts for new users (the command line uses the same rule).
+USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
+#: Longest password accepted (a longer one is no stronger, only slower to hash).
+MAX_PASSWORD_LENGTH = 256
+#: Fewest different characters a password must have (``aaaaaaaaaa``, ``abababab...``).
+MIN_DISTINCT_CHARACTERS = 5
+#: A username this short is only refused as the whole password, not as a part of it
+#: (``a`` is in too many good passwords).
+_MIN_CONTAINED_USERNAME = 4
+#: Very common passwords and base words (lower case). A password is refused when it is one
+#: of them once lower-cased, with digits and punctuation at either end removed and the
+#: usual look-alike characters (``p@ssw0rd``) read as letters.
+COMMON_PASSWORDS = frozenset("""
+password passwort passw0rd motdepasse contrasena senha parola wachtwoord haslo
+qwerty qwertyuiop qwertz azerty asdfgh asdfghjkl zxcvbnm qazwsx 1qaz2wsx qweasd
+letmein welcome admin administrator root toor changeme default secret master guest
+login user test tester demo sample temp iloveyou monkey dragon football baseball
+soccer hockey basketball princess sunshine shadow superman batman trustno1 starwars
+whatever freedom hello hellothere access passpass pass abc abcdef abcdefg abcdefgh
+abcdefghij abc123 111111 123123 123456 1234567 12345678 123456789 1234567890
+0123456789 0987654321 9876543210 1111111111 0000000000 1234512345 1122334455
+qwerty123 password1 password12 password123 letmein123 welcome123 admin123
+changeme123 gridlake gridlakeadmin operator analyst viewer grid power energy
+summer winter spring autumn michael jennifer jordan charlie ashley buster computer
+internet samsung google facebook linkedin mustang killer pepper cheese ginger
+""".split())
+_LOOKALIKE = str.maketrans({"@": "a", "4": "a", "0": "o", "1": "i", "!": "i", "3": "e",
+                            "$": "s", "5": "s", "7": "t", "+": "t"})
+_ENDS = re.compile(r"^[\W\d_]+|[\W\d_]+$")
+#: Unicode categories refused in passwords and escaped in audited text: controls, format
+#: characters (bidirectional overrides, zero-width), surrogates, line/paragraph separators.
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+class WeakPassword(ValueError):
+    """A password the policy refuses; the message says why (HTTP 422)."""
+
+
+def _common(password: str) -> bool:
+    low = password.casefold()
+    stripped = _ENDS.sub("", low)
+    candidates = {low, stripped, low.translate(_LOOKALIKE), stripped.translate(_LOOKALIKE),
+                  _ENDS.sub("", low.translate(_LOOKALIKE))}
+    return bool(candidates & COMMON_PASSWORDS)
+
+
+def check_password(password: str, username: str, min_length: int) -> None:
+    """Apply the password policy: the one rule of the API and the command line.
+
+    Refused: shorter than ``min_length`` or longer than :data:`MAX_PASSWORD_LENGTH`
+    characters; any control or invisible character (NUL, tab, newline, bidirectional
+    overrides, zero-width); only whitespace; the username, or containing it (case-
+    insensitively; a username of fewer than 4 characters only as the whole password), or
+    contained in it; a very common password (:data:`COMMON_PASSWORDS`, also with digits or
+    punctuation around it or look-alike characters); fewer than
+    :data:`MIN_DISTINCT_CHARACTERS` different characters.
+
+    Raises:
+        WeakPassword: The first rule the password breaks.
+
+    """
+    if len(password) < min_length:
+        raise WeakPassword(f"password: at least {min_length} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise WeakPassword(f"password: at most {MAX_PASSWORD_LENGTH} characters")
+    if any(unicodedata.category(ch) in _INVISIBLE for ch in password):
+        raise WeakPassword("password: control and invisible characters (NUL, tab, newline, "
+                           "zero-width, direction marks) are not allowed")
+    if not password.strip():
+        raise WeakPassword("password: must not be only spaces")
+    user, low = username.casefold(), password.casefold()
+    if user and (low == user or low in user
+                 or (len(user) >= _MIN_CONTAINED_USERNAME and user in low)):
+        raise WeakPassword("password: must not contain the username")
+    if _common(password):
+        raise WeakPassword("password: too common; choose one that is not in lists of "
+                           "frequent passwords")
+    if len(set(password)) < MIN_DISTINCT_CHARACTERS:
+        raise WeakPassword(f"password: use at least {MIN_DISTINCT_CHARACTERS} different "
+                           "characters")
+
+
+# ---------------------------------------------------------------------- audited text
+def _escape(ch: str) -> str:
+    if ch == "\\":
+        return "\\\\"
+    if unicodedata.category(ch) not in _INVISIBLE:
+        return ch
+    n = ord(ch)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
+def clean_text(text: str, limit: int) -> str:
+    r"""``text`` safe to store and show: invisible characters escaped, at most ``limit`` long.
+
+    Controls, format characters (bidirectional overrides, zero-width), surrogates and
+    line separators become ``\xNN``, ``\uNNNN`` escapes and a backslash is doubled, so
+    what an attacker typed cannot reorder, hide or break a line of the audit listing. A
+    longer result is cut between characters (never inside an escape) and ends with ``…``.
+    """
+    out: list[str] = []
+    size = 0
+    pieces = [_escape(ch) for ch in text]
+    total = sum(len(p) for p in pieces)
+    budget = limit if total <= limit else limit - 1
+    for piece in pieces:
+        if size + len(piece) > budget:
+            out.append("…")
+            break
+        out.append(piece)
+        size += len(piece)
+    return "".join(out)
+
+
+# ------------------------------------------------------------------- sign-in lockout
+def lockout_seconds(failures: int, threshold: int, base_s: float, cap_s: float) -> float:
+    """How long a key is locked after its ``failures``-th failure (0: not locked).
+
+    The ``threshold``-th failure locks for ``base_s``; each further one (they can only
+    happen after a lock ended) doubles it, up to ``cap_s``.
+    """
+    if failures < threshold:
+        return 0.0
+    return float(min(cap_s, base_s * 2 ** min(failures - threshold, 40)))
+
+
+# ---------------------------------------------------------------- client addresses
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _ip(text: str) -> _Address | None:
+    """An address from ``1.2.3.4``, ``1.2.3.4:80``, ``::1`` or ``[::1]:80``; else None."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return mapped if mapped is not None else ip
+
+
+class TrustedProxies:
+    """Which peers may tell the client's address in ``X-Forwarded-For``.
+
+    Only a peer inside one of the networks is believed, and then only as far as the chain
+    of trusted hops goes: the client is the right-most address that is not a trusted proxy
+    (what the first trusted proxy saw), so a client cannot choose its address by sending
+    the header itself. With no networks (the default) the header is ignored.
+    """
+
+    def __init__(self, networks: Iterable[str]) -> None:
+        self.networks: tuple[_Network, ...] = tuple(
+            ipaddress.ip_network(n.strip(), strict=False) for n in networks)
+
+    def trusts(self, host: str | None) -> bool:
+        """Whether ``host`` is one of the trusted proxies."""
+        ip = None if host is None else _ip(host)
+        return ip is not None and any(ip in n for n in self.networks)
+
+    def client(self, peer: str | None, forwarded_for: list[str]) -> str:
+        """The client's address: ``peer``, or from the header when ``peer`` is trusted."""
+        fallback = peer or "unknown"
+        if not self.networks or not self.trusts(peer):
+            return fallback
+        hops = [h.strip() for value in forwarded_for for h in value.split(",") if h.strip()]
+        for hop in reversed(hops):
+            ip = _ip(hop)
+            if ip is None:
+                return fallback  # a trusted proxy writes addresses; garbage is the client's
+            if not any(ip in n for n in self.networks):
+                return str(ip)
+        first = _ip(hops[0]) if hops else None
+        return str(first) if first is not None else fallback
+
+
 # ---------------------------------------------------------------------------- tokens
 ALGORITHM = "HS256"
 #: Shortest HMAC key accepted (RFC 7518 §3.2: at least the hash size).
@@ -209,13 +401,13 @@ class TokenService:
     def _encode(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
-    def access_token(self, username: str, role: str, regions: list[str]) -> str:
-        """A signed access token carrying the role and region scope."""
+    def access_token(self, username: str, role: str, regions: list[str], epoch: str) -> str:
+        """A signed access token carrying the role, region scope and session epoch."""
         now = datetime.now(UTC)
         return self._encode({
             "sub": username, "role": role, "regions": sorted(regions), "typ": "access",
             "iss": self.issuer, "iat": now, "exp": now + self.access_ttl,
-            "jti": uuid.uuid4().hex,
+            "jti": uuid.uuid4().hex, "epoch": epoch,
         })
 
     def refresh_token(self, username: str) -> tuple[str, str, datetime]:
@@ -268,7 +460,11 @@ class TokenService:
         regions = claims.get("regions") or []
         if not isinstance(regions, list):
             raise AuthError("invalid token: bad regions claim")
-        who = Principal(str(claims["sub"]), role, frozenset(str(r) for r in regions))
+        epoch = claims.get("epoch")
+        if not isinstance(epoch, str) or not epoch:
+            # tokens of a release without epochs: their user signs in (or refreshes) again
+            raise AuthError("invalid token: no session epoch; sign in again")
+        who = Principal(str(claims["sub"]), role, frozenset(str(r) for r in regions), epoch)
         if len(self._verified) >= _VERIFIED_MAX:
             self._verified.clear()
         self._verified[token] = (who, float(claims["exp"]))

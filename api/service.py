@@ -31,6 +31,9 @@ def command(settings: GridLakeSettings) -> list[str]:
         "--workers", str(settings.api.workers),
         "--bind", f"{settings.api.host}:{settings.api.port}",
         "--log-level", "warning",
+        # uvicorn believes X-Forwarded-For from loopback unless told otherwise: only the
+        # configured proxies (none by default), the same rule as api.context.client_address
+        "--forwarded-allow-ips", ",".join(settings.api.trusted_proxies),
         # Server-Sent Events keep a request open: no worker timeout on idle streams.
         "--timeout", "0", "--graceful-timeout", "10",
     ]

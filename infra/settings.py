@@ -9,6 +9,7 @@ Settings are built in entry points (``load_settings()``), never at import time.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -293,7 +294,25 @@ class ApiSettings(BaseModel):
         admin_username: The first administrator, created when the database has no user.
         admin_password: Their password; ``None`` means a random one written to
             ``home/run/api-admin-password``.
-        password_min_length: Shortest password accepted.
+        password_min_length: Shortest password accepted; the rest of the password policy
+            (no control characters, not blank, not the username, not a common password,
+            enough distinct characters) is fixed (``api.security.check_password``).
+        auth_recheck_s: How long a worker trusts its cached copy of a user's state (exists,
+            active, session epoch) for read requests. Writes, user management and the audit
+            log always read the database, so deletion, deactivation and role, region or
+            password changes end old access tokens at once for them and within this bound
+            for reads; 0 checks the database on every request.
+        login_max_failures: Failed sign-ins of one account within ``login_window_s`` before
+            it is locked.
+        login_max_failures_per_address: Failed sign-ins from one client address within
+            ``login_window_s`` before the address is locked.
+        login_window_s: Failures older than this (since the key's last failure) are
+            forgotten.
+        login_lockout_s: First lock; each further failure after a lock doubles it.
+        login_lockout_max_s: Longest lock.
+        trusted_proxies: Addresses or networks (``10.0.0.0/8``) of reverse proxies whose
+            ``X-Forwarded-For`` is believed; empty (the default) believes no one and takes
+            the client address from the connection.
         rate_limit_per_s: Requests per second per user (per client address before login),
             per worker process.
         rate_limit_burst: Requests a user may make at once before the rate applies.
@@ -324,6 +343,13 @@ class ApiSettings(BaseModel):
     admin_username: str = "admin"
     admin_password: SecretStr | None = None
     password_min_length: int = Field(default=10, ge=6)
+    auth_recheck_s: float = Field(default=5.0, ge=0, le=300)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=50, ge=1)
+    login_window_s: float = Field(default=900.0, gt=0)
+    login_lockout_s: float = Field(default=30.0, gt=0)
+    login_lockout_max_s: float = Field(default=900.0, gt=0)
+    trusted_proxies: list[str] = Field(default_factory=list)
     rate_limit_per_s: float = Field(default=200.0, gt=0)
     rate_limit_burst: int = Field(default=400, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
@@ -338,6 +364,26 @@ class ApiSettings(BaseModel):
     ml_url: str | None = None
     ml_timeout_s: float = Field(default=60.0, gt=0)
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        # normalised here so that a typo fails at start, not as an unexplained 429
+        out = []
+        for item in v:
+            try:
+                out.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"api.trusted_proxies: {item!r} is not an IP address or "
+                                 "network") from None
+        return out
+
+    @model_validator(mode="after")
+    def _lockout_cap(self) -> ApiSettings:
+        if self.login_lockout_max_s < self.login_lockout_s:
+            raise ValueError(f"api.login_lockout_max_s ({self.login_lockout_max_s}) must be at "
+                             f"least api.login_lockout_s ({self.login_lockout_s})")
+        return self
 
     @property
     def base_url(self) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
@@ -27,7 +28,7 @@ from api.context import Ctx, require
 from api.datasets import DATASETS, Dataset
 from api.output import dumps
 from api.query import QueryService, serving_rows
-from api.security import Perm, Principal
+from api.security import AuthError, Perm, Principal
 from infra.serving_store import ServingUnavailable
 from infra.settings import AlarmSettings
 from lakehouse.time import DAY_MS
@@ -135,7 +136,9 @@ async def feed(
 
     Events: ``value`` (``{"dataset", "row"}``), ``alarm`` (``{"alarm", "dataset",
     "entity_type", "entity_id", "region_id", "time", "value", "threshold"}``) and
-    ``status`` (``{"serving": "down" | "up"}``).
+    ``status`` (``{"serving": "down" | "up"}``; ``{"session": "ended"}`` last, when the
+    caller's session ends while the stream is open: checked every ``api.auth_recheck_s``,
+    at least every second).
     """
     names = _names(datasets, DEFAULT_DATASETS, "datasets")
     types = set(_names(entity_types, (), "entity_types")) or None
@@ -149,12 +152,25 @@ async def feed(
         except ServingUnavailable:
             pass
 
+    recheck_s = max(1.0, c.settings.api.auth_recheck_s)
+
     async def events() -> AsyncIterator[ServerSentEvent]:
         up = True
+        next_check = time.monotonic() + recheck_s
         try:
             yield ServerSentEvent(event="status", raw_data=dumps({"serving": "up",
                                                                   "datasets": list(names)}))
             while True:
+                if time.monotonic() >= next_check:
+                    # a stream outlives its token's checks: a deleted, deactivated or
+                    # changed user stops receiving within the read bound
+                    next_check = time.monotonic() + recheck_s
+                    try:
+                        await c.sessions.check(who, fresh=False)
+                    except AuthError:
+                        yield ServerSentEvent(event="status",
+                                              raw_data=dumps({"session": "ended"}))
+                        return
                 try:
                     name = await asyncio.wait_for(queue.get(), timeout=1.0)
                 except TimeoutError:

@@ -97,9 +97,22 @@ async def ml_models(c: Ctx, who: Scorer) -> Response:
 async def ml_activate(c: Ctx, who: Manager,
                       model_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")],
                       ) -> Response:
-    """``POST /models/{id}/activate`` of the ML service (audited)."""
-    resp = await _forward(c, who, "POST", f"/models/{model_id}/activate")
-    c.audit(who, "ml_activate", model_id, status=resp.status_code)
+    """``POST /models/{id}/activate`` of the ML service (audited).
+
+    Success is audited as ``ml_activate``; a refusal of the ML service (its 4xx) and a
+    failure to reach it (503, 504) or of it (502) as ``ml_activate_failed`` with the status.
+    """
+    try:
+        resp = await _forward(c, who, "POST", f"/models/{model_id}/activate")
+    except HTTPException as err:
+        c.audit(who, "ml_activate_failed", model_id, status=err.status_code,
+                reason=str(err.detail))
+        raise
+    if resp.status_code >= 400:
+        c.audit(who, "ml_activate_failed", model_id, status=resp.status_code,
+                reason=bytes(resp.body[:500]).decode("utf-8", "replace"))
+    else:
+        c.audit(who, "ml_activate", model_id, status=resp.status_code)
     return resp
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from datetime import datetime
 from typing import Annotated, Any
@@ -10,21 +11,28 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
-from api.context import Ctx, RateLimited, client_key, require
+from api.context import AppContext, Ctx, RateLimited, client_address, require
 from api.db import Conflict, NotFound, User
 from api.security import (
     ROLE_PERMISSIONS,
+    USERNAME_PATTERN,
     AuthError,
     Perm,
     Principal,
     Role,
+    check_password,
+    clean_text,
     hash_password,
     verify_password,
 )
 
+log = logging.getLogger(__name__)
+
 router = APIRouter()
 
-USERNAME = r"^[A-Za-z0-9_.@-]{1,64}$"
+USERNAME = USERNAME_PATTERN
+#: Longest attempted username kept in a throttle key (escaped; longer ones share a key).
+_THROTTLE_NAME_MAX = 100
 REGION = r"^[A-Za-z0-9_.-]{1,64}$"
 
 
@@ -128,34 +136,75 @@ class AuditPage(BaseModel):
     entries: list[AuditOut]
 
 
-def _issue(c: Any, user: User) -> Tokens:
-    access = c.tokens.access_token(user.username, user.role, user.regions)
-    refresh, jti, expires = c.tokens.refresh_token(user.username)
-    c.users.add_refresh(user.id, jti, expires)
+def _pair(c: AppContext, user: User, refresh: str) -> Tokens:
+    access = c.tokens.access_token(user.username, user.role, user.regions, user.epoch)
     return Tokens(access_token=access, refresh_token=refresh,
                   expires_in=int(c.tokens.access_ttl.total_seconds()), role=user.role,
                   regions=user.regions)
 
 
+def _issue(c: AppContext, user: User) -> Tokens:
+    """A new pair for a sign-in: its refresh token starts a family."""
+    refresh, jti, expires = c.tokens.refresh_token(user.username)
+    c.users.add_refresh(user.id, jti, expires)
+    return _pair(c, user, refresh)
+
+
+def _limit(c: AppContext, address: str) -> None:
+    wait = c.limiter.take(f"addr:{address}")
+    if wait:
+        raise RateLimited(wait)
+
+
+_REFRESH_REFUSED = {
+    "revoked": "refresh token revoked (signed out, or its user's password changed)",
+    "expired": "refresh token expired",
+    "inactive": "the token's user is inactive or deleted",
+    "unknown": "unknown refresh token",
+}
+
+
 @router.post("/auth/login", response_model=Tokens, tags=["auth"],
              summary="Sign in: a token pair",
-             responses={401: {"description": "Wrong credentials or inactive user"}})
+             responses={401: {"description": "Wrong credentials or inactive user"},
+                        429: {"description": "Too many failed sign-ins of the account or "
+                              "from the address: locked for `Retry-After` seconds"}})
 async def login(body: Login, request: Request, c: Ctx) -> Tokens:
     """Check the password and issue an access and a refresh token.
 
     They live ``api.access_token_minutes`` and ``api.refresh_token_days``. Failed attempts
-    count against the caller's rate limit like any request.
+    are counted per account and per client address: ``api.login_max_failures`` (or
+    ``api.login_max_failures_per_address``) within ``api.login_window_s`` lock the account
+    (address) for ``api.login_lockout_s``, doubled by each further failure up to
+    ``api.login_lockout_max_s``. While locked every attempt, the right password included,
+    is a 429 with ``Retry-After``.
     """
-    wait = c.limiter.take(client_key(request))
-    if wait:
-        raise RateLimited(wait)
-    found = await asyncio.to_thread(c.users.credentials, body.username)
+    address = client_address(request)
+    _limit(c, address)
+    cfg = c.settings.api
+    account = f"user:{clean_text(body.username, _THROTTLE_NAME_MAX)}"
+    origin = f"addr:{address}"
+    gate = await asyncio.to_thread(
+        c.users.begin_login,
+        {account: cfg.login_max_failures, origin: cfg.login_max_failures_per_address},
+        cfg.login_window_s, cfg.login_lockout_s, cfg.login_lockout_max_s)
+    if gate.wait_s:
+        log.info("sign-in refused while locked: %s from %s", account, address)
+        raise RateLimited(gate.wait_s, "too many failed sign-ins")
+    # no account has a name with invisible characters (and the database may refuse them)
+    found = (await asyncio.to_thread(c.users.credentials, body.username)
+             if body.username.isprintable() else None)
     ok = await asyncio.to_thread(verify_password, body.password, found[1] if found else None)
     if not found or not ok or not found[0].active:
-        c.audit(body.username, "login_failed", body.username)
+        c.audit(body.username, "login_failed", body.username, address=address)
+        for key, attempts, seconds in gate.locked:
+            c.audit(body.username, "login_locked", key, attempts=attempts, seconds=seconds,
+                    address=address)
         raise AuthError("wrong username or password")
+    await asyncio.to_thread(c.users.end_login, account, origin,
+                            cfg.login_max_failures_per_address)
     tokens = await asyncio.to_thread(_issue, c, found[0])
-    c.audit(found[0].username, "login", found[0].username)
+    c.audit(found[0].username, "login", found[0].username, address=address)
     return tokens
 
 
@@ -164,23 +213,42 @@ async def login(body: Login, request: Request, c: Ctx) -> Tokens:
 async def refresh(body: RefreshIn, request: Request, c: Ctx) -> Tokens:
     """A new token pair; the refresh token is used up (presenting it again gives 401).
 
-    The new access token carries the user's current role and regions.
+    Of concurrent refreshes with one token exactly one succeeds. A token presented after
+    it was used means a copy exists: every token descended from the same sign-in is
+    revoked (the holder signs in again) and the reuse is audited (``refresh_reuse``).
+    The new access token carries the user's current role, regions and session epoch.
     """
-    wait = c.limiter.take(client_key(request))
-    if wait:
-        raise RateLimited(wait)
+    address = client_address(request)
+    _limit(c, address)
     claims = c.tokens.decode(body.refresh_token, "refresh")
-    user = await asyncio.to_thread(c.users.use_refresh, str(claims["jti"]))
-    if user is None:
-        raise AuthError("refresh token revoked, expired or its user inactive")
-    return await asyncio.to_thread(_issue, c, user)
+    sub = str(claims["sub"])
+    token, jti, expires = c.tokens.refresh_token(sub)
+    got = await asyncio.to_thread(c.users.rotate_refresh, str(claims["jti"]), sub, jti,
+                                  expires)
+    if got.outcome == "reused":
+        c.audit(got.username or sub, "refresh_reuse", got.username or sub,
+                family=got.family, revoked=got.revoked, address=address)
+        raise AuthError("refresh token already used: every token of this sign-in is "
+                        "revoked; sign in again")
+    if got.user is None:
+        raise AuthError(_REFRESH_REFUSED.get(got.outcome, "refresh token refused"))
+    c.audit(got.user.username, "refresh", got.user.username, family=got.family,
+            address=address)
+    return _pair(c, got.user, token)
 
 
 @router.post("/auth/logout", status_code=204, tags=["auth"], summary="Revoke a refresh token")
-async def logout(body: RefreshIn, c: Ctx) -> None:
-    """Revoke the refresh token (the access token expires on its own)."""
+async def logout(body: RefreshIn, request: Request, c: Ctx) -> None:
+    """Revoke the refresh token and every other of its sign-in (audited).
+
+    The access token stops at its expiry (``api.access_token_minutes``).
+    """
+    address = client_address(request)
+    _limit(c, address)
     claims = c.tokens.decode(body.refresh_token, "refresh")
-    await asyncio.to_thread(c.users.revoke_refresh, str(claims["jti"]))
+    owner = await asyncio.to_thread(c.users.revoke_family, str(claims["jti"]))
+    who = owner or str(claims["sub"])
+    c.audit(who, "logout", who, known=owner is not None, address=address)
 
 
 class Me(BaseModel):
@@ -204,12 +272,6 @@ Admin = Annotated[Principal, Depends(require(Perm.MANAGE_USERS))]
 UserName = Annotated[str, Path(pattern=USERNAME)]
 
 
-def _check_password(c: Any, password: str) -> None:
-    n = c.settings.api.password_min_length
-    if len(password) < n:
-        raise HTTPException(422, f"password: at least {n} characters")
-
-
 @router.get("/users", response_model=Page, tags=["users"], summary="List users")
 async def list_users(
     c: Ctx, who: Admin,
@@ -224,8 +286,12 @@ async def list_users(
 @router.post("/users", response_model=UserOut, status_code=201, tags=["users"],
              summary="Create a user", responses={409: {"description": "Name taken"}})
 async def create_user(body: UserCreate, c: Ctx, who: Admin) -> UserOut:
-    """A new account with a role and an optional region scope (audited)."""
-    _check_password(c, body.password)
+    """A new account with a role and an optional region scope (audited).
+
+    The password must pass the policy (422 naming the rule it breaks): see
+    ``api.security.check_password``.
+    """
+    check_password(body.password, body.username, c.settings.api.password_min_length)
     hashed = await asyncio.to_thread(hash_password, body.password)
     try:
         user = await asyncio.to_thread(c.users.create, body.username, hashed,
@@ -250,10 +316,12 @@ async def get_user(username: UserName, c: Ctx, who: Admin) -> UserOut:
 async def update_user(username: UserName, body: UserUpdate, c: Ctx, who: Admin) -> UserOut:
     """Change password, role, regions or active flag (audited).
 
-    A new password or deactivation revokes the user's refresh tokens.
+    Any of these ends the user's access tokens (at once for writes and user management,
+    within ``api.auth_recheck_s`` for reads); a new password or deactivation also revokes
+    their refresh tokens. Demoting or deactivating the last active administrator is a 409.
     """
     if body.password is not None:
-        _check_password(c, body.password)
+        check_password(body.password, username, c.settings.api.password_min_length)
     hashed = None if body.password is None else await asyncio.to_thread(
         hash_password, body.password)
     try:
@@ -263,6 +331,8 @@ async def update_user(username: UserName, body: UserUpdate, c: Ctx, who: Admin) 
             active=body.active)
     except NotFound:
         raise HTTPException(404, f"user {username!r} not found") from None
+    finally:
+        c.sessions.forget(username)
     changes = body.model_dump(exclude_none=True, exclude={"password"})
     if body.password is not None:
         changes["password"] = "changed"
@@ -272,13 +342,18 @@ async def update_user(username: UserName, body: UserUpdate, c: Ctx, who: Admin) 
 
 @router.delete("/users/{username}", status_code=204, tags=["users"], summary="Delete a user")
 async def delete_user(username: UserName, c: Ctx, who: Admin) -> None:
-    """Remove an account (audited). Administrators cannot delete themselves."""
+    """Remove an account (audited); its tokens stop working at once.
+
+    Administrators cannot delete themselves, nor the last active administrator (409).
+    """
     if username == who.username:
         raise HTTPException(409, "you cannot delete your own account")
     try:
         await asyncio.to_thread(c.users.delete, username)
     except NotFound:
         raise HTTPException(404, f"user {username!r} not found") from None
+    finally:
+        c.sessions.forget(username)
     c.audit(who, "user_delete", username)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+import re
 
 import typer
 from rich.console import Console
@@ -11,12 +11,9 @@ from rich.table import Table
 
 from api import service
 from api.app import _bootstrap_admin
-from api.db import Conflict, NotFound, UserStore, database_url
-from api.security import Role, hash_password
+from api.db import Conflict, LastAdmin, NotFound, UserStore, database_url
+from api.security import USERNAME_PATTERN, Role, WeakPassword, check_password, hash_password
 from infra.settings import load_settings
-
-if TYPE_CHECKING:
-    from api.db import UserStore
 
 app = typer.Typer(help="The API service.", no_args_is_help=True)
 users_app = typer.Typer(help="Users of the API (the same database the service uses).",
@@ -54,6 +51,15 @@ def stop() -> None:
     console.print("API: " + ("stopped" if service.stop(load_settings()) else "was not running"))
 
 
+def _check(password: str, username: str) -> None:
+    """Apply the API's password policy; exit 2 with its message when it refuses."""
+    try:
+        check_password(password, username, load_settings().api.password_min_length)
+    except WeakPassword as err:
+        console.print(f"[bold red]error:[/] {err}")
+        raise typer.Exit(2) from err
+
+
 def _store() -> UserStore:
     settings = load_settings()
     store = UserStore(database_url(settings))
@@ -81,15 +87,15 @@ def users_add(
     password: str = typer.Option(..., prompt=True, hide_input=True,
                                  confirmation_prompt=True),
 ) -> None:
-    """Create a user."""
+    """Create a user (the password policy of the API applies)."""
     if role not in {r.value for r in Role}:
         console.print(f"[bold red]error:[/] unknown role {role!r}")
         raise typer.Exit(2)
-    settings = load_settings()
-    if len(password) < settings.api.password_min_length:
-        console.print(f"[bold red]error:[/] at least {settings.api.password_min_length} "
-                      "characters")
+    if not re.match(USERNAME_PATTERN, username):
+        console.print(f"[bold red]error:[/] username {username!r}: 1-64 letters, digits or "
+                      "_.@-")
         raise typer.Exit(2)
+    _check(password, username)
     store = _store()
     try:
         store.create(username, hash_password(password), role, list(region))
@@ -109,20 +115,28 @@ def users_set(
     active: bool | None = typer.Option(None, "--active/--inactive"),
     password: bool = typer.Option(False, "--password", help="Prompt for a new password."),
 ) -> None:
-    """Change a user's role, regions, state or password."""
+    """Change a user's role, regions, state or password.
+
+    The password policy of the API applies, and the last active administrator cannot be
+    demoted or deactivated. Any change ends the user's access tokens.
+    """
     if role is not None and role not in {r.value for r in Role}:
         console.print(f"[bold red]error:[/] unknown role {role!r}")
         raise typer.Exit(2)
     hashed = None
     if password:
-        hashed = hash_password(typer.prompt("password", hide_input=True,
-                                            confirmation_prompt=True))
+        new = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        _check(new, username)
+        hashed = hash_password(new)
     store = _store()
     regions = None if region is None else [r for r in region if r]
     try:
         store.update(username, password_hash=hashed, role=role, regions=regions, active=active)
     except NotFound as err:
         console.print(f"[bold red]error:[/] no user {username!r}")
+        raise typer.Exit(1) from err
+    except LastAdmin as err:
+        console.print(f"[bold red]error:[/] {err}")
         raise typer.Exit(1) from err
     store.audit("cli", "user_update", username, {"role": role, "regions": regions,
                                                  "active": active, "password": bool(hashed)})

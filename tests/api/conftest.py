@@ -11,12 +11,14 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import redis
@@ -27,6 +29,8 @@ from api.app import create_app
 from infra.settings import GridLakeSettings, RedisSettings
 from ops.bench.isolation import free_port
 from tests.api import ads_data
+
+T = TypeVar("T")
 
 ADMIN_PASSWORD = "admin-password-for-tests"
 PASSWORD = "a-long-enough-password"
@@ -44,6 +48,18 @@ def api_settings(base: GridLakeSettings, home: Path, **api: Any) -> GridLakeSett
     home.mkdir(parents=True, exist_ok=True)
     return base.model_copy(update={
         "home": home, "api": base.api.model_copy(update=values)})
+
+
+def concurrently(n: int, fn: Callable[[int], T]) -> list[T]:
+    """``fn(0)`` … ``fn(n - 1)`` in ``n`` threads released together (real concurrency)."""
+    start = threading.Barrier(n)
+
+    def run(i: int) -> T:
+        start.wait()
+        return fn(i)
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(run, range(n)))
 
 
 def bearer(token: str) -> dict[str, str]:

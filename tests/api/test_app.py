@@ -4,6 +4,7 @@ ports, so these check what needs no data — errors, security, limits, documenta
 from datetime import UTC, datetime, timedelta
 
 import jwt
+import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -85,8 +86,9 @@ def test_missing_forged_and_expired_tokens_are_401(client: TestClient,
     assert client.get(path, headers=bearer("not.a.token")).status_code == 401
     secret = app_settings.api.jwt_secret.get_secret_value()  # type: ignore[union-attr]
     now = datetime.now(UTC)
+    epoch = client.app.state.ctx.users.find("admin").epoch  # type: ignore[attr-defined]
     claims = {"sub": "admin", "role": "admin", "regions": [], "typ": "access",
-              "iss": "gridlake", "jti": "j", "iat": now - timedelta(hours=2)}
+              "iss": "gridlake", "jti": "j", "iat": now - timedelta(hours=2), "epoch": epoch}
     expired = jwt.encode({**claims, "exp": now - timedelta(hours=1)}, secret, "HS256")
     assert client.get(path, headers=bearer(expired)).status_code == 401
     forged = jwt.encode({**claims, "exp": now + timedelta(hours=1)}, "x" * 40, "HS256")
@@ -94,6 +96,10 @@ def test_missing_forged_and_expired_tokens_are_401(client: TestClient,
     assert r.status_code == 401 and "invalid token" in r.json()["detail"]
     good = jwt.encode({**claims, "exp": now + timedelta(hours=1)}, secret, "HS256")
     assert client.get(path, headers=bearer(good)).status_code == 200
+    # signed, but of another session epoch (the user changed since): refused
+    stale = jwt.encode({**claims, "epoch": "0" * 32, "exp": now + timedelta(hours=1)},
+                       secret, "HS256")
+    assert client.get(path, headers=bearer(stale)).status_code == 401
 
 
 def test_login_refresh_rotation_and_logout(client: TestClient) -> None:
@@ -185,7 +191,9 @@ def test_dependencies_down_is_503_never_500(client: TestClient, users: Users) ->
     r = client.get("/api/v1/ready")
     assert r.status_code == 503
     checks = r.json()["checks"]
-    assert checks["redis"].startswith("down") and checks["database"] == "ok"
+    assert checks["redis"] == "unavailable" and checks["database"] == "ok"
+    r = client.get("/api/v1/ready", headers=users.admin)
+    assert r.status_code == 503 and r.json()["checks"]["redis"].startswith("down")
     assert client.get("/api/v1/health").json()["status"] == "ok"
     # Redis and the lake both unreachable: an honest 503 with Retry-After, for every call
     for _ in range(3):
@@ -216,3 +224,125 @@ def test_second_worker_on_the_same_database_keeps_one_admin(
     with TestClient(create_app(api_settings(app_settings, app_settings.home))) as c:
         users = c.get("/api/v1/users", headers=Users(c).admin).json()
         assert [u["username"] for u in users["users"]] == ["admin"]
+
+
+def test_ready_shows_error_text_to_operators_only(client: TestClient, users: Users) -> None:
+    anonymous = client.get("/api/v1/ready").json()
+    assert set(anonymous["checks"].values()) <= {"ok", "unavailable"}
+    assert anonymous["status"] == "degraded" and anonymous["required"]
+    for who in (users.headers("viewer"), users.headers("analyst"),
+                bearer("not.a.token")):
+        assert client.get("/api/v1/ready", headers=who).json() == anonymous
+    for who in (users.admin, users.headers("operator")):
+        checks = client.get("/api/v1/ready", headers=who).json()["checks"]
+        assert checks["kafka"].startswith("down") and checks["redis"].startswith("down:")
+
+
+@pytest.mark.parametrize(("password", "rule"), [
+    (" " * 10, "only spaces"),
+    ("\x00" * 10, "control"),
+    ("policy-user", "username"),
+    ("POLICY-USER-2026", "username"),
+    ("password12", "common"),
+    ("aaaaaaaaaaaa", "different"),
+    ("short", "at least 10"),
+])
+def test_password_policy_on_create_and_change(client: TestClient, users: Users,
+                                              password: str, rule: str) -> None:
+    h = users.admin
+    r = client.post("/api/v1/users", headers=h, json={
+        "username": "policy-user", "password": password, "role": "viewer"})
+    assert r.status_code == 422 and rule in r.json()["detail"], r.text
+    assert client.get("/api/v1/users/policy-user", headers=h).status_code == 404
+    assert client.post("/api/v1/users", headers=h, json={
+        "username": "policy-user", "password": PASSWORD, "role": "viewer"}).status_code == 201
+    r = client.patch("/api/v1/users/policy-user", headers=h, json={"password": password})
+    assert r.status_code == 422 and rule in r.json()["detail"], r.text
+    login(client, "policy-user", PASSWORD)  # unchanged
+
+
+def test_last_admin_cannot_be_demoted_deactivated_or_deleted(client: TestClient,
+                                                              users: Users) -> None:
+    h = users.admin
+    for change in ({"role": "operator"}, {"active": False}):
+        r = client.patch("/api/v1/users/admin", headers=h, json=change)
+        assert r.status_code == 409 and "last active administrator" in r.json()["detail"]
+    client.post("/api/v1/users", headers=h, json={
+        "username": "admin2", "password": PASSWORD, "role": "admin"})
+    h2 = bearer(login(client, "admin2", PASSWORD)["access_token"])
+    # two admins: one may go, then the other is the last
+    assert client.patch("/api/v1/users/admin", headers=h2,
+                        json={"active": False}).status_code == 200
+    assert client.delete("/api/v1/users/admin2", headers=h2).status_code == 409  # self
+    r = client.patch("/api/v1/users/admin2", headers=h2, json={"role": "viewer"})
+    assert r.status_code == 409
+    assert client.get("/api/v1/users/admin2", headers=h2).json()["role"] == "admin"
+    # the deactivated admin's token ended with the change
+    assert client.get("/api/v1/users", headers=h).status_code == 401
+
+
+def test_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(
+        app_settings: GridLakeSettings) -> None:
+    def locked_out(cfg: GridLakeSettings, spoof: bool) -> list[int]:
+        with TestClient(create_app(cfg), client=("127.0.0.1", 40000)) as c:
+            codes = []
+            for i in range(4):
+                forwarded = {"X-Forwarded-For": f"198.51.100.{i}"} if spoof else {}
+                codes.append(c.post("/api/v1/auth/login", headers=forwarded, json={
+                    "username": f"guess{i}", "password": "whatever-it-is"}).status_code)
+            return codes
+
+    base = {"login_max_failures_per_address": 2, "login_lockout_s": 30.0}
+    # from loopback, by default: the header is the client's own claim, not believed
+    cfg = api_settings(app_settings, app_settings.home / "a", **base)
+    assert locked_out(cfg, spoof=True) == [401, 401, 429, 429]
+    # behind a configured proxy every forwarded client has its own count
+    cfg = api_settings(app_settings, app_settings.home / "b", trusted_proxies=["127.0.0.1"],
+                       **base)
+    assert locked_out(cfg, spoof=True) == [401] * 4
+    with TestClient(create_app(cfg), client=("127.0.0.1", 40000)) as c:
+        c.post("/api/v1/auth/login", headers={"X-Forwarded-For": "198.51.100.7"},
+               json={"username": "admin", "password": "wrong-password-1"})
+        log = c.get("/api/v1/audit", headers=Users(c).admin,
+                    params={"action": "login_failed"}).json()["entries"]
+        assert log[0]["detail"]["address"] == "198.51.100.7"
+
+
+def test_refresh_logout_and_reuse_are_audited(client: TestClient) -> None:
+    pair = login(client, "admin", ADMIN_PASSWORD)
+    new = client.post("/api/v1/auth/refresh",
+                      json={"refresh_token": pair["refresh_token"]}).json()
+    assert client.post("/api/v1/auth/logout",
+                       json={"refresh_token": new["refresh_token"]}).status_code == 204
+    # signing out ended the sign-in's family: the token is dead, whoever holds it
+    assert client.post("/api/v1/auth/refresh",
+                       json={"refresh_token": new["refresh_token"]}).status_code == 401
+    entries = client.get("/api/v1/audit", headers=bearer(new["access_token"]),
+                         params={"actor": "admin"}).json()["entries"]
+    actions = [e["action"] for e in entries]
+    assert actions[:3] == ["logout", "refresh", "login"]
+    assert entries[1]["detail"]["family"] and entries[0]["detail"]["known"] is True
+
+
+def test_attempted_usernames_are_audited_sanitised(client: TestClient, users: Users) -> None:
+    odd = ["adm\u202enimda", "root\x00", "x" * 64, "\u2066evil\u2069", "a\nb", "tab\tbed"]
+    for name in odd:
+        r = client.post("/api/v1/auth/login", json={"username": name,
+                                                     "password": "some-password"})
+        assert r.status_code == 401, (name, r.text)  # never a 500
+    r = client.get("/api/v1/audit", headers=users.admin, params={"action": "login_failed"})
+    assert r.status_code == 200
+    actors = [e["actor"] for e in r.json()["entries"]]
+    assert "adm\\u202enimda" in actors and "root\\x00" in actors and "tab\\x09bed" in actors
+    assert "a\\x0ab" in actors and "\\u2066evil\\u2069" in actors
+    for actor in actors:
+        assert actor.isprintable() and len(actor) <= 64
+
+
+def test_failed_model_activation_is_audited(client: TestClient, users: Users) -> None:
+    r = client.post("/api/v1/ml/models/m-1/activate", headers=users.admin)
+    assert r.status_code == 503  # no ML service listens
+    entry = client.get("/api/v1/audit", headers=users.admin,
+                       params={"action": "ml_activate_failed"}).json()["entries"][0]
+    assert entry["target"] == "m-1" and entry["detail"]["status"] == 503
+    assert "unreachable" in entry["detail"]["reason"]

@@ -1,24 +1,46 @@
-"""Authorization: every role × every endpoint, and region scoping.
+"""Authorization: every role × every endpoint, region scoping, and sessions that end.
 
 The expected permission of each route is written out here (the documented table), and the
 test fails if the application has a route this table does not list, so a new endpoint
 cannot ship without a decision about who may call it.
+
+The matrix and region tests run on the loaded stack (integration). The session tests
+need no stack: a deleted, deactivated, demoted, re-scoped or re-passworded user's old
+token against every route, concurrent and replayed refreshes, and sign-in lockout run on
+an app with the SQLite user store.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from api.app import create_app
 from api.datasets import DATASETS
+from infra.settings import GridLakeSettings
 from tests.api.ads_data import World, ms
-from tests.api.conftest import Users
+from tests.api.conftest import (
+    ADMIN_PASSWORD,
+    PASSWORD,
+    Users,
+    api_settings,
+    bearer,
+    concurrently,
+    login,
+)
 from tests.api.test_security import DOCUMENTED
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+def live_test(fn: Callable[..., None]) -> Callable[..., None]:
+    """Mark a test of the loaded stack."""
+    return pytest.mark.integration(pytest.mark.slow(fn))
 
 RANGE = {"start": "2026-03-01T00:00:00Z", "end": "2026-03-04T00:00:00Z"}
 PUBLIC = {("GET", "/api/v1/health"), ("GET", "/api/v1/ready"),
@@ -83,10 +105,12 @@ def _routes(client: TestClient) -> set[tuple[str, str]]:
     return {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
 
 
+@live_test
 def test_every_route_has_a_documented_permission(live: TestClient) -> None:
     assert _routes(live) == set(ROUTES) | PUBLIC
 
 
+@live_test
 @pytest.mark.parametrize("role", sorted(DOCUMENTED))
 def test_role_matrix(live: TestClient, live_users: Users, role: str) -> None:
     h = live_users.admin if role == "admin" else live_users.headers(role)
@@ -103,6 +127,7 @@ def test_role_matrix(live: TestClient, live_users: Users, role: str) -> None:
             assert perm in r.json()["detail"]
 
 
+@live_test
 def test_no_token_is_401_everywhere_but_the_public_routes(live: TestClient) -> None:
     for (method, template), (_, path, params, body) in ROUTES.items():
         path = path or template
@@ -120,6 +145,7 @@ def _region_of(world: World, ds_name: str, row: dict[str, Any]) -> str | None:
     return None if rec is None else rec["region_id"]
 
 
+@live_test
 def test_region_scope_on_listings(live: TestClient, live_users: Users, world: World) -> None:
     r1 = live_users.headers("viewer", ["R1"])
     for name in ("load_daily", "voltage_daily", "transformer_daily", "feeder_daily",
@@ -139,6 +165,7 @@ def test_region_scope_on_listings(live: TestClient, live_users: Users, world: Wo
     assert "M-3" not in {x["device_id"] for x in rows}
 
 
+@live_test
 def test_region_scope_on_entities_rankings_devices(live: TestClient, live_users: Users,
                                                    world: World) -> None:
     r1 = live_users.headers("operator", ["R1"])
@@ -184,3 +211,233 @@ def test_region_scope_on_entities_rankings_devices(live: TestClient, live_users:
         "start": "2026-03-01", "end": "2026-03-02"}).status_code == 403
     assert live.post("/api/v1/jobs/backfill", headers=r1, json={
         "start": "2026-03-01", "end": "2026-03-02", "region": "R2"}).status_code == 403
+
+
+# ---------------------------------------------------------------- sessions (no stack)
+#: Checked against the database whatever the method (api.context.FRESH_PERMS).
+FRESH = {"users:manage", "audit:read"}
+RECHECK_S = 0.5
+
+
+def _immediate(method: str, perm: str) -> bool:
+    """Whether an ended session must be refused at once on this route (else: reads)."""
+    return method != "GET" or perm in FRESH
+
+
+@pytest.fixture
+def short(app_settings: GridLakeSettings) -> Iterator[TestClient]:
+    """An app whose workers re-read a user's state for reads after ``RECHECK_S``."""
+    cfg = api_settings(app_settings, app_settings.home, auth_recheck_s=RECHECK_S,
+                       login_max_failures=3, login_lockout_s=1.0, login_window_s=60.0)
+    with TestClient(create_app(cfg)) as c:
+        yield c
+
+
+def test_routes_table_matches_the_app(client: TestClient) -> None:
+    assert _routes(client) == set(ROUTES) | PUBLIC
+
+
+CHANGES: dict[str, tuple[str, Callable[[TestClient, dict[str, str], str], None]]] = {
+    # identity → (role, what the administrator does to it)
+    "deleted admin": ("admin", lambda c, h, u: _ok(c.delete(f"/api/v1/users/{u}", headers=h))),
+    "deactivated operator": ("operator", lambda c, h, u: _ok(c.patch(
+        f"/api/v1/users/{u}", headers=h, json={"active": False}))),
+    "demoted admin": ("admin", lambda c, h, u: _ok(c.patch(
+        f"/api/v1/users/{u}", headers=h, json={"role": "viewer"}))),
+    "re-scoped operator": ("operator", lambda c, h, u: _ok(c.patch(
+        f"/api/v1/users/{u}", headers=h, json={"regions": ["R9"]}))),
+    "re-passworded analyst": ("analyst", lambda c, h, u: _ok(c.patch(
+        f"/api/v1/users/{u}", headers=h, json={"password": "another-long-secret"}))),
+}
+
+
+def _ok(r: Any) -> None:
+    assert r.status_code in (200, 204), r.text
+
+
+@pytest.mark.parametrize("identity", sorted(CHANGES))
+def test_ended_session_is_refused_everywhere(short: TestClient, identity: str) -> None:
+    role, change = CHANGES[identity]
+    admin = Users(short).admin
+    name = identity.replace(" ", "-")
+    assert short.post("/api/v1/users", headers=admin, json={
+        "username": name, "password": PASSWORD, "role": role}).status_code == 201
+    old = bearer(login(short, name, PASSWORD)["access_token"])
+    # the worker now remembers a valid session for this user (the cached read path)
+    assert short.get("/api/v1/auth/me", headers=old).status_code == 200
+    change(short, admin, name)
+    for (method, template), (perm, path, params, body) in ROUTES.items():
+        if path and _immediate(method, perm):
+            r = short.request(method, path, params=params, json=body, headers=old)
+            assert r.status_code == 401, (identity, method, template, r.status_code, r.text)
+            assert "session ended" in r.json()["detail"]
+    time.sleep(RECHECK_S + 0.1)
+    for (method, template), (perm, path, params, body) in ROUTES.items():
+        if path and not _immediate(method, perm):
+            r = short.request(method, path, params=params, json=body, headers=old)
+            assert r.status_code == 401, (identity, method, template, r.status_code, r.text)
+    # readiness details are an operator's: an ended session gets the anonymous view
+    assert set(short.get("/api/v1/ready", headers=old).json()["checks"].values()) <= {
+        "ok", "unavailable"}
+
+
+def test_deleted_admin_cannot_create_an_admin(client: TestClient) -> None:
+    # the reported attack: the deleted admin's token, minutes later, made a new admin
+    admin = Users(client).admin
+    assert client.post("/api/v1/users", headers=admin, json={
+        "username": "mallory", "password": PASSWORD, "role": "admin"}).status_code == 201
+    mallory = bearer(login(client, "mallory", PASSWORD)["access_token"])
+    assert client.get("/api/v1/users", headers=mallory).status_code == 200
+    assert client.delete("/api/v1/users/mallory", headers=admin).status_code == 204
+    r = client.post("/api/v1/users", headers=mallory, json={
+        "username": "mallory2", "password": PASSWORD, "role": "admin"})
+    assert r.status_code == 401
+    assert client.get("/api/v1/users/mallory2", headers=admin).status_code == 404
+    # a new user of the same name does not revive the old token
+    assert client.post("/api/v1/users", headers=admin, json={
+        "username": "mallory", "password": PASSWORD, "role": "admin"}).status_code == 201
+    assert client.get("/api/v1/users", headers=mallory).status_code == 401
+
+
+def test_demoted_user_refreshes_into_the_new_role(short: TestClient) -> None:
+    admin = Users(short).admin
+    short.post("/api/v1/users", headers=admin, json={
+        "username": "ops", "password": PASSWORD, "role": "operator"})
+    pair = login(short, "ops", PASSWORD)
+    short.patch("/api/v1/users/ops", headers=admin, json={"role": "viewer"})
+    assert short.post("/api/v1/jobs/backfill", headers=bearer(pair["access_token"]),
+                      json={}).status_code == 401
+    new = short.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert new.status_code == 200 and new.json()["role"] == "viewer"
+    h = bearer(new.json()["access_token"])
+    assert short.get("/api/v1/auth/me", headers=h).json()["role"] == "viewer"
+    r = short.post("/api/v1/jobs/backfill", headers=h, json={})
+    assert r.status_code == 403 and "jobs:run" in r.json()["detail"]
+
+
+def test_concurrent_refresh_gives_exactly_one_new_session(client: TestClient) -> None:
+    pair = login(client, "admin", ADMIN_PASSWORD)
+
+    def refresh(_: int) -> tuple[int, dict[str, Any]]:
+        r = client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+        return r.status_code, r.json()
+
+    results = concurrently(10, refresh)
+    codes = sorted(code for code, _ in results)
+    assert codes == [200] + [401] * 9, codes
+    winner = next(body for code, body in results if code == 200)
+    # the nine replays revoked the family: the winner's successor is dead too
+    r = client.post("/api/v1/auth/refresh", json={"refresh_token": winner["refresh_token"]})
+    assert r.status_code == 401
+    log = client.get("/api/v1/audit", headers=Users(client).admin,
+                     params={"action": "refresh_reuse"}).json()
+    assert log["total"] == 9 and log["entries"][0]["actor"] == "admin"
+
+
+def test_replayed_refresh_token_revokes_its_family_only(client: TestClient) -> None:
+    first = login(client, "admin", ADMIN_PASSWORD)
+    other = login(client, "admin", ADMIN_PASSWORD)  # another device, another family
+    child = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert child.status_code == 200
+    replay = client.post("/api/v1/auth/refresh",
+                         json={"refresh_token": first["refresh_token"]})
+    assert replay.status_code == 401 and "already used" in replay.json()["detail"]
+    # the sibling issued from the same sign-in no longer refreshes
+    sibling = client.post("/api/v1/auth/refresh",
+                          json={"refresh_token": child.json()["refresh_token"]})
+    assert sibling.status_code == 401
+    assert client.post("/api/v1/auth/refresh",
+                       json={"refresh_token": other["refresh_token"]}).status_code == 200
+    entry = client.get("/api/v1/audit", headers=bearer(other["access_token"]),
+                       params={"action": "refresh_reuse"}).json()["entries"][0]
+    assert entry["detail"]["revoked"] == 1 and entry["detail"]["family"]
+
+
+def test_login_is_locked_after_failures_then_recovers(short: TestClient) -> None:
+    wrong = {"username": "admin", "password": "not-the-password"}
+    right = {"username": "admin", "password": ADMIN_PASSWORD}
+    codes = [short.post("/api/v1/auth/login", json=wrong).status_code for _ in range(3)]
+    assert codes == [401, 401, 401]
+    r = short.post("/api/v1/auth/login", json=right)  # the right password does not bypass
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    assert "failed sign-ins" in r.json()["detail"]
+    time.sleep(1.1)  # login_lockout_s
+    assert short.post("/api/v1/auth/login", json=right).status_code == 200
+    # the success cleared the account: three more failures are needed for the next lock
+    assert [short.post("/api/v1/auth/login", json=wrong).status_code
+            for _ in range(3)] == [401, 401, 401]
+    assert short.post("/api/v1/auth/login", json=right).status_code == 429
+    time.sleep(1.1)
+    # a failure after a lock doubles the next one
+    assert short.post("/api/v1/auth/login", json=wrong).status_code == 401
+    r = short.post("/api/v1/auth/login", json=right)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) == 2
+    time.sleep(2.1)  # the audit log needs an administrator's token
+    h = bearer(login(short, "admin", ADMIN_PASSWORD)["access_token"])
+    actions = [e["action"] for e in short.get("/api/v1/audit", headers=h, params={
+        "actor": "admin", "limit": 50}).json()["entries"]]
+    assert actions.count("login_locked") == 3 and actions.count("login_failed") == 7
+
+
+def test_concurrent_wrong_passwords_get_only_the_allowed_tries(short: TestClient) -> None:
+    def attempt(i: int) -> int:
+        return short.post("/api/v1/auth/login", json={
+            "username": "admin", "password": f"wrong-password-{i}"}).status_code
+
+    codes = sorted(concurrently(12, attempt))
+    assert codes == [401] * 3 + [429] * 9, codes
+
+
+def test_a_lock_per_address_covers_every_account(app_settings: GridLakeSettings) -> None:
+    cfg = api_settings(app_settings, app_settings.home, login_max_failures=100,
+                       login_max_failures_per_address=4, login_lockout_s=30.0)
+    with TestClient(create_app(cfg)) as c:
+        codes = [c.post("/api/v1/auth/login", json={
+            "username": f"guess{i}", "password": "whatever-it-is"}).status_code
+            for i in range(6)]
+        assert codes == [401] * 4 + [429] * 2
+        r = c.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+        assert r.status_code == 429
+
+
+async def _stream(app: Any, path: str, headers: dict[str, str], limit_s: float) -> bytes:
+    """The body of a streamed GET, which must end by itself within ``limit_s``."""
+    body = bytearray()
+    ended = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await ended.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            body.extend(message.get("body", b""))
+            if not message.get("more_body"):
+                ended.set()
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+             "root_path": "", "query_string": b"", "client": ("127.0.0.1", 50000),
+             "server": ("testserver", 80),
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
+    await asyncio.wait_for(app(scope, receive, send), limit_s)
+    return bytes(body)
+
+
+def test_open_feed_stream_ends_with_the_session(short: TestClient) -> None:
+    admin = Users(short).admin
+    short.post("/api/v1/users", headers=admin, json={
+        "username": "watcher", "password": PASSWORD, "role": "viewer"})
+    h = bearer(login(short, "watcher", PASSWORD)["access_token"])
+    with ThreadPoolExecutor(1) as pool:
+        # on the app's own event loop; a stream that does not end fails in 10 s
+        stream = pool.submit(short.portal.call,  # type: ignore[union-attr]
+                             _stream, short.app, "/api/v1/feed", h, 10.0)
+        time.sleep(0.3)
+        assert short.patch("/api/v1/users/watcher", headers=admin,
+                           json={"active": False}).status_code == 200
+        started = time.monotonic()
+        body = stream.result().decode()
+    assert time.monotonic() - started < 5
+    assert body.startswith("event: status") and 'data: {"serving":"up"' in body
+    assert body.rstrip().endswith('data: {"session":"ended"}'), body[-300:]

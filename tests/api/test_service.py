@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from gunicorn.config import Config
 
 from api import service
 from infra.settings import GridLakeSettings
@@ -22,6 +23,20 @@ def test_command_is_gunicorn_with_uvicorn_workers(settings: GridLakeSettings) ->
     assert cmd[cmd.index("--worker-class") + 1] == "uvicorn_worker.UvicornWorker"
     assert cmd[cmd.index("--workers") + 1] == "3"
     assert cmd[cmd.index("--bind") + 1] == f"{settings.api.host}:8123"
+    # uvicorn's default would believe X-Forwarded-For from loopback: no one, unless set
+    assert cmd[cmd.index("--forwarded-allow-ips") + 1] == ""
+    settings.api.trusted_proxies = ["10.0.0.0/8", "::1/128"]
+    cmd = service.command(settings)
+    assert cmd[cmd.index("--forwarded-allow-ips") + 1] == "10.0.0.0/8,::1/128"
+
+
+def test_gunicorn_reads_the_empty_list_as_no_trusted_proxy(
+        settings: GridLakeSettings) -> None:
+    # what the worker hands to uvicorn's ProxyHeadersMiddleware (uvicorn_worker's config)
+    cfg = Config()
+    args = cfg.parser().parse_args(service.command(settings)[3:])
+    cfg.set("forwarded_allow_ips", args.forwarded_allow_ips)
+    assert cfg.forwarded_allow_ips == []
 
 
 @pytest.mark.integration

@@ -123,8 +123,9 @@ def test_redis_killed_mid_test(world: World, private_redis: PrivateRedis,
             same_rows(DATASETS[name], rows, want[name])
         # 30 requests with Redis dead: the breaker keeps them from waiting on timeouts
         assert time.monotonic() - t0 < 30 * cfg.api.redis_timeout_s
-        ready = c.get("/api/v1/ready")
+        ready = c.get("/api/v1/ready", headers=h)  # an admin is told why
         assert ready.status_code == 503 and ready.json()["checks"]["redis"].startswith("down")
+        assert c.get("/api/v1/ready").json()["checks"]["redis"] == "unavailable"
         r = c.get("/api/v1/entities/transformer/TX-2/indicators", params=RANGE, headers=h)
         assert r.status_code == 200 and r.headers["x-gridlake-source"] == "lake"
         assert r.headers["x-cache"] == "bypass"
