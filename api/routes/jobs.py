@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from api.context import Ctx, require
 from api.security import Perm, Principal
+from api.validation import Offset
 from jobs.batch.backfill import BackfillError, BackfillRequest, Scope, validate
 from jobs.batch.runner import request_to_dict
 from jobs.batch.tracking import JobNotFound, JobState
@@ -142,7 +143,7 @@ async def list_jobs(
     state: Annotated[Literal["queued", "running", "succeeded", "failed", "cancelled"] | None,
                      Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> JobPage:
     """Jobs you may see, newest first."""
     jobs = [j for j in await asyncio.to_thread(c.jobs.list)

@@ -21,6 +21,7 @@ from api.security import (
     hash_password,
     verify_password,
 )
+from api.validation import Offset
 
 router = APIRouter()
 
@@ -214,7 +215,7 @@ def _check_password(c: Any, password: str) -> None:
 async def list_users(
     c: Ctx, who: Admin,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page:
     """Every account, by name."""
     users, total = await asyncio.to_thread(c.users.list_users, limit, offset)
@@ -286,7 +287,7 @@ async def delete_user(username: UserName, c: Ctx, who: Admin) -> None:
 async def audit_log(
     c: Ctx, who: Annotated[Principal, Depends(require(Perm.READ_AUDIT))],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     actor: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> AuditPage:
