@@ -137,6 +137,7 @@ def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
         app.state.ctx = context
         app.state.settings = cfg
         app.state.feed = feed.FeedScanner(context.queries)
+        app.state.feed_slots = feed.ConnectionSlots(cfg.api.feed_connections_per_user)
         try:
             yield
         finally:

@@ -310,6 +310,8 @@ class ApiSettings(BaseModel):
         ml_url: The ML microservice; ``None`` means ``http://<ml.host>:<ml.port>``.
         ml_timeout_s: Timeout of a proxied ML request.
         alarms: Alarm thresholds of the feed.
+        feed_connections_per_user: Feed (Server-Sent Events) streams one user may hold open
+            at once, per worker process (429 beyond).
 
     """
 
@@ -338,6 +340,7 @@ class ApiSettings(BaseModel):
     ml_url: str | None = None
     ml_timeout_s: float = Field(default=60.0, gt=0)
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
+    feed_connections_per_user: int = Field(default=4, ge=1)
 
     @property
     def base_url(self) -> str:
