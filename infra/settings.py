@@ -295,8 +295,11 @@ class ApiSettings(BaseModel):
             ``home/run/api-admin-password``.
         password_min_length: Shortest password accepted.
         rate_limit_per_s: Requests per second per user (per client address before login),
-            per worker process.
-        rate_limit_burst: Requests a user may make at once before the rate applies.
+            per worker process. Well below what one worker serves (docs/benchmarks.md:
+            about 260 uncached and 4,000 cached answers/s), so one user cannot take a
+            worker; a 429 says when to retry (``Retry-After``).
+        rate_limit_burst: Requests a user may make at once before the rate applies (a
+            dashboard opening with tens of panels).
         max_body_bytes: Largest request body (413 above it).
         ml_max_body_bytes: Largest body of the ML scoring proxy.
         max_page_size: Largest ``limit`` of a listing.
@@ -312,6 +315,12 @@ class ApiSettings(BaseModel):
         alarms: Alarm thresholds of the feed.
         feed_connections_per_user: Feed (Server-Sent Events) streams one user may hold open
             at once, per worker process (429 beyond).
+        backfill_max_days: Longest range of a backfill launched through the API (422
+            beyond; the CLI has no such bound).
+        max_active_jobs: Jobs (backfills, imports) queued or running at once, counted over
+            the whole home (every worker and the CLI); a launch through the API beyond it is
+            429. One by default: a job's Spark takes both cores of the reference machine,
+            and concurrent jobs writing the same tables conflict.
 
     """
 
@@ -326,8 +335,8 @@ class ApiSettings(BaseModel):
     admin_username: str = "admin"
     admin_password: SecretStr | None = None
     password_min_length: int = Field(default=10, ge=6)
-    rate_limit_per_s: float = Field(default=200.0, gt=0)
-    rate_limit_burst: int = Field(default=400, ge=1)
+    rate_limit_per_s: float = Field(default=50.0, gt=0)
+    rate_limit_burst: int = Field(default=100, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     ml_max_body_bytes: int = Field(default=64 * 1_048_576, ge=1024)
     max_page_size: int = Field(default=10_000, ge=1)
@@ -341,6 +350,8 @@ class ApiSettings(BaseModel):
     ml_timeout_s: float = Field(default=60.0, gt=0)
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
     feed_connections_per_user: int = Field(default=4, ge=1)
+    backfill_max_days: int = Field(default=92, ge=1)
+    max_active_jobs: int = Field(default=1, ge=1)
 
     @property
     def base_url(self) -> str:

@@ -132,10 +132,13 @@ def bench_publish_to_api(settings: GridLakeSettings, probes: int = 60) -> dict[s
         for device, (t_sent, register, ts) in list(pending.items()):
             start = from_ms(ts - ts % 900_000)
             end = from_ms(ts - ts % 900_000 + 900_000)
-            rows = client.get(
+            r = client.get(
                 f"/api/v1/meters/{device}/energy/15min",
                 params={"start": start.isoformat(), "end": end.isoformat()},
-            ).json()["rows"]
+            )
+            if r.status_code == 429:  # over api.rate_limit_per_s: poll again next round
+                break
+            rows = r.json()["rows"]
             if rows and abs(rows[0]["register_last_kwh"] - register) < 1e-9:
                 latencies.append(time.monotonic() - t_sent)
                 del pending[device]
