@@ -14,6 +14,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -56,11 +57,10 @@ def _launch_nothing(job: JobState) -> JobState:
     return job
 
 
-@pytest.fixture(scope="module")
-def fuzz_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    home = tmp_path_factory.mktemp("fuzz")
-    base = GridLakeSettings(_env_file=None, home=home)  # type: ignore[call-arg]
-    cfg = api_settings(base, home / "home")  # no rate limit: 429s would hide the rest
+@pytest.fixture
+def fuzz_client(settings: GridLakeSettings, tmp_path: Path) -> Iterator[TestClient]:
+    # settings on free ports: nothing listens (a shared stack may be up on the defaults)
+    cfg = api_settings(settings, tmp_path / "home")  # no rate limit: 429s would hide the rest
     with TestClient(create_app(cfg), raise_server_exceptions=False) as c:
         c.app.state.ctx.jobs.launch = _launch_nothing  # type: ignore[attr-defined]
         yield c
