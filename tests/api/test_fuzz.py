@@ -131,11 +131,10 @@ def test_fuzz_every_operation(fuzz_client: TestClient) -> None:
                 _fuzz(fuzz_client, op, mode, who, headers, statuses, failures, by_who)
     elapsed = time.monotonic() - started
     cases = sum(statuses.values())
-    log.warning("fuzzed %d operations, %d cases in %.0f s: %s", operations, cases, elapsed,
-                dict(sorted(statuses.items())))
-    print(f"\nFUZZ operations={operations} cases={cases} seconds={elapsed:.0f} "  # noqa: T201
-          f"statuses={dict(sorted(statuses.items()))} failures={len(failures)} "
-          f"by_identity={dict(sorted(by_who.items()))}")
+    # the figures of docs/api.md ("Fuzzing"): pytest tests/api/test_fuzz.py -o log_cli=true
+    log.warning("fuzzed %d operations, %d cases in %.0f s: statuses %s; %d failures; "
+                "by identity %s", operations, cases, elapsed, dict(sorted(statuses.items())),
+                len(failures), dict(sorted(by_who.items())))
     assert not failures, f"{len(failures)} failures:\n" + "\n\n".join(failures[:20])
     assert operations >= 30 and statuses[200] > 0 and statuses[422] > 0
     assert not [s for s in statuses if s >= 500 and s not in (502, 503, 504)]
