@@ -58,7 +58,7 @@ class ErrorBody(BaseModel):
         default=None, description="On a 422: each problem, with where it is.")
 
 
-def _name(loc: Sequence[str | int]) -> str:
+def field_name(loc: Sequence[str | int]) -> str:
     """The field a ``loc`` is about: ``("query", "start")`` → ``start``."""
     rest = [str(p) for p in loc[1:]]
     return ".".join(rest) if rest else str(loc[0]) if loc else "request"
@@ -112,7 +112,7 @@ def _detail_text(detail: Any, status: int) -> str:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     items = validation_items(exc.errors())
-    detail = "; ".join(f"{_name(i.loc)}: {i.msg}" for i in items) or "invalid request"
+    detail = "; ".join(f"{field_name(i.loc)}: {i.msg}" for i in items) or "invalid request"
     return error_response(422, detail, errors=items)
 
 

@@ -11,6 +11,7 @@ Request and response models are derived from the contract.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -28,6 +29,8 @@ from infra.kafka_client import KafkaUnavailableError, Publisher
 from lakehouse.contracts.messages import DEVICE_REGISTRY
 from lakehouse.contracts.schema import FieldType
 from lakehouse.time import from_ms
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["devices"])
 
@@ -137,13 +140,18 @@ def public(rec: dict[str, Any]) -> dict[str, Any]:
     """A registry record as the API shows it: every contract column, times as date-times.
 
     The registry carries times as epoch ms; the ``Device`` schema (and every other
-    date-time of the API) is ISO 8601.
+    date-time of the API) is ISO 8601. A time outside years 1-9999 (the contract does not
+    bound it) is shown as unknown rather than failing the listing.
     """
     out = {f.name: rec.get(f.name) for f in DEVICE_REGISTRY.fields}
     for name in _TIMES:
         value = out[name]
         if isinstance(value, int):
-            out[name] = from_ms(value)
+            try:
+                out[name] = from_ms(value)
+            except ValueError:
+                log.warning("device %s: %s %d is not a time", rec.get("device_id"), name, value)
+                out[name] = None
     return out
 
 

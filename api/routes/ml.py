@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import Response
 
 from api.context import Ctx, request_id, require
-from api.errors import ErrorBody, error_response, validation_items
+from api.errors import ErrorBody, error_response, field_name, validation_items
 from api.security import Perm, Principal
 from api.validation import json_object, object_body
 
@@ -88,8 +88,7 @@ def ml_error(resp: httpx.Response) -> Response:
         headers["Retry-After"] = resp.headers.get("retry-after", str(RETRY_AFTER_S))
     if isinstance(detail, list):
         items = validation_items([e for e in detail if isinstance(e, dict)])
-        text = "; ".join(f"{'.'.join(str(p) for p in i.loc[1:]) or 'body'}: {i.msg}"
-                         for i in items)
+        text = "; ".join(f"{field_name(i.loc)}: {i.msg}" for i in items)
         return error_response(status, text or "invalid request", headers, items or None)
     text = detail if isinstance(detail, str) else \
         f"the ML service answered HTTP {status}"
