@@ -215,7 +215,9 @@ async def create_device(body: DeviceCreate, c: Ctx, who: Writer) -> Any:  # type
     return await _change(c, who, rec, "device_create")
 
 
-@router.patch("/devices/{device_id}", response_model=Device, summary="Update a device")
+@router.patch("/devices/{device_id}", response_model=Device, summary="Update a device",
+              responses={409: {"description": "The device is retired"},
+                         503: {"description": "Kafka unavailable"}})
 async def update_device(device_id: DeviceId, body: DeviceUpdate, c: Ctx,  # type: ignore[valid-type]
                         who: Writer) -> Any:
     """A new version with the changed attributes.
@@ -238,7 +240,9 @@ async def update_device(device_id: DeviceId, body: DeviceUpdate, c: Ctx,  # type
     return await _change(c, who, rec, "device_update")
 
 
-@router.post("/devices/{device_id}/retire", response_model=Device, summary="Retire a device")
+@router.post("/devices/{device_id}/retire", response_model=Device, summary="Retire a device",
+             responses={409: {"description": "The device is retired already"},
+                        503: {"description": "Kafka unavailable"}})
 async def retire_device(device_id: DeviceId, c: Ctx, who: Writer) -> Any:
     """A last version with ``status=retired`` (``change_type=retire``).
 

@@ -259,7 +259,8 @@ async def load_curve(
 
 @router.get("/quality/scorecards", response_model=DatasetPage,
             summary="Daily data-quality scorecards per region",
-            responses={200: {"content": {"text/csv": {}}}})
+            responses={200: {"content": {"text/csv": {}}},
+                       404: {"description": "Unknown region_id"}})
 async def quality_scorecards(
     request: Request, c: Ctx, who: Reader, start: Start, end: End,
     region_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,

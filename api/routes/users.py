@@ -271,7 +271,8 @@ async def update_user(username: UserName, body: UserUpdate, c: Ctx, who: Admin) 
     return _out(user)
 
 
-@router.delete("/users/{username}", status_code=204, tags=["users"], summary="Delete a user")
+@router.delete("/users/{username}", status_code=204, tags=["users"], summary="Delete a user",
+               responses={409: {"description": "Your own account"}})
 async def delete_user(username: UserName, c: Ctx, who: Admin) -> None:
     """Remove an account (audited). Administrators cannot delete themselves."""
     if username == who.username:

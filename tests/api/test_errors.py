@@ -157,3 +157,21 @@ def test_rate_limit_defaults_engage_for_one_busy_user(client: TestClient,
     assert refused, "one user's burst well past the limit was never refused"
     assert all(int(r.headers["retry-after"]) >= 1 for r in refused)
     assert ErrorBody.model_validate(refused[0].json()).detail.startswith("rate limit")
+
+
+def test_route_specific_answers_are_documented(client: TestClient, users: Users) -> None:
+    spec = client.get("/openapi.json").json()["paths"]
+    cases = [
+        (client.delete("/api/v1/users/admin", headers=users.admin),
+         "/api/v1/users/{username}", "delete"),
+        (client.get("/api/v1/quality/scorecards", headers=users.headers("viewer", ["R1"]),
+                    params={"start": "2026-03-01", "end": "2026-03-02", "region_id": "R9"}),
+         "/api/v1/quality/scorecards", "get"),
+    ]
+    for r, path, method in cases:
+        assert r.status_code in (404, 409), r.text
+        assert str(r.status_code) in spec[path][method]["responses"], (path, r.status_code)
+    for path, method in [("/api/v1/devices/{device_id}", "patch"),
+                         ("/api/v1/devices/{device_id}/retire", "post"),
+                         ("/api/v1/devices", "post"), ("/api/v1/users", "post")]:
+        assert "409" in spec[path][method]["responses"], (method, path)
