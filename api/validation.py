@@ -1,4 +1,4 @@
-"""Shared validation of what requests carry: time ranges, paging, filters.
+"""Shared validation of what requests carry: time ranges, paging, filters, JSON bodies.
 
 Every route takes these from here, so a bound is decided once and the OpenAPI document
 states it (``minimum``/``maximum``/``maxLength``), which lets clients and the fuzzer know
