@@ -3,10 +3,13 @@
 Everything is under ``/api/v1``; the OpenAPI document is at ``/openapi.json`` and the
 interactive docs at ``/docs``. The application is served by gunicorn with uvicorn workers
 (:mod:`api.service`); each worker builds its own :class:`~api.context.AppContext` in the
-lifespan. Errors are JSON ``{"detail": ...}`` with 401 (credentials), 403 (role or region),
+lifespan. Errors are one JSON schema, :class:`api.errors.ErrorBody` (``{"detail": ...}``,
+with ``errors`` on a 422): 400 (unparsable body), 401 (credentials), 403 (role or region),
 404 (unknown entity), 409 (conflict, the last administrator), 413 (body too large), 422
 (bad parameter, named; a password the policy refuses), 429 (rate limit or sign-in lock,
-``Retry-After``) and 503 (a dependency down, ``Retry-After``).
+``Retry-After``) and 503 (a dependency down, ``Retry-After``); the OpenAPI document lists
+them per operation (:func:`api.errors.document_errors`). ``/docs`` and ``/redoc`` are
+served from installed assets (:mod:`api.docs`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from api.catalog import DeviceCatalog
 from api.context import AppContext, RateLimited, SessionGuard
 from api.datasets import DATASETS
 from api.db import Conflict, LastAdmin, UserStore, database_url
+from api.docs import install_docs
+from api.errors import error_response, install_error_handlers, openapi_with_errors
 from api.events import EventHub
 from api.fastpath import CacheFastPath
 from api.lake_reader import LakeReader, LakeReadError
@@ -130,7 +135,7 @@ def build_context(cfg: GridLakeSettings) -> AppContext:
 
 
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"detail": detail}, headers=headers)
+    return error_response(status, detail, headers)
 
 
 def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
@@ -145,6 +150,7 @@ def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
         app.state.ctx = context
         app.state.settings = cfg
         app.state.feed = feed.FeedScanner(context.queries)
+        app.state.feed_slots = feed.ConnectionSlots(cfg.api.feed_connections_per_user)
         try:
             yield
         finally:
@@ -158,7 +164,11 @@ def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
     app = FastAPI(
         title="GridLake API", version="1.0.0", description=DESCRIPTION,
         openapi_tags=TAGS, lifespan=lifespan, max_body_size=cfg.api.max_body_bytes,
+        docs_url=None, redoc_url=None,
     )
+    install_error_handlers(app)
+    install_docs(app)
+    app.openapi = openapi_with_errors(app)  # type: ignore[method-assign]
 
     @app.exception_handler(AuthError)
     async def _unauthorized(request: Request, exc: AuthError) -> JSONResponse:

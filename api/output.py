@@ -19,7 +19,7 @@ import orjson
 
 from lakehouse.contracts.schema import Field, FieldType
 
-_FILTER_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$")
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "=": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge,
     "<": operator.lt, "<=": operator.le,
@@ -58,6 +58,33 @@ def parse_value(f: Field, text: str, param: str) -> Any:
 
 Filter = tuple[str, Callable[[Any, Any], bool], Any]
 
+#: Longest filter expression parsed (the route's parameter says the same to clients).
+MAX_FILTER_CHARS = 200
+
+
+def split_filter(expr: str, param: str = "filter") -> tuple[str, str, str]:
+    """``column<op>value`` as (column, op, value), spaces around each part dropped.
+
+    One pass over the text with no backtracking: the regular expression this replaces
+    (a lazy value group followed by optional spaces up to the end) took quadratic time on
+    long runs of spaces, blocking the event loop.
+
+    Raises:
+        QueryError: Longer than :data:`MAX_FILTER_CHARS`, or not ``column<op>value``.
+
+    """
+    if len(expr) > MAX_FILTER_CHARS:
+        raise QueryError(param, f"a filter is at most {MAX_FILTER_CHARS} characters")
+    text = expr.strip()
+    m = _NAME_RE.match(text)
+    if m is None:
+        raise QueryError(param, f"{expr!r} is not column<op>value (op: = != > >= < <=)")
+    rest = text[m.end():].lstrip()
+    op = rest[:2] if rest[:2] in _OPS else rest[:1]
+    if op not in _OPS:
+        raise QueryError(param, f"{expr!r} is not column<op>value (op: = != > >= < <=)")
+    return m.group(), op, rest[len(op):].strip()
+
 
 def parse_filters(fields: Sequence[Field], exprs: Iterable[str],
                   param: str = "filter") -> list[Filter]:
@@ -65,10 +92,7 @@ def parse_filters(fields: Sequence[Field], exprs: Iterable[str],
     by_name = {f.name: f for f in fields}
     out: list[Filter] = []
     for expr in exprs:
-        m = _FILTER_RE.match(expr)
-        if not m:
-            raise QueryError(param, f"{expr!r} is not column<op>value (op: = != > >= < <=)")
-        name, op, text = m.groups()
+        name, op, text = split_filter(expr, param)
         if name not in by_name:
             raise QueryError(param, f"unknown column {name!r}")
         out.append((name, _OPS[op], parse_value(by_name[name], text, param)))

@@ -314,8 +314,11 @@ class ApiSettings(BaseModel):
             ``X-Forwarded-For`` is believed; empty (the default) believes no one and takes
             the client address from the connection.
         rate_limit_per_s: Requests per second per user (per client address before login),
-            per worker process.
-        rate_limit_burst: Requests a user may make at once before the rate applies.
+            per worker process. Well below what one worker serves (docs/benchmarks.md:
+            about 260 uncached and 4,000 cached answers/s), so one user cannot take a
+            worker; a 429 says when to retry (``Retry-After``).
+        rate_limit_burst: Requests a user may make at once before the rate applies (a
+            dashboard opening with tens of panels).
         max_body_bytes: Largest request body (413 above it).
         ml_max_body_bytes: Largest body of the ML scoring proxy.
         max_page_size: Largest ``limit`` of a listing.
@@ -329,6 +332,14 @@ class ApiSettings(BaseModel):
         ml_url: The ML microservice; ``None`` means ``http://<ml.host>:<ml.port>``.
         ml_timeout_s: Timeout of a proxied ML request.
         alarms: Alarm thresholds of the feed.
+        feed_connections_per_user: Feed (Server-Sent Events) streams one user may hold open
+            at once, per worker process (429 beyond).
+        backfill_max_days: Longest range of a backfill launched through the API (422
+            beyond; the CLI has no such bound).
+        max_active_jobs: Jobs (backfills, imports) queued or running at once, counted over
+            the whole home (every worker and the CLI); a launch through the API beyond it is
+            429. One by default: a job's Spark takes both cores of the reference machine,
+            and concurrent jobs writing the same tables conflict.
 
     """
 
@@ -350,8 +361,8 @@ class ApiSettings(BaseModel):
     login_lockout_s: float = Field(default=30.0, gt=0)
     login_lockout_max_s: float = Field(default=900.0, gt=0)
     trusted_proxies: list[str] = Field(default_factory=list)
-    rate_limit_per_s: float = Field(default=200.0, gt=0)
-    rate_limit_burst: int = Field(default=400, ge=1)
+    rate_limit_per_s: float = Field(default=50.0, gt=0)
+    rate_limit_burst: int = Field(default=100, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     ml_max_body_bytes: int = Field(default=64 * 1_048_576, ge=1024)
     max_page_size: int = Field(default=10_000, ge=1)
@@ -364,6 +375,9 @@ class ApiSettings(BaseModel):
     ml_url: str | None = None
     ml_timeout_s: float = Field(default=60.0, gt=0)
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
+    feed_connections_per_user: int = Field(default=4, ge=1)
+    backfill_max_days: int = Field(default=92, ge=1)
+    max_active_jobs: int = Field(default=1, ge=1)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -11,6 +11,7 @@ Request and response models are derived from the contract.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -23,8 +24,13 @@ from api.context import Ctx, require
 from api.models import PY_TYPES
 from api.output import parse_sort, render, sort_rows
 from api.security import Perm, Principal
+from api.validation import Offset
 from infra.kafka_client import KafkaUnavailableError, Publisher
 from lakehouse.contracts.messages import DEVICE_REGISTRY
+from lakehouse.contracts.schema import FieldType
+from lakehouse.time import from_ms
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["devices"])
 
@@ -124,7 +130,29 @@ async def _change(c: Any, who: Principal, rec: dict[str, Any], action: str) -> d
     await asyncio.to_thread(_publish, c, rec)
     c.catalog.apply(rec)  # read-your-writes in this worker; the others follow the topic
     c.audit(who, action, rec["device_id"], version=rec["version"], record=rec)
-    return rec
+    return public(rec)
+
+
+_TIMES = tuple(f.name for f in DEVICE_REGISTRY.fields if f.type is FieldType.TIMESTAMP)
+
+
+def public(rec: dict[str, Any]) -> dict[str, Any]:
+    """A registry record as the API shows it: every contract column, times as date-times.
+
+    The registry carries times as epoch ms; the ``Device`` schema (and every other
+    date-time of the API) is ISO 8601. A time outside years 1-9999 (the contract does not
+    bound it) is shown as unknown rather than failing the listing.
+    """
+    out = {f.name: rec.get(f.name) for f in DEVICE_REGISTRY.fields}
+    for name in _TIMES:
+        value = out[name]
+        if isinstance(value, int):
+            try:
+                out[name] = from_ms(value)
+            except ValueError:
+                log.warning("device %s: %s %d is not a time", rec.get("device_id"), name, value)
+                out[name] = None
+    return out
 
 
 def _visible(c: Any, who: Principal, device_id: str) -> dict[str, Any]:
@@ -148,7 +176,7 @@ async def list_devices(
     q: Annotated[str | None, Query(max_length=64, description="Id prefix.")] = None,
     sort: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     fmt: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
 ) -> Response:
     """Current version of every device of your regions, filtered, sorted and paged."""
@@ -163,15 +191,14 @@ async def list_devices(
             and (q is None or r["device_id"].startswith(q))]
     rows = sort_rows(rows, keys)
     body, media = render({"total": len(rows), "limit": limit, "offset": offset},
-                         [{n: r.get(n) for n in names} for r in rows[offset:offset + limit]],
-                         names, fmt)
+                         [public(r) for r in rows[offset:offset + limit]], names, fmt)
     return Response(body, media_type=media)
 
 
 @router.get("/devices/{device_id}", response_model=Device, summary="One device")
 async def get_device(device_id: DeviceId, c: Ctx, who: Reader) -> Any:
     """The device's current registry record (404 unknown, 403 outside your regions)."""
-    return _visible(c, who, device_id)
+    return public(_visible(c, who, device_id))
 
 
 @router.post("/devices", response_model=Device, status_code=201, summary="Create a device",
@@ -188,7 +215,9 @@ async def create_device(body: DeviceCreate, c: Ctx, who: Writer) -> Any:  # type
     return await _change(c, who, rec, "device_create")
 
 
-@router.patch("/devices/{device_id}", response_model=Device, summary="Update a device")
+@router.patch("/devices/{device_id}", response_model=Device, summary="Update a device",
+              responses={409: {"description": "The device is retired"},
+                         503: {"description": "Kafka unavailable"}})
 async def update_device(device_id: DeviceId, body: DeviceUpdate, c: Ctx,  # type: ignore[valid-type]
                         who: Writer) -> Any:
     """A new version with the changed attributes.
@@ -211,7 +240,9 @@ async def update_device(device_id: DeviceId, body: DeviceUpdate, c: Ctx,  # type
     return await _change(c, who, rec, "device_update")
 
 
-@router.post("/devices/{device_id}/retire", response_model=Device, summary="Retire a device")
+@router.post("/devices/{device_id}/retire", response_model=Device, summary="Retire a device",
+             responses={409: {"description": "The device is retired already"},
+                        503: {"description": "Kafka unavailable"}})
 async def retire_device(device_id: DeviceId, c: Ctx, who: Writer) -> Any:
     """A last version with ``status=retired`` (``change_type=retire``).
 

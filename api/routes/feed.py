@@ -10,14 +10,22 @@ the newest rows of the dataset (the last two grains of the index) and keeps thos
 ``updated_ts`` is past the newest one already delivered; every connected client gets
 them, filtered to its datasets, entity types and regions. Rows that change further back
 (late data) are not re-sent: the query endpoints have them.
+
+Parameters are checked before the stream opens (422 naming the parameter), and a user
+holds at most ``api.feed_connections_per_user`` streams per worker (429 with
+``Retry-After`` beyond): both are dependencies, which FastAPI resolves before it answers,
+and the connection's slot is given back when the stream ends, however it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -38,6 +46,10 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["feed"])
 
 DEFAULT_DATASETS = tuple(n for n in DATASETS if n != "meter_energy_15min")
+#: Entity types any dataset holds.
+ENTITY_TYPES = tuple(dict.fromkeys(t for d in DATASETS.values() for t in d.entity_types))
+#: Seconds a client refused for too many streams is told to wait.
+RETRY_AFTER_S = 10
 
 
 def alarms(ds: Dataset, row: dict[str, Any], th: AlarmSettings) -> list[dict[str, Any]]:
@@ -112,25 +124,92 @@ class FeedScanner:
             return new
 
 
-def _names(text: str | None, allowed: tuple[str, ...], param: str) -> tuple[str, ...]:
-    if not text:
-        return allowed
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    bad = [n for n in names if n not in DATASETS and param == "datasets"]
+def names_in(text: str | None, known: tuple[str, ...], param: str) -> tuple[str, ...]:
+    """The comma-separated names of ``text`` (none: empty), each one of ``known``.
+
+    Raises:
+        HTTPException: 422 naming the parameter and the first unknown name.
+
+    """
+    names = tuple(dict.fromkeys(n.strip() for n in (text or "").split(",") if n.strip()))
+    bad = [n for n in names if n not in known]
     if bad:
-        raise HTTPException(422, f"{param}: unknown {bad[0]!r}")
+        raise HTTPException(422, f"{param}: unknown {bad[0]!r}; one of {', '.join(known)}")
     return names
+
+
+class ConnectionSlots:
+    """Open feed streams per user in this worker, at most ``limit`` each."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def take(self, user: str) -> bool:
+        """Take a slot for ``user``; False when they hold ``limit`` already."""
+        with self._lock:
+            if self._open[user] >= self.limit:
+                return False
+            self._open[user] += 1
+            return True
+
+    def give_back(self, user: str) -> None:
+        """Return a slot taken by :meth:`take`."""
+        with self._lock:
+            self._open[user] -= 1
+            if self._open[user] <= 0:
+                del self._open[user]
+
+    def held(self, user: str) -> int:
+        """Streams ``user`` has open."""
+        with self._lock:
+            return self._open[user]
+
+
+@dataclass(frozen=True)
+class FeedRequest:
+    """A checked feed request, holding one of the caller's connection slots."""
+
+    who: Principal
+    datasets: tuple[str, ...]
+    entity_types: set[str] | None
+    alarms_only: bool
+
+
+async def feed_request(
+    request: Request, who: Annotated[Principal, Depends(require(Perm.READ_FEED))],
+    datasets: Annotated[str | None, Query(max_length=500, description="Comma-separated "
+                        "datasets (default: all but meter_energy_15min).",
+                        examples=["transformer_daily,voltage_daily"])] = None,
+    entity_types: Annotated[str | None, Query(max_length=200, description="Comma-separated "
+                            f"entity types, of {', '.join(ENTITY_TYPES)} (default: all).",
+                            examples=["transformer"])] = None,
+    alarms_only: Annotated[bool, Query(description="Send alarms only.")] = False,
+) -> AsyncIterator[FeedRequest]:
+    """The checked parameters of a feed; the connection slot is held until the stream ends.
+
+    Raises:
+        HTTPException: 422 for an unknown dataset or entity type, 429 when the caller has
+            ``api.feed_connections_per_user`` streams open in this worker.
+
+    """
+    names = names_in(datasets, tuple(DATASETS), "datasets") or DEFAULT_DATASETS
+    types = set(names_in(entity_types, ENTITY_TYPES, "entity_types")) or None
+    slots: ConnectionSlots = request.app.state.feed_slots
+    if not slots.take(who.username):
+        raise HTTPException(429, f"at most {slots.limit} feed connections per user are open "
+                            "at once", {"Retry-After": str(RETRY_AFTER_S)})
+    try:
+        yield FeedRequest(who, names, types, alarms_only)
+    finally:
+        slots.give_back(who.username)
 
 
 @router.get("/feed", response_class=EventSourceResponse,
             summary="Real-time feed of new ADS values and alarms (Server-Sent Events)")
 async def feed(
-    request: Request, c: Ctx, who: Annotated[Principal, Depends(require(Perm.READ_FEED))],
-    datasets: Annotated[str | None, Query(max_length=500, description="Comma-separated "
-                        "datasets (default: all but meter_energy_15min).")] = None,
-    entity_types: Annotated[str | None, Query(max_length=200, description="Comma-separated "
-                            "entity types (default: all).")] = None,
-    alarms_only: Annotated[bool, Query(description="Send alarms only.")] = False,
+    request: Request, c: Ctx, params: Annotated[FeedRequest, Depends(feed_request)],
 ) -> AsyncIterator[ServerSentEvent]:
     """Changed rows and alarms of your regions as they land.
 
@@ -138,10 +217,11 @@ async def feed(
     "entity_type", "entity_id", "region_id", "time", "value", "threshold"}``) and
     ``status`` (``{"serving": "down" | "up"}``; ``{"session": "ended"}`` last, when the
     caller's session ends while the stream is open: checked every ``api.auth_recheck_s``,
-    at least every second).
+    at least every second). At most ``api.feed_connections_per_user`` streams per user
+    and worker (429 beyond).
     """
-    names = _names(datasets, DEFAULT_DATASETS, "datasets")
-    types = set(_names(entity_types, (), "entity_types")) or None
+    who, names, types = params.who, params.datasets, params.entity_types
+    alarms_only = params.alarms_only
     scanner: FeedScanner = request.app.state.feed
     hub = c.hub
     queue = hub.listen()

@@ -34,8 +34,9 @@ from api.output import (
 )
 from api.query import EntityNotFound, Rendered
 from api.security import Perm, Principal
+from api.validation import End, Filters, Offset, Start, page_size, time_range
 from lakehouse.contracts.tables import ADS_LOAD_CURVE, ADS_METER_ENERGY_15MIN
-from lakehouse.time import DAY_MS, from_ms, to_ms
+from lakehouse.time import from_ms
 
 router = APIRouter(tags=["indicators"])
 
@@ -44,45 +45,21 @@ EntityType = Literal["region", "substation", "feeder", "transformer", "meter", "
 DatasetName = Literal[tuple(DATASETS)]  # type: ignore[valid-type]
 EntityId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
                                 examples=["TX-00001"])]
-Start = Annotated[datetime, Query(description="Inclusive start (ISO 8601; naive means UTC).",
-                                  examples=["2026-03-02T00:00:00Z"])]
-End = Annotated[datetime, Query(description="Exclusive end (ISO 8601).",
-                                examples=["2026-03-03T00:00:00Z"])]
 Fmt = Annotated[Literal["json", "csv"], Query(alias="format", description="json or csv.")]
 Sort = Annotated[str | None, Query(max_length=200, description="Columns, `-` for descending: "
                                    "`-loading_rate_pct,transformer_id`.")]
-Filters = Annotated[list[str], Query(alias="filter", max_length=20, description=(
-    "Repeatable `column<op>value` with op one of = != > >= < <=, e.g. "
-    "`filter=loading_rate_pct>=80`."))]
 FieldsParam = Annotated[str | None, Query(alias="fields", max_length=1000,
                                           description="Columns to return, comma-separated.")]
 Limit = Annotated[int | None, Query(ge=1, description="Rows per page (default 1000, at most "
                                     "`api.max_page_size`).")]
-Offset = Annotated[int, Query(ge=0, le=10_000_000)]
-
-
-def _ms(name: str, t: datetime) -> int:
-    try:
-        return to_ms(t)
-    except ValueError as err:  # e.g. 0001-01-01T00:00+05:00: before year 1 in UTC
-        raise HTTPException(422, f"{name}: {err}") from None
 
 
 def _range(c: Any, start: datetime, end: datetime) -> tuple[int, int]:
-    s, e = _ms("start", start), _ms("end", end)
-    if e <= s:
-        raise HTTPException(422, "end: must be after start")
-    days = c.settings.api.max_range_days
-    if e - s > days * DAY_MS:
-        raise HTTPException(422, f"end: the range is longer than {days} days")
-    return s, e
+    return time_range(c.settings.api, start, end)
 
 
 def _limit(c: Any, limit: int | None) -> int:
-    most = c.settings.api.max_page_size
-    if limit is not None and limit > most:
-        raise HTTPException(422, f"limit: at most {most}")
-    return limit or min(1000, most)
+    return page_size(c.settings.api, limit)
 
 
 def _default_sort(ds: Dataset) -> list[tuple[str, bool]]:
@@ -282,7 +259,8 @@ async def load_curve(
 
 @router.get("/quality/scorecards", response_model=DatasetPage,
             summary="Daily data-quality scorecards per region",
-            responses={200: {"content": {"text/csv": {}}}})
+            responses={200: {"content": {"text/csv": {}}},
+                       404: {"description": "Unknown region_id"}})
 async def quality_scorecards(
     request: Request, c: Ctx, who: Reader, start: Start, end: End,
     region_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,

@@ -6,6 +6,11 @@ The jobs are the tracked batch jobs of :mod:`jobs.batch.tracking` (the same ones
 in its own process, and reports from the job's files, so it sees jobs started from the CLI
 too. A region-scoped user may only launch backfills limited to one of their regions and
 sees only such jobs.
+
+Beyond what the CLI checks, a backfill through the API is at most ``api.backfill_max_days``
+long, names only a region or feeder the device catalog knows (the registry topic, so the
+check needs Kafka, not the lake: while the catalog is not loaded such a request is a 503),
+and is refused with 429 while ``api.max_active_jobs`` jobs are queued or running.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from pydantic import BaseModel, Field
 
 from api.context import Ctx, require
 from api.security import Perm, Principal
+from api.validation import Offset
 from jobs.batch.backfill import BackfillError, BackfillRequest, Scope, validate
 from jobs.batch.runner import request_to_dict
-from jobs.batch.tracking import JobNotFound, JobState
+from jobs.batch.tracking import JobNotFound, JobState, TooManyJobs
 from jobs.transforms.pipeline import LAYERS
 
 router = APIRouter(tags=["jobs"])
@@ -29,6 +35,8 @@ router = APIRouter(tags=["jobs"])
 Viewer = Annotated[Principal, Depends(require(Perm.READ_JOBS))]
 Runner = Annotated[Principal, Depends(require(Perm.RUN_JOBS))]
 JobId = Annotated[str, Path(pattern=r"^[a-z]{2}-[0-9a-f]{10}$", examples=["ba-0123456789"])]
+#: Seconds a client refused for too many jobs is told to wait.
+RETRY_AFTER_S = 30
 
 
 class BackfillIn(BaseModel):
@@ -93,7 +101,8 @@ def _field_of(message: str) -> str:
     """The request field a backfill validation message is about."""
     for word, name in (("layer", "layer"), ("device type", "device_types"),
                        ("empty range", "end"), ("range starts", "start"),
-                       ("range ends", "end")):
+                       ("range ends", "end"), ("range of", "end"), ("feeder", "feeder"),
+                       ("region", "region")):
         if word in message:
             return name
     return "body"
@@ -109,12 +118,33 @@ def _get(c: Any, who: Principal, job_id: str) -> JobState:
     return job
 
 
+def _known_topology(c: Any, body: BackfillIn) -> tuple[set[str] | None,
+                                                     dict[str, str | None] | None]:
+    """Regions and feeders (→ region) of the device catalog, when the request names one.
+
+    Raises:
+        HTTPException: 503 while the catalog has not read the registry (Kafka down).
+
+    """
+    if body.region is None and body.feeder is None:
+        return None, None
+    if not c.catalog.loaded:
+        raise HTTPException(503, "the device catalog is not loaded yet (Kafka): cannot check "
+                            "the region or feeder", {"Retry-After": "5"})
+    feeders = {d["device_id"]: d.get("region_id") for d in c.catalog.devices()
+               if d.get("device_type") == "feeder"}
+    return c.catalog.regions(), feeders
+
+
 @router.post("/jobs/backfill", response_model=JobOut, status_code=202,
              summary="Launch a backfill")
 async def launch_backfill(body: BackfillIn, c: Ctx, who: Runner) -> JobOut:
     """Validate, create and start a backfill job in the background.
 
     Follow it with ``GET /jobs/{id}``. A region-scoped user must name one of their regions.
+    The range is at most ``api.backfill_max_days`` days; ``region`` and ``feeder`` must be
+    known to the device registry (422); while ``api.max_active_jobs`` jobs are queued or
+    running, a launch is refused (429 with ``Retry-After``).
     """
     if not who.unscoped:
         if body.region is None:
@@ -122,16 +152,22 @@ async def launch_backfill(body: BackfillIn, c: Ctx, who: Runner) -> JobOut:
         who.require_region(body.region, f"region {body.region!r}")
     request = BackfillRequest(start=body.start, end=body.end, from_layer=body.layer,
                               scope=Scope(tuple(body.device_types), body.region, body.feeder))
+    cfg = c.settings.api
+    regions, feeders = _known_topology(c, body)
     try:
-        validate(request)
+        validate(request, max_days=cfg.backfill_max_days, regions=regions, feeders=feeders)
     except BackfillError as err:
         raise HTTPException(422, f"{_field_of(str(err))}: {err}") from None
 
     def start() -> JobState:
-        job = c.jobs.create("backfill", request_to_dict(request))
-        return c.jobs.launch(job)
+        job: JobState = c.jobs.launch_limited("backfill", request_to_dict(request),
+                                              cfg.max_active_jobs)
+        return job
 
-    job = await asyncio.to_thread(start)
+    try:
+        job = await asyncio.to_thread(start)
+    except TooManyJobs as err:
+        raise HTTPException(429, str(err), {"Retry-After": str(RETRY_AFTER_S)}) from None
     c.audit(who, "job_launch", job.id, request=job.request)
     return _out(job)
 
@@ -142,7 +178,7 @@ async def list_jobs(
     state: Annotated[Literal["queued", "running", "succeeded", "failed", "cancelled"] | None,
                      Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> JobPage:
     """Jobs you may see, newest first."""
     jobs = [j for j in await asyncio.to_thread(c.jobs.list)

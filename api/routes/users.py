@@ -25,6 +25,7 @@ from api.security import (
     hash_password,
     verify_password,
 )
+from api.validation import Offset
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +277,7 @@ UserName = Annotated[str, Path(pattern=USERNAME)]
 async def list_users(
     c: Ctx, who: Admin,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page:
     """Every account, by name."""
     users, total = await asyncio.to_thread(c.users.list_users, limit, offset)
@@ -340,7 +341,8 @@ async def update_user(username: UserName, body: UserUpdate, c: Ctx, who: Admin) 
     return _out(user)
 
 
-@router.delete("/users/{username}", status_code=204, tags=["users"], summary="Delete a user")
+@router.delete("/users/{username}", status_code=204, tags=["users"], summary="Delete a user",
+               responses={409: {"description": "Your own account"}})
 async def delete_user(username: UserName, c: Ctx, who: Admin) -> None:
     """Remove an account (audited); its tokens stop working at once.
 
@@ -361,7 +363,7 @@ async def delete_user(username: UserName, c: Ctx, who: Admin) -> None:
 async def audit_log(
     c: Ctx, who: Annotated[Principal, Depends(require(Perm.READ_AUDIT))],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     actor: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> AuditPage:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 #: Days of ODS read before the range: previous readings and 15-minute baselines.
 MARGIN_DAYS = 1
+#: First day a backfill may start: the lake's times are epoch milliseconds, and the day of
+#: margin before the range must exist too (a range from year 1 overflowed ``date``).
+EARLIEST_START = date(1970, 1, 1) + timedelta(days=MARGIN_DAYS)
 #: Device type → the telemetry message kinds it reports.
 DEVICE_TYPES: dict[str, frozenset[str]] = {
     t: frozenset(s.name for s in DWD_SPECS if s.device_type == t)
@@ -105,11 +108,21 @@ class BackfillRequest:
         return [(self.start + timedelta(days=i)).isoformat() for i in range(n)]
 
 
-def validate(request: BackfillRequest, today: date | None = None) -> None:
+def validate(request: BackfillRequest, today: date | None = None, *,
+             max_days: int | None = None, regions: Collection[str] | None = None,
+             feeders: Mapping[str, str | None] | None = None) -> None:
     """Reject a request that cannot run, before anything is read or written.
 
+    Args:
+        request: The backfill.
+        today: The current UTC day (default: now).
+        max_days: Longest range accepted (None: any).
+        regions: The regions known (None: not checked), e.g. those of the device registry.
+        feeders: Known feeder id → its region (None: not checked).
+
     Raises:
-        BackfillError: Empty or future range, unknown layer or device type.
+        BackfillError: Empty, future, too early or too long range, unknown layer, device
+            type, region or feeder, or a feeder outside the region.
 
     """
     today = today or datetime.now(UTC).date()
@@ -117,11 +130,22 @@ def validate(request: BackfillRequest, today: date | None = None) -> None:
         raise BackfillError(
             f"empty range: end {request.end} is not after start {request.start}"
         )
+    if request.start < EARLIEST_START:
+        raise BackfillError(
+            f"range starts before {EARLIEST_START} ({request.start}): the lake holds nothing "
+            "earlier"
+        )
     if request.start > today:
         raise BackfillError(f"range starts in the future ({request.start}; today is {today})")
     if request.end > today + timedelta(days=1):
         raise BackfillError(
             f"range ends in the future ({request.end}; the last day allowed is {today})"
+        )
+    days = (request.end - request.start).days
+    if max_days is not None and days > max_days:
+        raise BackfillError(
+            f"range of {days} days is longer than {max_days} days (split it into several "
+            "backfills)"
         )
     if request.from_layer not in pipeline.LAYERS:
         raise BackfillError(
@@ -132,6 +156,23 @@ def validate(request: BackfillRequest, today: date | None = None) -> None:
         raise BackfillError(
             f"unknown device type {', '.join(unknown)}; choose from {', '.join(DEVICE_TYPES)}"
         )
+    region, feeder = request.scope.region, request.scope.feeder
+    if region is not None and regions is not None and region not in regions:
+        raise BackfillError(f"unknown region {region!r}; known: {_some(regions)}")
+    if feeder is not None and feeders is not None:
+        if feeder not in feeders:
+            raise BackfillError(f"unknown feeder {feeder!r}")
+        if region is not None and feeders[feeder] != region:
+            raise BackfillError(
+                f"feeder {feeder!r} is in region {feeders[feeder]!r}, not {region!r}"
+            )
+
+
+def _some(names: Collection[str], most: int = 10) -> str:
+    """Up to ``most`` of ``names``, sorted, for a message."""
+    shown = sorted(names)[:most]
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return (", ".join(shown) or "none") + more
 
 
 def parse_day(text: str, name: str) -> date:

@@ -11,6 +11,7 @@ States: ``queued`` → ``running`` → ``succeeded`` | ``failed`` (with ``error`
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -29,6 +30,16 @@ TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
 class JobNotFound(KeyError):
     """No job with that id."""
+
+
+class TooManyJobs(RuntimeError):
+    """As many jobs as allowed are queued or running already."""
+
+    def __init__(self, active: list[JobState], limit: int) -> None:
+        super().__init__(f"{len(active)} jobs are queued or running (at most {limit}): "
+                         + ", ".join(j.id for j in active[:5]))
+        self.active = active
+        self.limit = limit
 
 
 def _now() -> str:
@@ -144,6 +155,31 @@ class JobStore:
         job.pid, job.state, job.error = proc.pid, "running", None
         self.save(job)
         return job
+
+    def launch_limited(self, kind: str, request: dict[str, Any], max_active: int) -> JobState:
+        """Create and launch a job unless ``max_active`` jobs are queued or running.
+
+        The count and the launch happen under a lock file of the jobs directory, so
+        concurrent launches (API workers, the CLI) cannot exceed the limit together. A
+        launch that fails leaves the job ``failed``, not ``queued`` (it would count).
+
+        Raises:
+            TooManyJobs: The limit is reached.
+
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".launch.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            active = [j for j in self.list() if j.state not in TERMINAL]
+            if len(active) >= max_active:
+                raise TooManyJobs(active, max_active)
+            job = self.create(kind, request)
+            try:
+                return self.launch(job)
+            except BaseException as err:
+                job.state, job.error = "failed", f"launch failed: {err}"
+                self.save(job)
+                raise
 
     def cancel(self, job_id: str) -> JobState:
         """Stop a running job (its process group); tables it finished stay written."""

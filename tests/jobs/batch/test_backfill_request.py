@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from jobs.batch.backfill import (
     validate,
 )
 from jobs.batch.runner import request_from_dict, request_to_dict
-from jobs.batch.tracking import JobNotFound, JobStore
+from jobs.batch.tracking import JobNotFound, JobState, JobStore, TooManyJobs
 from jobs.transforms import pipeline
 from jobs.transforms.dialect import FLINK, SparkDialect
 
@@ -37,6 +38,35 @@ def test_invalid_requests_are_rejected(
 ) -> None:
     with pytest.raises(BackfillError, match=message):
         validate(BackfillRequest(start, end, layer, Scope(types)), today=TODAY)
+
+
+@pytest.mark.parametrize(("request_", "kw", "message"), [
+    (BackfillRequest(date(1, 1, 1), date(1, 1, 2)), {}, "starts before 1970-01-02"),
+    (BackfillRequest(date(1970, 1, 1), date(1970, 1, 2)), {}, "starts before 1970-01-02"),
+    (BackfillRequest(date(2026, 1, 1), date(2026, 4, 4)), {"max_days": 92},
+     "range of 93 days is longer than 92 days"),
+    (BackfillRequest(date(2026, 3, 1), date(2026, 3, 2), scope=Scope(region="R9")),
+     {"regions": {"R1", "R2"}}, "unknown region 'R9'; known: R1, R2"),
+    (BackfillRequest(date(2026, 3, 1), date(2026, 3, 2), scope=Scope(feeder="F9")),
+     {"feeders": {"F1": "R1"}}, "unknown feeder 'F9'"),
+    (BackfillRequest(date(2026, 3, 1), date(2026, 3, 2), scope=Scope(region="R2",
+                                                                     feeder="F1")),
+     {"regions": {"R1", "R2"}, "feeders": {"F1": "R1"}}, "feeder 'F1' is in region 'R1'"),
+])
+def test_bounds_and_known_topology(request_: BackfillRequest, kw: dict[str, Any],
+                                   message: str) -> None:
+    with pytest.raises(BackfillError, match=message):
+        validate(request_, today=TODAY, **kw)
+
+
+def test_known_region_and_feeder_pass_and_unchecked_ones_are_not_refused() -> None:
+    request = BackfillRequest(date(2026, 3, 1), date(2026, 3, 2),
+                              scope=Scope(region="R1", feeder="F1"))
+    validate(request, today=TODAY, regions={"R1"}, feeders={"F1": "R1"})
+    validate(request, today=TODAY)  # the CLI: nothing to check them against
+    validate(BackfillRequest(date(2026, 1, 1), date(2026, 4, 3)), today=TODAY,
+             max_days=92)  # exactly the bound
+    validate(BackfillRequest(date(1970, 1, 2), date(1970, 1, 3)), today=TODAY)
 
 
 def test_today_is_a_valid_last_day() -> None:
@@ -112,3 +142,42 @@ def test_job_store_records_and_reports_dead_jobs(tmp_path: object) -> None:
         store.get("../etc")
     with pytest.raises(JobNotFound):
         store.get("nope")
+
+
+def test_launch_limited_counts_queued_and_running_jobs(tmp_path: object) -> None:
+    settings = GridLakeSettings(_env_file=None, home=tmp_path)  # type: ignore[call-arg]
+    store = JobStore(settings)
+    started: list[str] = []
+
+    def launch(job: JobState) -> JobState:
+        started.append(job.id)
+        job.state, job.pid = "running", os.getpid()
+        store.save(job)
+        return job
+
+    store.launch = launch  # type: ignore[method-assign]
+    first = store.launch_limited("backfill", {"n": 1}, max_active=2)
+    store.launch_limited("backfill", {"n": 2}, max_active=2)
+    with pytest.raises(TooManyJobs, match="at most 2"):
+        store.launch_limited("backfill", {"n": 3}, max_active=2)
+    assert len(started) == 2 and len(store.list()) == 2  # the refused one left nothing
+    first.state = "succeeded"
+    store.save(first)
+    store.launch_limited("backfill", {"n": 3}, max_active=2)
+    assert len(started) == 3
+
+
+def test_a_failed_launch_does_not_hold_a_slot(tmp_path: object) -> None:
+    settings = GridLakeSettings(_env_file=None, home=tmp_path)  # type: ignore[call-arg]
+    store = JobStore(settings)
+
+    def launch(job: JobState) -> JobState:
+        raise OSError("no python")
+
+    store.launch = launch  # type: ignore[method-assign]
+    with pytest.raises(OSError):
+        store.launch_limited("backfill", {}, max_active=1)
+    [job] = store.list()
+    assert job.state == "failed" and "no python" in (job.error or "")
+    store.launch = lambda job: job  # type: ignore[method-assign]
+    assert store.launch_limited("backfill", {}, max_active=1).state == "queued"
