@@ -125,3 +125,15 @@ def test_a_12000_space_filter_is_a_quick_422(client: TestClient, users: Users) -
     assert r.status_code == 422
     assert r.json()["errors"][0]["loc"][:2] == ["query", "filter"]
     assert "200 characters" in r.json()["detail"]
+
+
+def test_a_lone_surrogate_in_a_body_is_4xx_not_500(client: TestClient, users: Users) -> None:
+    # valid JSON ("\ud800" is a legal escape) that no UTF-8 encoder accepts: the 422 reply
+    # must not try to echo it back
+    h = {**users.admin, "Content-Type": "application/json"}
+    for path, body in (("/api/v1/auth/login", b'{"username": "\\ud800", "password": "x"}'),
+                       ("/api/v1/users", b'{"username": "a\\ud800", "password": "\\udfff"}'),
+                       ("/api/v1/devices", b'{"device_id": "\\ud800"}')):
+        r = client.post(path, content=body, headers=h)
+        assert 400 <= r.status_code < 500, (path, r.status_code, r.text)
+        r.json()  # the error body is valid JSON
