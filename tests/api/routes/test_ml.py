@@ -66,8 +66,10 @@ def test_proxy_passes_identity_and_answers(proxied: TestClient, world: World,
     assert r.status_code == 409 and "no active model" in r.json()["detail"]
     r = proxied.post("/api/v1/ml/models/none-such/activate", headers=users.admin)
     assert r.status_code == 404
-    assert [e["action"] for e in proxied.get("/api/v1/audit", headers=users.admin).json()[
-        "entries"]][0] == "ml_activate"
+    # the ML service refused it: audited as a failed activation, with its status
+    last = proxied.get("/api/v1/audit", headers=users.admin).json()["entries"][0]
+    assert last["action"] == "ml_activate_failed" and last["target"] == "none-such"
+    assert last["detail"]["status"] == 404, last
 
 
 def test_proxy_enforces_roles_and_regions(proxied: TestClient, world: World,
