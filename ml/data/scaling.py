@@ -1,10 +1,11 @@
 """Per-channel scaling fitted on training data only, and explicit handling of gaps.
 
-Scaling: :class:`Scaler` standardises every channel with the mean and standard
-deviation of the *training* series (NaN ignored), then clips to ``±clip`` so that one
-absurd reading cannot saturate the network. Channels that are constant in training get
-a unit scale. The fitted scaler is stored in the model's metadata and reused unchanged
-for validation, test and serving data.
+Scaling: :class:`Scaler` maps every channel affinely, fitted on the *training* series
+only (NaN ignored): none, min-max, z-score or robust z-score (:class:`ScalerKind`), then
+clips to ``±clip`` so that one absurd reading cannot saturate the network. Channels that
+are (nearly) constant in training get a floor on their spread (see :class:`Scaler`). The
+fitted scaler is stored in the model's metadata and reused unchanged for validation, test
+and serving data.
 
 Gaps (runs of NaN, i.e. missing readings on the regular grid) are handled by
 :func:`fill_gaps`, one of two documented policies:
@@ -121,44 +122,112 @@ def fill_gaps(
     return segments
 
 
+class ScalerKind(StrEnum):
+    """How channels are scaled (fitted on the training series only).
+
+    * ``none``: raw values (only clipping, when asked);
+    * ``minmax``: ``(x - min) / (max - min)``, training data in ``[0, 1]`` (the published
+      AnomalyBERT preprocessing);
+    * ``zscore``: ``(x - mean) / std``;
+    * ``robust``: ``(x - median) / (IQR / 1.349)``, a z-score that outliers in the training
+      data do not stretch.
+    """
+
+    NONE = "none"
+    MINMAX = "minmax"
+    ZSCORE = "zscore"
+    ROBUST = "robust"
+
+
+#: Default scaler of new models (chosen by the ablation in docs/ml.md).
+DEFAULT_SCALER = ScalerKind.MINMAX
+#: A channel whose spread is below this fraction of its level is *near-constant*.
+NEAR_CONSTANT = 1e-3
+
+
 @dataclass(frozen=True)
 class Scaler:
-    """Per-channel standardisation, fitted on training data.
+    """Per-channel affine scaling ``(x - offset) / scale``, fitted on training data.
+
+    A channel that is (nearly) constant in training would get a tiny spread, and any
+    later deviation would explode to thousands of scaled units. The guard: a spread
+    below ``NEAR_CONSTANT`` (0.1 %) of the channel's level is raised to that floor, and an
+    exactly constant channel at level 0 gets a unit scale. Such channels are listed in
+    :attr:`near_constant` (and logged by the training code).
 
     Attributes:
-        mean: Per-channel mean.
-        scale: Per-channel standard deviation (1 for channels constant in training).
+        offset: Per-channel offset (min, mean or median by kind; 0 for ``none``).
+        scale: Per-channel divisor (> 0).
         clip: Scaled values are clipped to ``[-clip, clip]``; ``None`` disables it.
+        kind: How offset and scale were fitted.
+        near_constant: Indices of channels whose spread was raised by the guard.
 
     """
 
-    mean: np.ndarray
+    offset: np.ndarray
     scale: np.ndarray
     clip: float | None = 10.0
+    kind: ScalerKind = ScalerKind.ZSCORE
+    near_constant: tuple[int, ...] = ()
+
+    @property
+    def mean(self) -> np.ndarray:
+        """The offset (name kept for z-score models registered before scaler kinds)."""
+        return self.offset
 
     @property
     def n_channels(self) -> int:
         """Number of channels."""
-        return int(self.mean.shape[0])
+        return int(self.offset.shape[0])
 
     @classmethod
-    def fit(cls, arrays: list[np.ndarray], clip: float | None = 10.0) -> Scaler:
+    def identity(cls, n_channels: int) -> Scaler:
+        """A scaler that leaves ``n_channels`` channels unchanged (no clipping)."""
+        return cls(np.zeros(n_channels), np.ones(n_channels), None, ScalerKind.NONE)
+
+    @classmethod
+    def fit(cls, arrays: list[np.ndarray], clip: float | None = 10.0,
+            kind: ScalerKind | str = ScalerKind.ZSCORE) -> Scaler:
         """Fit on training arrays ``(T_i, C)`` (NaN ignored).
 
         Raises:
-            ValueError: No data, mismatched channels, or a channel without readings.
+            ValueError: No data, mismatched channels, a channel without readings, or an
+                infinite value.
 
         """
+        kind = ScalerKind(kind)
         if not arrays:
             raise ValueError("cannot fit a scaler on no data")
+        widths = {np.shape(a)[-1] if np.ndim(a) == 2 else -1 for a in arrays}
+        if len(widths) != 1 or -1 in widths:
+            raise ValueError(f"training arrays must all be (T, C) with one C, got {widths}")
         stacked = np.concatenate([np.asarray(a, dtype=np.float64) for a in arrays], axis=0)
-        if np.isnan(stacked).all(axis=0).any():
-            raise ValueError("a channel has no reading in the training data")
-        mean = np.nanmean(stacked, axis=0)
-        std = np.nanstd(stacked, axis=0)
-        tiny = 1e-8 * np.maximum(np.abs(mean), 1.0)
-        scale = np.where(std > tiny, std, 1.0)
-        return cls(mean=mean, scale=scale, clip=clip)
+        if np.isinf(stacked).any():
+            raise ValueError("the training data has infinite values")
+        empty = np.isnan(stacked).all(axis=0)
+        if empty.any():
+            raise ValueError(f"channel(s) {np.flatnonzero(empty).tolist()} have no reading "
+                             "in the training data")
+        n = stacked.shape[1]
+        if kind is ScalerKind.NONE:
+            return cls(np.zeros(n), np.ones(n), clip, kind)
+        if kind is ScalerKind.MINMAX:
+            lo, hi = np.nanmin(stacked, axis=0), np.nanmax(stacked, axis=0)
+            offset, spread, level = lo, hi - lo, np.maximum(np.abs(lo), np.abs(hi))
+        elif kind is ScalerKind.ZSCORE:
+            offset = np.nanmean(stacked, axis=0)
+            spread, level = np.nanstd(stacked, axis=0), np.abs(offset)
+        else:
+            q25, offset, q75 = np.nanpercentile(stacked, [25, 50, 75], axis=0)
+            spread, level = (q75 - q25) / 1.349, np.abs(offset)
+            # a channel that sits still most of the time has IQR 0: fall back to its std
+            std = np.nanstd(stacked, axis=0)
+            spread = np.where(spread > 0, spread, std)
+        floor = NEAR_CONSTANT * level
+        near = spread <= floor
+        scale = np.where(near, floor, spread)
+        scale = np.where(scale > 0, scale, 1.0)
+        return cls(offset, scale, clip, kind, tuple(np.flatnonzero(near).tolist()))
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         """Scale ``(..., C)`` values (NaN stays NaN), as float32.
@@ -169,24 +238,29 @@ class Scaler:
         """
         if values.shape[-1] != self.n_channels:
             raise ValueError(f"expected {self.n_channels} channels, got {values.shape[-1]}")
-        out = (values - self.mean) / self.scale
+        out = (values - self.offset) / self.scale
         if self.clip is not None:
             out = np.clip(out, -self.clip, self.clip)
         return out.astype(np.float32)
 
     def inverse(self, scaled: np.ndarray) -> np.ndarray:
         """Undo :meth:`transform` (clipped values stay clipped)."""
-        return np.asarray(scaled, dtype=np.float64) * self.scale + self.mean
+        return np.asarray(scaled, dtype=np.float64) * self.scale + self.offset
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (stored in the model metadata)."""
-        return {"kind": "standard", "mean": self.mean.tolist(), "scale": self.scale.tolist(),
-                "clip": self.clip}
+        return {"kind": self.kind.value, "offset": self.offset.tolist(),
+                "scale": self.scale.tolist(), "clip": self.clip,
+                "near_constant": list(self.near_constant)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Scaler:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`; also reads the z-score form of older models."""
         clip = d.get("clip")
-        return cls(mean=np.asarray(d["mean"], dtype=np.float64),
+        kind = d.get("kind", "zscore")
+        kind = ScalerKind.ZSCORE if kind == "standard" else ScalerKind(kind)
+        offset = d["offset"] if "offset" in d else d["mean"]
+        return cls(offset=np.asarray(offset, dtype=np.float64),
                    scale=np.asarray(d["scale"], dtype=np.float64),
-                   clip=None if clip is None else float(clip))
+                   clip=None if clip is None else float(clip), kind=kind,
+                   near_constant=tuple(int(i) for i in d.get("near_constant", ())))

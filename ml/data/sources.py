@@ -33,6 +33,7 @@ import pandas as pd
 
 from lakehouse.contracts.messages import ESS_BMS, MESSAGES
 from lakehouse.contracts.schema import Field, FieldType, MessageContract
+from ml.data.labels import LabelError, as_fault_types
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +140,8 @@ class Series:
         ts_ms: Event times, epoch milliseconds, shape ``(T,)``, evenly spaced.
         values: Readings, shape ``(T, C)``, float64, ``NaN`` where missing.
         fault_types: Ground truth per step, shape ``(T,)``: the fault type, ``""`` when
-            normal; ``None`` when the source has no labels.
+            normal; ``None`` when the source has no labels. Boolean and 0/1 labels are
+            accepted and normalised (:func:`ml.data.labels.as_fault_types`).
 
     """
 
@@ -154,8 +156,16 @@ class Series:
                 f"{self.device_id}: values must be (T, C) and ts (T,), got "
                 f"{self.values.shape} and {self.ts_ms.shape}"
             )
-        if self.fault_types is not None and self.fault_types.shape != self.ts_ms.shape:
-            raise SourceError(f"{self.device_id}: fault_types must be shaped like ts")
+        if self.fault_types is not None:
+            if np.shape(self.fault_types) != self.ts_ms.shape:
+                raise SourceError(f"{self.device_id}: {np.shape(self.fault_types)[0]} labels "
+                                  f"for {self.ts_ms.shape[0]} steps")
+            try:
+                # 0/1 and boolean labels become fault types ("" normal): compared with ""
+                # as they were, every step of a numeric label array read as anomalous
+                object.__setattr__(self, "fault_types", as_fault_types(self.fault_types))
+            except LabelError as err:
+                raise SourceError(f"{self.device_id}: {err}") from err
 
     def __len__(self) -> int:
         return int(self.values.shape[0])

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from ml.data.degradation import DegradationConfig, degrade
-from ml.data.scaling import GapPolicy, Scaler, fill_gaps
+from ml.data.scaling import DEFAULT_SCALER, GapPolicy, Scaler, ScalerKind, fill_gaps
 from ml.data.sources import Series
 from ml.models.anomalybert import AnomalyBert, AnomalyBertConfig
 from ml.progress import progress_bar
@@ -47,6 +47,8 @@ class TrainConfig:
         grad_clip: Maximum global gradient norm.
         seed: Seed of data sampling, degradation, initialisation and dropout.
         degradation: Synthetic degradation settings.
+        scaler: How channels are scaled (fitted on the training series only).
+        clip: Scaled values are clipped to ``±clip`` (``None``: no clipping).
         gap_policy: How gaps in the training series are handled.
         max_gap: Longest gap that is interpolated.
         checkpoint_every: Save a checkpoint every this many steps (0: never).
@@ -65,6 +67,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     degradation: DegradationConfig = field(default_factory=DegradationConfig)
+    scaler: ScalerKind = DEFAULT_SCALER
+    clip: float | None = 10.0
     gap_policy: GapPolicy = GapPolicy.INTERPOLATE
     max_gap: int = 6
     checkpoint_every: int = 0
@@ -83,6 +87,7 @@ class TrainConfig:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["degradation"] = self.degradation.to_dict()
         d["gap_policy"] = self.gap_policy.value
+        d["scaler"] = self.scaler.value
         d["checkpoint_dir"] = None if self.checkpoint_dir is None else str(self.checkpoint_dir)
         return d
 
@@ -151,6 +156,21 @@ def sample_batch(segments: Sequence[np.ndarray], window: int, batch_size: int,
         xs.append(d.values)
         ys.append(d.mask)
     return np.stack(xs).astype(np.float32), np.stack(ys).astype(np.float32)
+
+
+def fit_scaler(series: Sequence[Series], config: TrainConfig) -> Scaler:
+    """The scaler of ``config`` fitted on the training series (near-constant channels logged).
+
+    Raises:
+        ValueError: No usable training data.
+
+    """
+    scaler = Scaler.fit([s.values for s in series], clip=config.clip, kind=config.scaler)
+    if scaler.near_constant:
+        logger.warning("channels %s are (nearly) constant in the training data: their "
+                       "scale is floored at %.1g of their level", list(scaler.near_constant),
+                       1e-3)
+    return scaler
 
 
 def lr_lambda(warmup: int, total: int, min_ratio: float) -> Callable[[int], float]:
@@ -259,7 +279,7 @@ def train(
     if n_ch != {model_config.n_channels}:
         raise ValueError(f"series have {sorted(n_ch)} channels, the model expects "
                          f"{model_config.n_channels}")
-    scaler = Scaler.fit([s.values for s in series])
+    scaler = fit_scaler(series, cfg)
     segments = scaled_segments(series, scaler, model_config.window, cfg.gap_policy,
                                cfg.max_gap)
     torch.manual_seed(cfg.seed)

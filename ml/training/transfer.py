@@ -17,10 +17,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ml.data.scaling import Scaler
 from ml.data.sources import Series
 from ml.models.anomalybert import AnomalyBert
-from ml.training.train import TrainConfig, TrainResult, fit, scaled_segments
+from ml.training.train import TrainConfig, TrainResult, fit, fit_scaler, scaled_segments
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ def transfer(
     n_ch = channels.pop()
     reinit = n_ch != parent.config.n_channels
     model = parent.with_channels(n_ch)
-    scaler = Scaler.fit([s.values for s in target])
+    scaler = fit_scaler(target, cfg)
     segments = scaled_segments(target, scaler, model.config.window, cfg.gap_policy,
                                cfg.max_gap)
     logger.info("transfer: %d -> %d channels (embedding %s)", parent.config.n_channels, n_ch,

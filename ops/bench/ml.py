@@ -57,7 +57,7 @@ def _speed(config: AnomalyBertConfig, train_steps: int, score_windows: int,
     timed = TrainConfig(steps=train_steps, batch_size=16, warmup_steps=1, seed=seed,
                         log_every=0)
     _, seconds = fit(model, segments, timed)
-    scaler = Scaler(mean=np.zeros(c), scale=np.ones(c), clip=None)
+    scaler = Scaler.identity(c)
     scorer = Scorer(model, scaler, batch_size=16)
     t0 = time.perf_counter()
     scorer.score_scaled([series])

@@ -46,7 +46,7 @@ def test_gaps_split_intervals_and_ongoing_is_the_last_scored_step() -> None:
 def test_score_devices_matches_the_scorer_and_rejects_unscorable_series() -> None:
     torch.manual_seed(0)
     cfg = tiny_config(3, n_patches=4)  # window of 32 steps
-    scorer = Scorer(AnomalyBert(cfg), Scaler(np.zeros(3), np.ones(3)), stride=8)
+    scorer = Scorer(AnomalyBert(cfg), Scaler.identity(3), stride=8)
     rng = np.random.default_rng(0)
     vals = rng.normal(size=(100, 3))
     vals[40:43] = np.nan  # short gap: interpolated
