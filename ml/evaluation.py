@@ -8,12 +8,17 @@ anomalous when its score is ``>= threshold``):
 * **PA-F1** - F1 after *point adjustment*: when any step of a contiguous true anomaly
   segment is predicted, the whole segment counts as predicted (optimistic; reported
   for comparison with the literature only);
+* **AUC-ROC** - area under the ROC curve (the probability that a random anomalous step
+  scores above a random normal one, ties counting half; 0.5 for a random scorer);
 * **AUC-PR** - average precision, ``Σ_k (R_k − R_{k−1}) · P_k`` over the distinct score
   thresholds in decreasing order (threshold-free; a random scorer gets the anomaly
   ratio);
 * **(P + R) / 2** - the mean of point-wise precision and recall;
 * **recall by fault type** - share of the steps of each fault type predicted, and
   **event recall** - share of each type's fault events with at least one predicted step.
+
+Labels may be fault-type strings, booleans or 0/1 numbers (normalised by
+:func:`ml.data.labels.as_fault_types`).
 
 Thresholds are chosen on *validation* data, never with test labels:
 ``ThresholdMethod.QUANTILE`` (default) takes a high quantile (99.5 %) of the scores of
@@ -37,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from ml.data.degradation import DegradationConfig, degrade
+from ml.data.labels import as_fault_types
 from ml.data.scaling import GapPolicy, fill_gaps
 from ml.data.sources import Series
 from ml.inference import Scorer
@@ -92,6 +98,24 @@ def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve by ranks (ties count half); NaN without both classes."""
+    y = np.asarray(labels, dtype=bool)
+    pos, neg = int(y.sum()), int((~y).sum())
+    if pos == 0 or neg == 0:
+        return math.nan
+    order = np.argsort(scores, kind="stable")
+    s = np.asarray(scores)[order]
+    ranks = np.empty(len(s), dtype=np.float64)
+    # average rank of each run of equal scores (1-based), so ties count half
+    edges = np.r_[0, np.flatnonzero(np.diff(s)) + 1, len(s)]
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        ranks[a:b] = (a + 1 + b) / 2.0
+    rank_of = np.empty_like(ranks)
+    rank_of[order] = ranks
+    return float((rank_of[y].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
+
+
 def best_f1_threshold(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     """The threshold maximising point-wise F1 and that F1 (``(inf, 0)`` without positives)."""
     pos = float(labels.sum())
@@ -122,6 +146,9 @@ class Evaluation:
         pa_precision: Point-adjusted precision.
         pa_recall: Point-adjusted recall.
         auc_pr: Average precision (threshold-free).
+        auc_roc: Area under the ROC curve (threshold-free).
+        flagged_ratio: Share of steps predicted anomalous at the threshold (compare with
+            ``anomaly_ratio``: a threshold rule that flags far more is unusable).
         anomaly_ratio: Share of anomalous steps (the AUC-PR of a random scorer).
         n_steps: Steps evaluated.
         recall_by_type: Point-wise recall per fault type.
@@ -147,6 +174,8 @@ class Evaluation:
     event_recall_by_type: dict[str, float] = field(default_factory=dict)
     oracle_threshold: float | None = None
     oracle_f1: float | None = None
+    auc_roc: float = math.nan
+    flagged_ratio: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (stored in the model metadata)."""
@@ -166,16 +195,25 @@ def evaluate_scores(
     threshold_method: str = "given",
     label_tuned: bool = False,
 ) -> Evaluation:
-    """Metrics of per-step scores against per-step fault types (``""`` = normal).
+    """Metrics of per-step scores against per-step labels.
 
+    Labels are fault types (``""`` = normal), booleans or 0/1 numbers, one per score.
     Steps with a NaN score (gaps, too-short segments) are left out. Segments for point
     adjustment and events never span two series.
+
+    Raises:
+        ValueError: A label array whose length differs from its scores, or no step with
+            a score.
+
     """
     sc_parts, lab_parts, ft_parts, pred_parts, pa_parts = [], [], [], [], []
     events: dict[str, list[bool]] = {}
     for s, ft in zip(scores, fault_types, strict=True):
+        ft = as_fault_types(ft)
+        if len(ft) != len(s):
+            raise ValueError(f"{len(ft)} labels for {len(s)} scores")
         ok = ~np.isnan(s)
-        s, ft = s[ok], np.asarray(ft)[ok]
+        s, ft = s[ok], ft[ok]
         lab = ft != ""
         pred = s >= threshold
         sc_parts.append(s)
@@ -186,7 +224,10 @@ def evaluate_scores(
         for kind in np.unique(ft[lab]).tolist():
             for a, b in runs(ft == kind):
                 events.setdefault(kind, []).append(bool(pred[a:b].any()))
-    sc = np.concatenate(sc_parts)
+    sc = np.concatenate(sc_parts) if sc_parts else np.zeros(0)
+    if not len(sc):
+        raise ValueError("no step has a score (every series is shorter than a window or "
+                         "in a gap)")
     lab = np.concatenate(lab_parts)
     ft_all = np.concatenate(ft_parts)
     pred = np.concatenate(pred_parts)
@@ -199,7 +240,8 @@ def evaluate_scores(
     return Evaluation(
         threshold=float(threshold), threshold_method=threshold_method, f1=f, precision=p,
         recall=r, mean_pr=(p + r) / 2, pa_f1=paf, pa_precision=pap, pa_recall=par,
-        auc_pr=average_precision(sc, lab), anomaly_ratio=float(lab.mean()) if len(lab) else 0.0,
+        auc_pr=average_precision(sc, lab), auc_roc=roc_auc(sc, lab),
+        flagged_ratio=float(pred.mean()), anomaly_ratio=float(lab.mean()) if len(lab) else 0.0,
         n_steps=int(len(lab)), recall_by_type=by_type,
         event_recall_by_type={k: float(np.mean(v)) for k, v in sorted(events.items())},
         oracle_threshold=oracle_t, oracle_f1=oracle_f,

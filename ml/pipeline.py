@@ -66,11 +66,13 @@ def fit_model(
     validation_fraction: float = 0.15,
     threshold_method: ThresholdMethod = ThresholdMethod.QUANTILE,
     label_tuned: bool = False,
+    quantile: float = 0.995,
 ) -> FitOutcome:
     """Train from scratch (``model_config``) or fine-tune (``parent``), then threshold.
 
-    The threshold comes from the held-out tail of the normal series; ``test`` (labelled)
-    is only used for the evaluation.
+    The threshold comes from the held-out tail of the normal series (``quantile`` of its
+    scores, or the synthetic rule); ``test`` (labelled) is only used for the evaluation,
+    which names the rule (e.g. ``quantile:0.995``).
 
     Raises:
         ValueError: Neither or both of ``model_config`` and ``parent`` given.
@@ -86,11 +88,12 @@ def fit_model(
         result = train(fit_part, model_config, train_config)
     scorer = Scorer(result.model, result.scaler)
     threshold = choose_threshold(scorer, val_part, threshold_method,
-                                 degradation=train_config.degradation)
+                                 degradation=train_config.degradation, quantile=quantile)
+    rule = (f"quantile:{quantile:g}" if threshold_method is ThresholdMethod.QUANTILE
+            else threshold_method.value)
     evaluation = None
     if test is not None:
-        evaluation = evaluate_model(scorer, test, threshold, threshold_method.value,
-                                    label_tuned=label_tuned)
+        evaluation = evaluate_model(scorer, test, threshold, rule, label_tuned=label_tuned)
     return FitOutcome(result, threshold, threshold_method, evaluation, data, train_config,
                       parent_id, extra={"train_seconds": round(result.seconds, 3),
                                         "steps_per_s": round(result.steps_per_s, 3),

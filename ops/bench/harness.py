@@ -176,6 +176,32 @@ def bench_ml_lake(settings: GridLakeSettings) -> dict[str, Any]:
     return run_lake_benchmark(settings)
 
 
+def bench_ml(settings: GridLakeSettings) -> dict[str, Any]:
+    """AnomalyBERT speed (small and published configurations), detection, transfer.
+
+    Needs no stack: training and scoring speed on this CPU, detection on the seeded ESS
+    site, fine-tuning on a second site.
+    """
+    from ops.bench.ml import run_benchmark  # lazy: torch
+
+    return run_benchmark(settings)
+
+
+def bench_ml_ablation(settings: GridLakeSettings) -> dict[str, Any]:
+    """AnomalyBERT ablation: old vs faithful degradations and each scaler.
+
+    Several data sets and seeds, no stack; docs/ml.md keeps the table.
+    """
+    from ops.bench import ml_ablation  # lazy: torch
+
+    results = ml_ablation.run_benchmark()
+    table = settings.home / "bench" / "ml_ablation.md"
+    table.parent.mkdir(parents=True, exist_ok=True)
+    table.write_text(ml_ablation.markdown(results) + "\n")
+    log.info("ablation table: %s", table)
+    return ml_ablation.flat(results)
+
+
 def bench_backfill(settings: GridLakeSettings) -> dict[str, Any]:
     """Backfill rows/s over a simulated month vs the stream's replay time (isolated lake).
 
@@ -208,6 +234,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     "api": bench_api,
     "api_filter_stall": bench_api_filter_stall,
     "ml_lake": bench_ml_lake,
+    "ml": bench_ml,
+    "ml_ablation": bench_ml_ablation,
     "backfill": bench_backfill,
     "publish_to_api": bench_publish_to_api,
     "memory": bench_memory,

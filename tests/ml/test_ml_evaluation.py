@@ -15,6 +15,7 @@ from ml.evaluation import (
     evaluate_scores,
     point_adjust,
     precision_recall_f1,
+    roc_auc,
 )
 from ml.pipeline import FitOutcome
 from tests.ml.ml_helpers import SiteData
@@ -78,3 +79,47 @@ def test_thresholds_use_no_labels(trained_a: FitOutcome, site_a: SiteData) -> No
     assert s1 == s2 and 0.0 < s1 < 1.0
     with pytest.raises(ValueError):
         choose_threshold(scorer, [s.slice(0, 10) for s in unlabelled])
+
+
+def test_roc_auc_matches_pairwise_count() -> None:
+    rng = np.random.default_rng(3)
+    scores = np.round(rng.random(300), 1)  # many ties
+    labels = rng.random(300) < 0.2
+    pos, neg = scores[labels], scores[~labels]
+    pairs = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    assert roc_auc(scores, labels) == pytest.approx(pairs / (len(pos) * len(neg)))
+    assert roc_auc(np.array([0.9, 0.1]), np.array([True, False])) == 1.0
+    assert roc_auc(np.array([0.1, 0.9]), np.array([True, False])) == 0.0
+    assert math.isnan(roc_auc(np.ones(3), np.ones(3, dtype=bool)))
+
+
+@pytest.mark.parametrize("labels", [
+    np.array([0, 1, 1, 0, 0, 0]),                          # 0/1 integers
+    np.array([0.0, 1.0, 1.0, 0.0, 0.0, 0.0]),              # 0/1 floats
+    np.array([False, True, True, False, False, False]),   # booleans
+    np.array(["", "x", "x", "", "", ""]),                  # fault types
+    np.array(["0", "1", "true", "normal", "false", ""], dtype=object),  # words
+])
+def test_evaluate_scores_reads_every_label_form(labels: np.ndarray) -> None:
+    # a perfect scorer: F1 1.0 and the true anomaly ratio, whatever the label form (0/1
+    # arrays used to be read as all-anomalous: ratio 1.0 and F1 0.667)
+    scores = np.array([0.1, 0.9, 0.8, 0.2, 0.1, 0.3])
+    ev = evaluate_scores([scores], [labels], threshold=0.5)
+    assert ev.anomaly_ratio == pytest.approx(2 / 6)
+    assert ev.f1 == 1.0 and ev.auc_pr == 1.0 and ev.auc_roc == 1.0
+
+
+def test_evaluate_scores_refuses_ambiguous_labels() -> None:
+    with pytest.raises(ValueError, match="missing"):
+        evaluate_scores([np.array([0.1, 0.9])], [np.array([0.0, np.nan])], threshold=0.5)
+    with pytest.raises(ValueError, match="labels for"):
+        evaluate_scores([np.array([0.1, 0.9, 0.3])], [np.array([0, 1])], threshold=0.5)
+    with pytest.raises(ValueError, match="no step has a score"):
+        evaluate_scores([np.array([np.nan])], [np.array([1])], threshold=0.5)
+
+
+def test_series_labels_from_numeric_arrays() -> None:
+    s = Series("d", np.arange(4), np.zeros((4, 1)), np.array([0, 1, 0, 0]))
+    assert s.labels is not None and s.labels.tolist() == [False, True, False, False]
+    with pytest.raises(ValueError, match="3 labels for 4 steps"):
+        Series("d", np.arange(4), np.zeros((4, 1)), np.array([0, 1, 0]))

@@ -39,7 +39,10 @@ def test_save_load_gives_identical_scores(tmp_path: Path, trained_a: FitOutcome,
     stored = json.loads((tmp_path / meta.model_id / "metadata.json").read_text())
     assert stored["data"]["channels"] == list(site_a.description.channels)
     assert stored["data"]["units"][0] == "V"
-    assert stored["scaler"]["mean"] == trained_a.result.scaler.mean.tolist()
+    scaler = trained_a.result.scaler
+    assert stored["scaler"]["offset"] == scaler.offset.tolist()
+    assert stored["scaler"]["kind"] == scaler.kind.value == stored["train_config"]["scaler"]
+    assert loaded.scaler.kind is scaler.kind and np.array_equal(loaded.scaler.scale, scaler.scale)
     assert stored["model_config"]["patch_size"] == 8
     assert stored["train_config"]["lr"] == 1e-3
     assert stored["metrics"]["f1"] == trained_a.evaluation.f1  # type: ignore[union-attr]

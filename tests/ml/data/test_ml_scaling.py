@@ -3,25 +3,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.data.scaling import GapPolicy, Scaler, fill_gaps
+from ml.data.scaling import GapPolicy, Scaler, ScalerKind, fill_gaps
 
 
 def test_scaler_fits_training_data_only() -> None:
     rng = np.random.default_rng(0)
     train = rng.normal([5.0, -2.0, 7.0], [2.0, 0.5, 0.0], size=(5000, 3))
     test = rng.normal([50.0, -2.0, 7.0], [2.0, 0.5, 0.0], size=(100, 3))
-    sc = Scaler.fit([train[:2500], train[2500:]])
+    sc = Scaler.fit([train[:2500], train[2500:]], kind="zscore")
     z = sc.transform(train)
     assert np.allclose(z[:, :2].mean(axis=0), 0, atol=1e-6)
     assert np.allclose(z[:, :2].std(axis=0), 1, atol=1e-4)
-    assert sc.scale[2] == 1.0  # constant in training: unit scale
+    assert sc.scale[2] == pytest.approx(7e-3)  # constant in training: 0.1 % of its level
+    assert sc.near_constant == (2,)
     assert np.all(sc.transform(test)[:, 0] == sc.clip)  # far outside training: clipped
     assert z.dtype == np.float32
 
 
 def test_scaler_ignores_nan_and_round_trips() -> None:
     x = np.array([[1.0, np.nan], [3.0, 4.0], [np.nan, 8.0]])
-    sc = Scaler.fit([x], clip=None)
+    sc = Scaler.fit([x], clip=None, kind="zscore")
     assert np.allclose(sc.mean, [2.0, 6.0]) and np.allclose(sc.scale, [1.0, 2.0])
     assert np.isnan(sc.transform(x)[0, 1])
     again = Scaler.from_dict(sc.to_dict())
@@ -33,6 +34,60 @@ def test_scaler_ignores_nan_and_round_trips() -> None:
         Scaler.fit([np.array([[1.0, np.nan]])])
     with pytest.raises(ValueError):
         Scaler.fit([])
+
+
+@pytest.mark.parametrize("kind", list(ScalerKind))
+def test_each_scaler_kind_fits_training_data(kind: ScalerKind) -> None:
+    rng = np.random.default_rng(1)
+    x = np.column_stack([rng.normal(100.0, 5.0, 4000), rng.uniform(-2.0, 6.0, 4000)])
+    sc = Scaler.fit([x], clip=None, kind=kind)
+    z = sc.transform(x).astype(np.float64)
+    if kind is ScalerKind.NONE:
+        assert np.allclose(z, x, rtol=1e-6)
+    elif kind is ScalerKind.MINMAX:
+        assert np.allclose(z.min(axis=0), 0.0, atol=1e-6)
+        assert np.allclose(z.max(axis=0), 1.0, atol=1e-6)
+    elif kind is ScalerKind.ZSCORE:
+        assert np.allclose(z.mean(axis=0), 0.0, atol=1e-4)
+        assert np.allclose(z.std(axis=0), 1.0, atol=1e-4)
+    else:
+        assert np.allclose(np.median(z, axis=0), 0.0, atol=1e-3)
+        q25, q75 = np.percentile(z, [25, 75], axis=0)
+        assert np.allclose(q75 - q25, 1.349, atol=1e-3)
+    again = Scaler.from_dict(sc.to_dict())
+    assert again.kind is kind
+    assert np.array_equal(again.transform(x), sc.transform(x))
+
+
+def test_near_constant_channels_do_not_explode() -> None:
+    # a channel that barely moves in training (800 V +- 1 µV) and one exactly 0:
+    # a plain z-score would put a 1 V step at ~10^6 scaled units
+    rng = np.random.default_rng(2)
+    train = np.column_stack([800.0 + 1e-6 * rng.standard_normal(1000), np.zeros(1000),
+                             rng.normal(0.0, 1.0, 1000)])
+    for kind in (ScalerKind.MINMAX, ScalerKind.ZSCORE, ScalerKind.ROBUST):
+        sc = Scaler.fit([train], clip=None, kind=kind)
+        assert sc.near_constant == (0, 1), kind
+        step = sc.transform(np.array([[801.0, 1.0, 0.0]]))[0]
+        assert abs(step[0] - sc.transform(train[:1])[0, 0]) == pytest.approx(1.0 / 0.8, rel=1e-3)
+        assert abs(step[1]) == pytest.approx(1.0)  # level 0: unit scale
+    assert Scaler.fit([train], kind="zscore").near_constant == (0, 1)
+
+
+def test_older_zscore_metadata_still_loads() -> None:
+    old = {"kind": "standard", "mean": [1.0, 2.0], "scale": [2.0, 4.0], "clip": 10.0}
+    sc = Scaler.from_dict(old)
+    assert sc.kind is ScalerKind.ZSCORE and sc.near_constant == ()
+    assert sc.transform(np.array([[3.0, 6.0]])).tolist() == [[1.0, 1.0]]
+
+
+def test_scaler_refuses_bad_training_data() -> None:
+    with pytest.raises(ValueError, match="infinite"):
+        Scaler.fit([np.array([[1.0], [np.inf]])])
+    with pytest.raises(ValueError, match="one C"):
+        Scaler.fit([np.zeros((3, 2)), np.zeros((3, 3))])
+    with pytest.raises(ValueError):
+        Scaler.fit([np.zeros((3, 1))], kind="nosuch")
 
 
 def _series(n: int = 20) -> np.ndarray:

@@ -30,7 +30,7 @@ def test_small_model_detects_injected_faults_far_better_than_chance(
     assert ev.f1 >= 0.6
     assert ev.auc_pr >= 0.5 and ev.auc_pr >= 3 * ev.anomaly_ratio
     assert ev.pa_f1 >= ev.f1 * 0.95
-    assert ev.threshold_method == "quantile"
+    assert ev.threshold_method == "quantile:0.995"
     assert set(ev.recall_by_type) == {"ess_cell_imbalance", "ess_thermal_runaway"}
     assert all(r >= 0.6 for r in ev.recall_by_type.values())
     assert all(r >= 0.5 for r in ev.event_recall_by_type.values())
