@@ -50,7 +50,7 @@ def test_lr_schedule_warms_up_then_decays() -> None:
 def test_batches_have_window_shapes_and_masks(site_a: SiteData) -> None:
     rng = np.random.default_rng(0)
     segs = [np.asarray(s.values[:1000], dtype=np.float32) for s in site_a.normal]
-    x, y = sample_batch(segs, 256, 16, rng, DegradationConfig())
+    x, y = sample_batch(segs, 256, 16, rng, DegradationConfig(), 16)
     assert x.shape == (16, 256, 9) and y.shape == (16, 256)
     assert set(np.unique(y)) <= {0.0, 1.0} and y.any()
 
