@@ -15,9 +15,9 @@ import pytest
 
 from ml.data.degradation import (
     Applied,
-    Degraded,
     DegradationConfig,
     DegradationKind,
+    Degraded,
     degrade,
 )
 
@@ -289,7 +289,7 @@ def test_kind_frequencies_follow_the_published_probabilities() -> None:
 @pytest.mark.parametrize("steps", [*STEPS, 100, 200])
 def test_interval_lengths_cover_exactly_the_published_bounds(steps: int) -> None:
     low, high = _bounds(steps)
-    lengths = set()
+    lengths: set[int] = set()
     for seed in range(600):
         rng = np.random.default_rng(seed)
         out = degrade(rng.random((steps, 1)), rng, DegradationConfig.only(UNIFORM))
@@ -391,11 +391,11 @@ def test_v1_differs_from_published_where_documented() -> None:
     assert (V1.soft_source, V1.soft_weight_max, V1.peak_label_margin, V1.length_mode) == (
         "same", 1.0, 0, "resample")
     rng = np.random.default_rng(4)
-    constants = []
+    found = []
     for _ in range(300):
         out = degrade(rng.normal(size=(50, 1)), rng, V1.always(UNIFORM))
-        constants.append(out.values[out.applied[0].start, 0])
-    constants = np.array(constants)
+        found.append(out.values[out.applied[0].start, 0])
+    constants = np.array(found)
     assert constants.min() < -2.5 and constants.max() > 2.5  # U(-3, 3) in scaled units
 
 
@@ -419,7 +419,7 @@ def test_v1_probabilities_are_respected() -> None:
 def test_v1_multiple_draws_and_bounded_intervals() -> None:
     rng = np.random.default_rng(5)
     cfg = DegradationConfig.gridlake_v1(draws=3, max_fraction=0.1)
-    lengths = set()
+    lengths: set[int] = set()
     for _ in range(300):
         out = degrade(rng.normal(size=(200, 3)), rng, cfg)
         assert len(out.kinds) <= 3
