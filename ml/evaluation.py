@@ -286,7 +286,8 @@ def choose_threshold(
     windows, masks = [], []
     for seg in segs:
         for a in range(0, len(seg) - w + 1, w):
-            d = degrade(seg[a:a + w], rng, cfg, pool=seg)
+            d = degrade(seg[a:a + w], rng, cfg, pool=seg, origin=a,
+                        patch_size=scorer.model.config.patch_size)
             windows.append(d.values)
             masks.append(d.mask)
     scores = np.concatenate(scorer.score_scaled(windows))

@@ -140,11 +140,14 @@ def scaled_segments(series: Sequence[Series], scaler: Scaler, window: int,
 
 
 def sample_batch(segments: Sequence[np.ndarray], window: int, batch_size: int,
-                 rng: np.random.Generator,
-                 degradation: DegradationConfig) -> tuple[np.ndarray, np.ndarray]:
+                 rng: np.random.Generator, degradation: DegradationConfig,
+                 patch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Random degraded windows and their masks: ``(B, W, C)`` float32, ``(B, W)`` float32.
 
-    Positions are uniform over all possible window starts of all segments.
+    Positions are uniform over all possible window starts of all segments. Each window
+    is degraded with its segment as the pool and its start as the origin (a sped-up
+    length adjustment reads the data before the window); ``patch_size`` is the model's,
+    which sets the label margin around a peak.
     """
     sizes = np.array([len(s) - window + 1 for s in segments], dtype=np.float64)
     which = rng.choice(len(segments), size=batch_size, p=sizes / sizes.sum())
@@ -152,7 +155,8 @@ def sample_batch(segments: Sequence[np.ndarray], window: int, batch_size: int,
     for i in which.tolist():
         seg = segments[i]
         start = int(rng.integers(0, len(seg) - window + 1))
-        d = degrade(seg[start:start + window], rng, degradation, pool=seg)
+        d = degrade(seg[start:start + window], rng, degradation, pool=seg, origin=start,
+                    patch_size=patch_size)
         xs.append(d.values)
         ys.append(d.mask)
     return np.stack(xs).astype(np.float32), np.stack(ys).astype(np.float32)
@@ -217,7 +221,8 @@ def fit(
     t0 = time.perf_counter()
     with progress_bar(config.progress, config.steps - first, description) as advance:
         for step in range(first, config.steps):
-            x, y = sample_batch(segments, window, config.batch_size, rng, config.degradation)
+            x, y = sample_batch(segments, window, config.batch_size, rng, config.degradation,
+                                model.config.patch_size)
             logits = model(torch.from_numpy(x))
             loss = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(y))
             opt.zero_grad(set_to_none=True)

@@ -123,3 +123,25 @@ def test_series_labels_from_numeric_arrays() -> None:
     assert s.labels is not None and s.labels.tolist() == [False, True, False, False]
     with pytest.raises(ValueError, match="3 labels for 4 steps"):
         Series("d", np.arange(4), np.zeros((4, 1)), np.array([0, 1, 0]))
+
+def test_synthetic_threshold_degrades_at_the_origin_with_the_patch_size(
+        trained_a: FitOutcome, site_a: SiteData, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ml.evaluation as evaluation_module
+
+    seen: list[tuple[int | None, int | None]] = []
+    real = evaluation_module.degrade
+
+    def spy(window: np.ndarray, rng: np.random.Generator, config: object,
+            pool: np.ndarray, origin: int | None = None,
+            patch_size: int | None = None) -> object:
+        seen.append((origin, patch_size))
+        return real(window, rng, config, pool=pool, origin=origin,  # type: ignore[arg-type]
+                    patch_size=patch_size)
+
+    monkeypatch.setattr(evaluation_module, "degrade", spy)
+    scorer = trained_a.scorer()
+    choose_threshold(scorer, [Series(s.device_id, s.ts_ms, s.values)
+                              for s in site_a.normal[:1]], ThresholdMethod.SYNTHETIC)
+    w = scorer.window
+    assert seen and all(p == scorer.model.config.patch_size for _, p in seen)
+    assert [o for o, _ in seen][:3] == [0, w, 2 * w]  # non-overlapping windows

@@ -50,7 +50,7 @@ def test_lr_schedule_warms_up_then_decays() -> None:
 def test_batches_have_window_shapes_and_masks(site_a: SiteData) -> None:
     rng = np.random.default_rng(0)
     segs = [np.asarray(s.values[:1000], dtype=np.float32) for s in site_a.normal]
-    x, y = sample_batch(segs, 256, 16, rng, DegradationConfig())
+    x, y = sample_batch(segs, 256, 16, rng, DegradationConfig(), 16)
     assert x.shape == (16, 256, 9) and y.shape == (16, 256)
     assert set(np.unique(y)) <= {0.0, 1.0} and y.any()
 
@@ -85,3 +85,27 @@ def test_training_rejects_bad_input(site_a: SiteData) -> None:
     assert math.isinf(
         train(_short(site_a), tiny_config(9, n_patches=4), dataclasses.replace(
             cfg, batch_size=2)).steps_per_s) is False
+
+
+def test_batches_degrade_windows_at_their_origin_with_the_patch_size(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A missing origin would silently disable the published speed-up."""
+    import ml.training.train as train_module
+
+    seen: list[tuple[np.ndarray, np.ndarray, int | None, int | None]] = []
+    real = train_module.degrade
+
+    def spy(window: np.ndarray, rng: np.random.Generator, config: DegradationConfig,
+            pool: np.ndarray, origin: int | None = None,
+            patch_size: int | None = None) -> object:
+        seen.append((window, pool, origin, patch_size))
+        return real(window, rng, config, pool=pool, origin=origin, patch_size=patch_size)
+
+    monkeypatch.setattr(train_module, "degrade", spy)
+    rng = np.random.default_rng(0)
+    segs = [rng.normal(size=(300 + 50 * i, 2)).astype(np.float32) for i in range(3)]
+    sample_batch(segs, 64, 12, rng, DegradationConfig(), 8)
+    assert len(seen) == 12
+    for window, pool, origin, patch in seen:
+        assert origin is not None and patch == 8
+        assert np.array_equal(pool[origin:origin + 64], window)
