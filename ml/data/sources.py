@@ -609,6 +609,10 @@ class GenericFileSource:
             d["map"] = ",".join(f"{a}:{b}" for a, b in self.mapping)
         return d
 
+    def read(self) -> tuple[DataDescription, list[Series]]:
+        """The description and the series, from one reading of the file."""
+        return self._load()
+
     def description(self) -> DataDescription:
         """Channels and grid of the file's series (contract :data:`GENERIC_CONTRACT`)."""
         return self._load()[0]
