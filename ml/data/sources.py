@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -727,11 +728,19 @@ def _with_intervals(series: list[Series], items: Sequence[tuple[Any, Any, str, s
     return out
 
 
-def check_series_length(series: Sequence[Series], window: int, what: str = "data") -> None:
+def check_series_length(series: Sequence[Series], window: int, what: str = "data",
+                        validation_fraction: float = 0.0) -> None:
     """Refuse data where no series is as long as one model window.
 
+    Args:
+        series: The series.
+        window: The model window in steps.
+        what: What the series are, for the message.
+        validation_fraction: Fraction of every series held out for the threshold: that
+            tail, and the rest, must each hold a window too.
+
     Raises:
-        SourceError: The longest series is shorter than ``window`` steps.
+        SourceError: The longest series (or its part) is shorter than ``window`` steps.
 
     """
     longest = max((len(s) for s in series), default=0)
@@ -740,7 +749,14 @@ def check_series_length(series: Sequence[Series], window: int, what: str = "data
             f"{what}: the longest series has {longest} steps, shorter than the model "
             f"window of {window} steps (n_patches x patch_size): give more data or a "
             "smaller --n-patches/--patch-size")
-
+    tail = int(longest - round(longest * (1.0 - validation_fraction)))
+    if validation_fraction > 0 and min(tail, longest - tail) < window:
+        raise SourceError(
+            f"{what}: the longest series has {longest} steps; its held-out validation "
+            f"part ({validation_fraction:.0%}, {tail} steps) and the rest must each hold "
+            f"the model window of {window} steps (n_patches x patch_size): give at least "
+            f"{math.ceil(window / min(validation_fraction, 1 - validation_fraction))} "
+            "steps or a smaller --n-patches/--patch-size")
 
 def write_series_file(
     series: Sequence[Series], description: DataDescription, path: Path

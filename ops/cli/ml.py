@@ -428,7 +428,7 @@ def train(
     # lazy: torch (the optional ml extra), loaded by the commands that use it
     from ml.data.sources import check_series_length
     from ml.evaluation import ThresholdMethod
-    from ml.pipeline import fit_model, register
+    from ml.pipeline import VALIDATION_FRACTION, fit_model, register
     from ml.registry import ModelRegistry
     from ml.run_config import (
         degradation_config,
@@ -467,7 +467,8 @@ def train(
     tc = _guarded(lambda: train_config(sections["train"], train_opts, deg, progress=True,
                                        checkpoint_dir=checkpoint_dir,
                                        checkpoint_every=checkpoint_every))
-    _guarded(lambda: check_series_length(data.normal, mc.window, "training data"))
+    _guarded(lambda: check_series_length(data.normal, mc.window, "training data",
+                                         VALIDATION_FRACTION))
     outcome = _guarded(lambda: fit_model(data.normal, data.description, tc, model_config=mc,
                                          test=data.test,
                                          threshold_method=ThresholdMethod(threshold)))
