@@ -305,7 +305,12 @@ def _data(source: SourceKind, file: Path | None, test_file: Path | None, contrac
     src = _file_source(file, contract, chans, opts.unlabelled())
     test_series = (_file_source(test_file, contract, chans, opts).load() if test_file
                    else None)
-    return _Data(src.load(), test_series, src.description())
+    desc = src.description()
+    if isinstance(src, GenericFileSource) and opts.label_column:
+        # remembered for `evaluate`, which reads labelled files like the test file
+        desc = dataclasses.replace(desc, details={**desc.details,
+                                                  "label_column": opts.label_column})
+    return _Data(src.load(), test_series, desc)
 
 
 def _guarded(make: Callable[[], _T]) -> _T:
@@ -482,8 +487,15 @@ def transfer(
     source: SourceKind = SOURCE,
     file: Path | None = FILE,
     test_file: Path | None = TEST_FILE,
-    contract: str = CONTRACT,
+    contract: str | None = CONTRACT,
     channels: str | None = CHANNELS,
+    time_column: str | None = TIME_COLUMN,
+    key_column: str | None = KEY_COLUMN,
+    columns: str | None = COLUMNS,
+    map_: list[str] | None = MAP,
+    label_column: str | None = LABEL_COLUMN,
+    intervals: Path | None = INTERVALS,
+    interval_units: str = INTERVAL_UNITS,
     seed: int = typer.Option(11, help="Simulator seed of the target site."),
     meters: int = typer.Option(400, help="Simulated fleet size of the target site."),
     interval: int = INTERVAL,
@@ -512,8 +524,17 @@ def transfer(
     reg = ModelRegistry.from_settings(settings)
     parent = _guarded(lambda: reg.load(parent_id))
     lake = _LakeQuery(start, end, test_start, test_end, devices, site, step_ms)
+    parent_data = parent.metadata.data
+    # a generic parent's files are read the way its own training file was
+    opts = _file_options({"time_column": time_column, "key_column": key_column,
+                          "columns": columns, "map": map_, "label_column": label_column,
+                          "intervals": intervals, "interval_units": interval_units,
+                          "step_ms": step_ms if source is SourceKind.FILE else None}, {})
+    if parent_data.contract == GENERIC_CONTRACT and not _stored_is_matrix(parent_data):
+        opts = opts.over(_FileOpts.of_model(parent_data, labels=True))
     data = _guarded(lambda: _data(source, file, test_file, contract, channels, seed, meters,
-                                  interval, hours, lake=lake, settings=settings))
+                                  interval, hours, lake=lake, settings=settings,
+                                  file_opts=opts))
     tc = TrainConfig(steps=steps, lr=lr, seed=train_seed, warmup_steps=max(1, steps // 10),
                      progress=True)
     outcome = _guarded(lambda: fit_model(data.normal, data.description, tc,

@@ -127,8 +127,10 @@ def test_train_evaluate_score_a_generic_csv(tmp_path: Path,
     assert train_cfg["scaler"] == "robust"
     assert train_cfg["degradation"]["max_fraction"] == 0.2
 
+    # the label column is remembered from training
+    assert meta.data.details["label_column"] == "label"
     r = runner.invoke(app, ["evaluate", mid, "--source", "file", "--test-file", str(test),
-                            "--label-column", "label", "--no-save"])
+                            "--no-save"])
     assert r.exit_code == 0, r.output
     assert _json(r.stdout)["anomaly_ratio"] == pytest.approx(31 / 300)
 
