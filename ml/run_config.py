@@ -28,7 +28,7 @@ SECTIONS = ("model", "train", "degradation", "data")
 #: Keys of the ``[data]`` section: the file options of ``gridlake ml train``.
 DATA_KEYS = frozenset({
     "file", "test_file", "contract", "columns", "map", "time_column", "key_column",
-    "label_column", "intervals", "test_intervals", "interval_units", "step_ms",
+    "label_column", "intervals", "interval_units", "step_ms",
 })
 #: Training fields that are not hyper-parameters (set by the command itself).
 _TRAIN_EXCLUDED = frozenset({"degradation", "checkpoint_dir", "checkpoint_every", "progress"})

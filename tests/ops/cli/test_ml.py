@@ -163,6 +163,8 @@ def test_generic_cli_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         (["--n-patches", "100"], "model window of 800 steps"),
         (["--columns", "p,note"], "non-numeric channel column(s) ['note']"),
         (["--columns", "p,zz"], "unknown column(s) ['zz']"),
+        (["--contract", "ess_bms"], "need --contract generic"),
+        (["--map", "p"], "expected src:channel"),
     ]
     for extra, message in cases:
         r = runner.invoke(app, [*base, *extra])
