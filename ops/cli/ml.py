@@ -585,7 +585,8 @@ def evaluate(
             raise typer.BadParameter("--source lake needs --test-start and --test-end")
         data = loaded.metadata.data
         lake_src = LakeSource(settings, _ms(test_start, "--test-start"),
-                              _ms(test_end, "--test-end"), contract_by_name(data.contract),
+                              _ms(test_end, "--test-end"),
+                              _guarded(lambda: contract_by_name(data.contract)),
                               parse_devices(devices), site, chans, data.step_ms, labels=True)
         test = _guarded(lake_src.load)
     elif source is SourceKind.SIM:

@@ -214,3 +214,35 @@ def test_ml_on_files_needs_no_platform_packages(tmp_path: Path) -> None:
                               + "import pyspark\n"], capture_output=True, text=True, env=env,
                              timeout=60)
     assert blocked.returncode != 0 and "blocked: pyspark" in blocked.stderr
+
+
+def test_a_generic_model_cannot_read_the_lake(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    _local_registry(tmp_path, monkeypatch)
+    normal = _generic_csv(tmp_path / "normal.csv", 600)
+    config = tmp_path / "run.toml"
+    config.write_text(TINY_TOML)
+    runner = CliRunner()
+    r = runner.invoke(app, ["train", "--source", "file", "--file", str(normal), "--config",
+                            str(config)])
+    assert r.exit_code == 0, r.output
+    mid = str(_json(r.stdout)["model_id"])
+    r = runner.invoke(app, ["evaluate", mid, "--source", "lake", "--test-start", "2024-01-01",
+                            "--test-end", "2024-01-02"])
+    assert r.exit_code == 2 and "no message contract" in r.output, r.output
+    # a .npz scored with the model: its channels must be mapped onto the model's
+    import numpy as np
+
+    npz = tmp_path / "m.npz"
+    np.savez(npz, values=np.random.default_rng(0).normal(size=(200, 2)))
+    out = tmp_path / "s.parquet"
+    r = runner.invoke(app, ["score", mid, "--source", "file", "--file", str(npz), "--output",
+                            str(out)])
+    assert r.exit_code == 2 and "differ from the model's ['p', 'q']" in r.output
+    r = runner.invoke(app, ["score", mid, "--source", "file", "--file", str(npz), "--output",
+                            str(out), "--map", "0:p", "--map", "1:q"])
+    assert r.exit_code == 0, r.output
+    assert _json(r.stdout)["steps"] == 200 and out.exists()
+    r = runner.invoke(app, ["score", mid, "--source", "file", "--file", str(npz), "--output",
+                            str(tmp_path / "s.txt"), "--map", "0:p", "--map", "1:q"])
+    assert r.exit_code == 2 and "must be .csv or .parquet" in r.output
