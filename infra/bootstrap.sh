@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv with the locked dependencies (idempotent; fast when nothing changed).
 # torch comes from ../shared/wheels (CPU build) when that folder has it, so no CUDA
-# packages are pulled; elsewhere `pip install .[ml]` gets torch from the index.
+# packages are pulled; elsewhere `pip install ".[ml]"` gets torch from the index. The lock is
+# the platform and dev extras (`uv pip compile pyproject.toml --extra dev --extra platform`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

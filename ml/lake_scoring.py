@@ -42,7 +42,7 @@ from lakehouse.contracts.tables import (
 )
 from lakehouse.time import dt_of, format_time_ms
 from ml.data.lake_source import LakeSource, enable_arrow, lake_session, load_table, upsert_rows
-from ml.data.sources import contract_by_name
+from ml.data.sources import GENERIC_CONTRACT, SourceError, contract_by_name
 from ml.detection import AnomalyInterval, DeviceScores, IntervalRules, score_devices
 from ml.inference import InputError
 from ml.registry import LoadedModel, ModelRegistry
@@ -330,6 +330,11 @@ def run_lake_scoring(
     loaded = reg.load(request.model_id)
     meta = loaded.metadata
     threshold = _threshold(loaded, request.threshold)
+    if meta.data.contract == GENERIC_CONTRACT:
+        # trained on a file of the user's own shape: the lake has no table of its channels
+        raise SourceError(f"model {meta.model_id} was trained on generic file data, not a "
+                          "message contract: it cannot score the lake (score a file: "
+                          "gridlake ml score --source file)")
     contract = contract_by_name(meta.data.contract)
     result = LakeScoreResult(meta.model_id, contract.name, threshold, request.start_ms,
                              request.end_ms)

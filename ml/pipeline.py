@@ -20,6 +20,9 @@ from ml.registry import ModelMetadata, ModelRegistry
 from ml.training.train import TrainConfig, TrainResult, train
 from ml.training.transfer import transfer
 
+VALIDATION_FRACTION = 0.15
+"""Default fraction of every normal series held out to choose the threshold."""
+
 
 def split_validation(series: Sequence[Series], fraction: float) -> tuple[list[Series],
                                                                          list[Series]]:
@@ -63,7 +66,7 @@ def fit_model(
     parent: AnomalyBert | None = None,
     parent_id: str | None = None,
     test: Sequence[Series] | None = None,
-    validation_fraction: float = 0.15,
+    validation_fraction: float = VALIDATION_FRACTION,
     threshold_method: ThresholdMethod = ThresholdMethod.QUANTILE,
     label_tuned: bool = False,
     quantile: float = 0.995,

@@ -5,8 +5,10 @@ grid, with ``NaN`` where a reading is missing and, when known, the ground-truth 
 type of every step. Channels are the numeric (``DOUBLE``) fields of a message contract
 (:mod:`lakehouse.contracts.messages`), in contract order, unless a subset is chosen.
 
-Implemented here: :class:`FileSource`, a Parquet or CSV file (one row per device and
-instant). Elsewhere:
+Implemented here: :class:`FileSource`, a Parquet or CSV file shaped like a message
+contract (one row per device and instant), and :class:`GenericFileSource`, a file of the
+user's own shape (CSV, Parquet, ``.npy`` or ``.npz``; any columns, optional time, key and
+labels), whose data has the contract name :data:`GENERIC_CONTRACT`. Elsewhere:
 
 * :class:`ml.data.lake_source.LakeSource` - the DWD tables of the lake (Hudi on HDFS), read with
   Spark; it lives in its own module so that this one needs no JVM;
@@ -22,7 +24,9 @@ gaps reach :mod:`ml.data.scaling` as NaN rows whichever source they come from.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +37,7 @@ import pandas as pd
 
 from lakehouse.contracts.messages import ESS_BMS, MESSAGES
 from lakehouse.contracts.schema import Field, FieldType, MessageContract
-from ml.data.labels import LabelError, as_fault_types
+from ml.data.labels import LabelError, as_fault_types, fault_types_from_intervals
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +49,26 @@ class SourceError(ValueError):
     """A source cannot produce series (bad file, unknown channel, empty result)."""
 
 
+GENERIC_CONTRACT = "generic"
+"""Contract name of data read from a file of the user's own shape (:class:`GenericFileSource`).
+
+Such data has no message contract: its channels are whatever columns were chosen, without
+units. Everything that needs a real contract (reading the lake) refuses it clearly.
+"""
+
+
 def contract_by_name(name: str) -> MessageContract:
     """The message contract called ``name`` (e.g. ``ess_bms``).
 
     Raises:
-        SourceError: No such contract.
+        SourceError: No such contract, or ``name`` is :data:`GENERIC_CONTRACT` (data from
+            a file of the user's own shape, which has no contract).
 
     """
+    if name == GENERIC_CONTRACT:
+        raise SourceError(
+            "the data is generic file data (no message contract): it cannot be read from "
+            "the lake; use a file (--source file) instead")
     for m in MESSAGES:
         if m.name == name:
             return m
@@ -344,6 +361,403 @@ class FileSource:
         return self._load()[1]
 
 
+#: Key and time columns of generic series written by :func:`write_series_file`.
+GENERIC_KEY_COLUMN, GENERIC_TIME_COLUMN = "device_id", "ts"
+#: Device id of the one series of a generic file without a key column.
+SINGLE_SERIES = "series"
+#: Extensions :class:`GenericFileSource` reads.
+GENERIC_SUFFIXES = (".csv", ".parquet", ".npy", ".npz")
+_TS = "__ts__"
+_LABEL = "__label__"
+
+
+@dataclass(frozen=True)
+class GenericFileSource:
+    """Series from a file of the user's own shape: a table or a matrix.
+
+    Accepted files:
+
+    * ``.csv`` / ``.parquet``: one row per step (and device); channel columns are chosen
+      by name;
+    * ``.npy``: a 2-D ``(steps, channels)`` matrix (1-D: one channel); channels are named
+      ``ch0``, ``ch1``... and chosen by index or by that name;
+    * ``.npz``: array ``values`` (as ``.npy``), optional ``labels`` (one per step),
+      optional ``ts`` (one time per step) and optional ``channels`` (channel names).
+
+    Empty or NaN readings become gaps on the grid, which :func:`ml.data.scaling.fill_gaps`
+    interpolates (short gaps) or splits at. A constant channel is allowed (the scaler
+    guards it) but logged, since it carries no information.
+
+    Attributes:
+        path: The file.
+        time_column: Column of event times (epoch-ms numbers or date-times); ``None``: the
+            rows are consecutive steps ``step_ms`` apart (per device), starting at 0.
+        key_column: Column of device ids; ``None``: the file is one series.
+        columns: Source columns to use as channels, in order (for matrices: indices or
+            ``chN`` names); ``None``: the sources of ``mapping`` if given, else every
+            other column (which must then all be numeric).
+        mapping: ``(source column, channel name)`` pairs renaming channels.
+        label_column: Column of labels (0/1, boolean or fault-type strings). In a string
+            column an empty cell means normal (as in GridLake's own files); in a numeric
+            or boolean column a missing label is an error.
+        intervals: A CSV or JSON file of labelled intervals ``start, end[, type[, device]]``
+            (``[start, end)``); the alternative to ``label_column``.
+        interval_units: ``time`` (bounds compared with the event times: epoch ms or
+            date-times), ``steps`` (step indices of each series) or ``auto`` (``time`` when
+            the data has times, else ``steps``).
+        step_ms: Grid spacing in ms; ``None``: inferred from the times, or 1000 when the
+            data has no times.
+        site: Site name for the data description; default the file name.
+
+    """
+
+    path: Path
+    time_column: str | None = None
+    key_column: str | None = None
+    columns: tuple[str, ...] | None = None
+    mapping: tuple[tuple[str, str], ...] = ()
+    label_column: str | None = None
+    intervals: Path | None = None
+    interval_units: str = "auto"
+    step_ms: int | None = None
+    site: str = ""
+
+    def __post_init__(self) -> None:
+        if self.interval_units not in ("auto", "time", "steps"):
+            raise SourceError(f"interval units must be auto, time or steps, got "
+                              f"{self.interval_units!r}")
+        if self.label_column is not None and self.intervals is not None:
+            raise SourceError("give a label column or an interval file, not both")
+        if self.step_ms is not None and self.step_ms < 1:
+            raise SourceError(f"step_ms must be positive, got {self.step_ms}")
+
+    # -- reading ---------------------------------------------------------------------
+    def _table(self) -> tuple[pd.DataFrame, str | None, str | None, bool]:
+        """The file as a frame: (frame, time column, label column, is a matrix)."""
+        suffix = self.path.suffix.lower()
+        if suffix not in GENERIC_SUFFIXES:
+            raise SourceError(f"{self.path}: unsupported file type {suffix or '(none)'!r}; "
+                              f"expected one of {', '.join(GENERIC_SUFFIXES)}")
+        try:
+            if suffix == ".csv":
+                frame = pd.read_csv(self.path)
+            elif suffix == ".parquet":
+                frame = pd.read_parquet(self.path)
+            else:
+                return self._matrix(suffix)
+        except SourceError:
+            raise
+        except pd.errors.EmptyDataError as err:
+            raise SourceError(f"{self.path}: the file is empty") from err
+        except (OSError, ValueError, EOFError) as err:
+            raise SourceError(f"cannot read {self.path}: {err}") from err
+        frame.columns = [str(c) for c in frame.columns]
+        for what, col in (("time", self.time_column), ("key", self.key_column),
+                          ("label", self.label_column)):
+            if col is not None and col not in frame:
+                raise SourceError(f"{self.path}: no {what} column {col!r}; columns are "
+                                  f"{list(frame.columns)}")
+        return frame, self.time_column, self.label_column, False
+
+    def _matrix(self, suffix: str) -> tuple[pd.DataFrame, str | None, str | None, bool]:
+        for what, col in (("--time-column", self.time_column), ("--key-column", self.key_column),
+                          ("--label-column", self.label_column)):
+            if col is not None:
+                raise SourceError(f"{self.path}: {what} applies to CSV and Parquet files "
+                                  "(an .npz file carries 'ts' and 'labels' arrays)")
+        labels = ts = names = None
+        if suffix == ".npy":
+            values = np.asarray(np.load(self.path, allow_pickle=False))
+        else:
+            with np.load(self.path, allow_pickle=False) as data:
+                if "values" not in data:
+                    raise SourceError(f"{self.path}: no 'values' array (has "
+                                      f"{sorted(data.files)})")
+                values = data["values"]
+                labels = data["labels"] if "labels" in data else None
+                ts = data["ts"] if "ts" in data else None
+                names = [str(n) for n in data["channels"]] if "channels" in data else None
+        if values.ndim == 1:
+            values = values[:, None]
+        if values.ndim != 2:
+            raise SourceError(f"{self.path}: expected a 2-D (steps, channels) matrix, got "
+                              f"shape {values.shape}")
+        if values.size == 0:
+            raise SourceError(f"{self.path}: the file is empty")
+        if not (np.issubdtype(values.dtype, np.number) or values.dtype == bool):
+            raise SourceError(f"{self.path}: the matrix is not numeric ({values.dtype})")
+        names = names or [f"ch{i}" for i in range(values.shape[1])]
+        if len(names) != values.shape[1]:
+            raise SourceError(f"{self.path}: {len(names)} channel names for "
+                              f"{values.shape[1]} columns")
+        frame = pd.DataFrame(values.astype(np.float64), columns=names)
+        for what, arr, col in (("labels", labels, _LABEL), ("ts", ts, _TS)):
+            if arr is None:
+                continue
+            arr = np.asarray(arr)
+            if arr.shape != (values.shape[0],):
+                raise SourceError(f"{self.path}: {what} has shape {arr.shape}, the data has "
+                                  f"{values.shape[0]} steps")
+            frame[col] = arr
+        return (frame, _TS if ts is not None else None, _LABEL if labels is not None else None,
+                True)
+
+    def _selection(self, frame: pd.DataFrame, reserved: set[str],
+                   matrix: bool) -> tuple[list[str], list[str]]:
+        """(source columns, channel names) after selection and mapping."""
+        names = [c for c in frame.columns if c not in reserved]
+        mapping = dict(self.mapping)
+        chosen = list(self.columns) if self.columns is not None else (
+            list(mapping) if mapping else names)
+        if matrix:
+            # a matrix column may be named by its index as well as by its name
+            chosen = [names[int(c)] if c.isdigit() and int(c) < len(names) else c
+                      for c in chosen]
+            mapping = {(names[int(k)] if k.isdigit() and int(k) < len(names) else k): v
+                       for k, v in mapping.items()}
+        unknown = [c for c in [*chosen, *mapping] if c not in names]
+        if unknown:
+            raise SourceError(f"{self.path}: unknown column(s) {sorted(set(unknown))}; "
+                              f"available: {names}")
+        if not chosen:
+            raise SourceError(f"{self.path}: no channel columns")
+        if len(set(chosen)) != len(chosen):
+            raise SourceError(f"{self.path}: a column is chosen twice in {chosen}")
+        bad = [c for c in chosen if not (pd.api.types.is_numeric_dtype(frame[c])
+                                         or pd.api.types.is_bool_dtype(frame[c]))
+               and frame[c].notna().any()]
+        if bad:
+            hint = "" if self.columns is not None else " (choose channels with --columns)"
+            raise SourceError(f"{self.path}: non-numeric channel column(s) {bad}{hint}")
+        channels = [mapping.get(c, c) for c in chosen]
+        if len(set(channels)) != len(channels):
+            raise SourceError(f"{self.path}: two columns map to one channel: {channels}")
+        return chosen, channels
+
+    def _times(self, frame: pd.DataFrame, tcol: str) -> np.ndarray:
+        col = frame[tcol]
+        if col.isna().any():
+            raise SourceError(f"{self.path}: time column {tcol!r} has "
+                              f"{int(col.isna().sum())} empty value(s)")
+        if pd.api.types.is_numeric_dtype(col):
+            return col.to_numpy(dtype=np.int64)
+        try:
+            parsed = pd.to_datetime(col, utc=True)
+        except (ValueError, TypeError) as err:
+            raise SourceError(f"{self.path}: time column {tcol!r} is neither epoch-ms "
+                              f"numbers nor date-times: {err}") from err
+        return (parsed.astype("int64") // 1_000_000).to_numpy()
+
+    def _labels(self, frame: pd.DataFrame, lcol: str) -> np.ndarray:
+        col = frame[lcol]
+        what = "labels" if lcol == _LABEL else f"label column {lcol!r}"
+        if col.dtype == object and col.dropna().map(lambda v: isinstance(v, str)).all():
+            # fault-type names: an empty cell is a normal step, as in GridLake's own files
+            col = col.fillna("")
+        try:
+            return as_fault_types(col.to_numpy())
+        except LabelError as err:
+            raise SourceError(f"{self.path}: {what}: {err}") from err
+
+    def _load(self) -> tuple[DataDescription, list[Series]]:
+        frame, tcol, lcol, matrix = self._table()
+        frame = frame.reset_index(drop=True)
+        if frame.empty:
+            raise SourceError(f"{self.path}: the file has no rows")
+        reserved = {c for c in (tcol, lcol, self.key_column) if c is not None}
+        sources, channels = self._selection(frame, reserved, matrix)
+        values = frame[sources].to_numpy(dtype=np.float64)
+        devices = (frame[self.key_column].astype(str).to_numpy() if self.key_column
+                   else np.full(len(frame), SINGLE_SERIES, dtype=object))
+        if tcol is not None:
+            ts = self._times(frame, tcol)
+            step = self.step_ms or infer_step_ms(devices, ts, str(self.path))
+        else:
+            # rows are consecutive steps of their device
+            step = self.step_ms or 1000
+            order = pd.Series(devices).groupby(devices).cumcount().to_numpy()
+            ts = order.astype(np.int64) * step
+        labels = self._labels(frame, lcol) if lcol is not None else None
+        series = series_from_rows(devices, ts, values, step, labels)
+        if self.intervals is not None:
+            units = self.interval_units
+            if units == "auto":
+                units = "time" if tcol is not None else "steps"
+            series = _with_intervals(series, read_intervals(self.intervals), units)
+        for s in series:
+            _check_channels(s, channels, str(self.path))
+        desc = DataDescription(
+            source="file", contract=GENERIC_CONTRACT, channels=tuple(channels),
+            units=("",) * len(channels), step_ms=step, site=self.site or self.path.name,
+            details=self.details(),
+        )
+        return desc, series
+
+    def details(self) -> dict[str, str]:
+        """How the file was read, as strings (kept in the model's data description).
+
+        Scoring reuses these options when it is given none, so a model scores files of
+        the shape it was trained on.
+        """
+        d = {"path": str(self.path), "reader": "generic"}
+        for key, val in (("time_column", self.time_column), ("key_column", self.key_column),
+                         ("label_column", self.label_column)):
+            if val is not None:
+                d[key] = val
+        if self.columns is not None:
+            d["columns"] = ",".join(self.columns)
+        if self.mapping:
+            d["map"] = ",".join(f"{a}:{b}" for a, b in self.mapping)
+        return d
+
+    def read(self) -> tuple[DataDescription, list[Series]]:
+        """The description and the series, from one reading of the file."""
+        return self._load()
+
+    def description(self) -> DataDescription:
+        """Channels and grid of the file's series (contract :data:`GENERIC_CONTRACT`)."""
+        return self._load()[0]
+
+    def load(self) -> list[Series]:
+        """Every series of the file."""
+        return self._load()[1]
+
+
+def _check_channels(s: Series, channels: Sequence[str], what: str) -> None:
+    """Refuse channels without any reading; warn about constant ones."""
+    present = ~np.isnan(s.values)
+    empty = [c for c, ok in zip(channels, present.any(axis=0), strict=True) if not ok]
+    if empty:
+        raise SourceError(f"{what}: series {s.device_id!r}: channel(s) {empty} have no "
+                          "values")
+    with np.errstate(invalid="ignore"):
+        spread = np.nanmax(s.values, axis=0) - np.nanmin(s.values, axis=0)
+    constant = [c for c, d in zip(channels, spread, strict=True) if d == 0]
+    if constant:
+        logger.warning("%s: series %r: channel(s) %s are constant (no information; the "
+                       "scaler keeps them finite)", what, s.device_id, constant)
+
+
+def read_intervals(path: Path) -> list[tuple[Any, Any, str, str | None]]:
+    """Labelled intervals from a CSV (columns ``start,end[,type][,device]``) or JSON file.
+
+    JSON: a list of objects with the same keys, or of ``[start, end[, type]]`` lists.
+
+    Returns:
+        ``(start, end, type, device)`` items; ``type`` ``""`` when not given (anomalous),
+        ``device`` ``None`` when the interval applies to every series.
+
+    Raises:
+        SourceError: Unreadable file, missing columns or missing bounds.
+
+    """
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            try:
+                frame = pd.read_csv(path)
+            except pd.errors.EmptyDataError as err:
+                raise SourceError(f"{path}: the interval file is empty") from err
+            rows: list[dict[Any, Any]] = frame.to_dict("records")
+            if not {"start", "end"} <= set(frame.columns):
+                raise SourceError(f"{path}: interval CSV needs 'start' and 'end' columns, "
+                                  f"has {list(frame.columns)}")
+        elif suffix == ".json":
+            raw = json.loads(path.read_text())
+            if not isinstance(raw, list):
+                raise SourceError(f"{path}: expected a JSON list of intervals")
+            rows = [r if isinstance(r, dict) else dict(zip(("start", "end", "type"), r,
+                                                           strict=False)) for r in raw]
+        else:
+            raise SourceError(f"{path}: interval file must be .csv or .json")
+    except (OSError, ValueError) as err:
+        if isinstance(err, SourceError):
+            raise
+        raise SourceError(f"cannot read intervals {path}: {err}") from err
+    out = []
+    for i, r in enumerate(rows):
+        start, end = r.get("start"), r.get("end")
+        if start is None or end is None or pd.isna(start) or pd.isna(end):
+            raise SourceError(f"{path}: interval {i} has no start or end")
+        kind = r.get("type")
+        kind = "" if kind is None or (isinstance(kind, float) and np.isnan(kind)) else str(kind)
+        dev = r.get("device")
+        dev = None if dev is None or (isinstance(dev, float) and np.isnan(dev)) else str(dev)
+        out.append((start, end, kind, dev))
+    return out
+
+
+def _bound_ms(value: Any, path: str) -> float:
+    """An interval bound in epoch ms: a number as is, a date-time parsed (naive = UTC)."""
+    if isinstance(value, int | float | np.number):
+        return float(value)
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as err:
+        raise SourceError(f"{path}: interval bound {value!r} is not a time") from err
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return float(ts.value // 1_000_000)
+
+
+def _with_intervals(series: list[Series], items: Sequence[tuple[Any, Any, str, str | None]],
+                    units: str) -> list[Series]:
+    """The series labelled by the intervals (``units``: ``time`` or ``steps``)."""
+    out = []
+    for s in series:
+        mine = [it for it in items if it[3] is None or it[3] == s.device_id]
+        if units == "time":
+            bounds = [(_bound_ms(a, "intervals"), _bound_ms(b, "intervals"), k)
+                      for a, b, k, _ in mine]
+            axis: np.ndarray | None = s.ts_ms
+        else:
+            bounds = []
+            for a, b, k, _ in mine:
+                try:
+                    bounds.append((float(a), float(b), k))
+                except (TypeError, ValueError) as err:
+                    raise SourceError(f"interval bound {a!r}/{b!r} is not a step index "
+                                      "(use time units for date-times)") from err
+            axis = None
+        try:
+            ft = fault_types_from_intervals(len(s), [(a, b, k or None) for a, b, k in bounds],
+                                            axis)
+        except LabelError as err:
+            raise SourceError(f"intervals: {err}") from err
+        out.append(Series(s.device_id, s.ts_ms, s.values, ft))
+    return out
+
+
+def check_series_length(series: Sequence[Series], window: int, what: str = "data",
+                        validation_fraction: float = 0.0) -> None:
+    """Refuse data where no series is as long as one model window.
+
+    Args:
+        series: The series.
+        window: The model window in steps.
+        what: What the series are, for the message.
+        validation_fraction: Fraction of every series held out for the threshold: that
+            tail, and the rest, must each hold a window too.
+
+    Raises:
+        SourceError: The longest series (or its part) is shorter than ``window`` steps.
+
+    """
+    longest = max((len(s) for s in series), default=0)
+    if longest < window:
+        raise SourceError(
+            f"{what}: the longest series has {longest} steps, shorter than the model "
+            f"window of {window} steps (n_patches x patch_size): give more data or a "
+            "smaller --n-patches/--patch-size")
+    tail = int(longest - round(longest * (1.0 - validation_fraction)))
+    if validation_fraction > 0 and min(tail, longest - tail) < window:
+        raise SourceError(
+            f"{what}: the longest series has {longest} steps; its held-out validation "
+            f"part ({validation_fraction:.0%}, {tail} steps) and the rest must each hold "
+            f"the model window of {window} steps (n_patches x patch_size): give at least "
+            f"{math.ceil(window / min(validation_fraction, 1 - validation_fraction))} "
+            "steps or a smaller --n-patches/--patch-size")
+
 def write_series_file(
     series: Sequence[Series], description: DataDescription, path: Path
 ) -> Path:
@@ -352,13 +766,19 @@ def write_series_file(
     Missing readings (NaN) are written as empty values; rows that are entirely missing
     are left out (they come back as NaN rows on the grid).
     """
-    contract = contract_by_name(description.contract)
+    if description.contract == GENERIC_CONTRACT:
+        # read back with GenericFileSource(time_column="ts", key_column="device_id",
+        # label_column="fault_type")
+        key, tcol = GENERIC_KEY_COLUMN, GENERIC_TIME_COLUMN
+    else:
+        contract = contract_by_name(description.contract)
+        key, tcol = contract.key_field, contract.event_time_field
     frames = []
     for s in series:
         present = ~np.isnan(s.values).all(axis=1)
         df = pd.DataFrame(s.values[present], columns=list(description.channels))
-        df.insert(0, contract.event_time_field, s.ts_ms[present])
-        df.insert(0, contract.key_field, s.device_id)
+        df.insert(0, tcol, s.ts_ms[present])
+        df.insert(0, key, s.device_id)
         if s.fault_types is not None:
             df[LABEL_COLUMN] = s.fault_types[present]
         frames.append(df)
