@@ -702,10 +702,6 @@ def score(
     """
     import time
 
-    # lazy: torch (the optional ml extra), loaded by the commands that use it
-    from ml.detection import IntervalRules
-    from ml.lake_scoring import LakeScoreRequest, run_lake_scoring
-
     settings = _settings(registry)
     if source is ScoreSource.FILE:
         if file is None or output is None:
@@ -720,6 +716,11 @@ def score(
         _echo(_guarded(lambda: _score_file(loaded, src_file, out_file, opts, threshold,
                                            max_gap)))
         return
+    # lazy: torch (the optional ml extra) and, for the lake, Spark and Redis (the platform
+    # extra): scoring a file needs neither
+    from ml.detection import IntervalRules
+    from ml.lake_scoring import LakeScoreRequest, run_lake_scoring
+
     end_ms = _ms(end, "--end") if end else int(time.time() * 1000)
     start_ms = (_ms(start, "--start") if start
                 else end_ms - int(settings.ml.score_hours * HOUR_MS))

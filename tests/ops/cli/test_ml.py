@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -209,6 +210,13 @@ def test_ml_on_files_needs_no_platform_packages(tmp_path: Path) -> None:
     mid = _json(run.stdout)["model_id"]
     reg = ModelRegistry(LocalBackend(tmp_path / "home" / "models" / "registry"))
     assert [m.model_id for m in reg.list_models()] == [mid]
+    # scoring a file must not need them either (it once imported the lake scorer: Redis)
+    out = tmp_path / "scores.csv"
+    run = subprocess.run([sys.executable, "-c", _BLOCKED_RUN, "ml", "--threads", "1", "score",
+                          str(mid), "--source", "file", "--file", str(normal), "--output",
+                          str(out)], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    assert len(pd.read_csv(out)) == 500
     # the finder does block: importing Spark in the same bootstrap fails
     blocked = subprocess.run([sys.executable, "-c", _BLOCKED_RUN.split("from ops")[0]
                               + "import pyspark\n"], capture_output=True, text=True, env=env,
