@@ -140,7 +140,7 @@ class ScalerKind(StrEnum):
 
 
 #: Default scaler of new models (chosen by the ablation in docs/ml.md).
-DEFAULT_SCALER = ScalerKind.MINMAX
+DEFAULT_SCALER = ScalerKind.ZSCORE
 #: A channel whose spread is below this fraction of its level is *near-constant*.
 NEAR_CONSTANT = 1e-3
 
@@ -187,8 +187,18 @@ class Scaler:
 
     @classmethod
     def fit(cls, arrays: list[np.ndarray], clip: float | None = 10.0,
-            kind: ScalerKind | str = ScalerKind.ZSCORE) -> Scaler:
+            kind: ScalerKind | str = ScalerKind.ZSCORE,
+            floor: float = NEAR_CONSTANT) -> Scaler:
         """Fit on training arrays ``(T_i, C)`` (NaN ignored).
+
+        Args:
+            arrays: Training arrays.
+            clip: Clip bound of scaled values (``None``: no clipping).
+            kind: How offset and scale are fitted.
+            floor: Spread floor as a fraction of the channel's level (the near-constant
+                guard). ``0`` reproduces GridLake's scaler before the guard (only an
+                exactly constant channel, spread ≤ 1e-8 of its level, got a unit scale),
+                kept for the ablation.
 
         Raises:
             ValueError: No data, mismatched channels, a channel without readings, or an
@@ -223,10 +233,15 @@ class Scaler:
             # a channel that sits still most of the time has IQR 0: fall back to its std
             std = np.nanstd(stacked, axis=0)
             spread = np.where(spread > 0, spread, std)
-        floor = NEAR_CONSTANT * level
-        near = spread <= floor
-        scale = np.where(near, floor, spread)
-        scale = np.where(scale > 0, scale, 1.0)
+        if floor < 0:
+            raise ValueError(f"floor must be >= 0, got {floor}")
+        if floor == 0:
+            near = spread <= 1e-8 * np.maximum(level, 1.0)
+            scale = np.where(near, 1.0, spread)
+        else:
+            near = spread <= floor * level
+            scale = np.where(near, floor * level, spread)
+            scale = np.where(scale > 0, scale, 1.0)
         return cls(offset, scale, clip, kind, tuple(np.flatnonzero(near).tolist()))
 
     def transform(self, values: np.ndarray) -> np.ndarray:

@@ -25,7 +25,14 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from ml.data.degradation import DegradationConfig, degrade
-from ml.data.scaling import DEFAULT_SCALER, GapPolicy, Scaler, ScalerKind, fill_gaps
+from ml.data.scaling import (
+    DEFAULT_SCALER,
+    NEAR_CONSTANT,
+    GapPolicy,
+    Scaler,
+    ScalerKind,
+    fill_gaps,
+)
 from ml.data.sources import Series
 from ml.models.anomalybert import AnomalyBert, AnomalyBertConfig
 from ml.progress import progress_bar
@@ -49,6 +56,7 @@ class TrainConfig:
         degradation: Synthetic degradation settings.
         scaler: How channels are scaled (fitted on the training series only).
         clip: Scaled values are clipped to ``±clip`` (``None``: no clipping).
+        scale_floor: The scaler's near-constant guard (:meth:`Scaler.fit` ``floor``).
         gap_policy: How gaps in the training series are handled.
         max_gap: Longest gap that is interpolated.
         checkpoint_every: Save a checkpoint every this many steps (0: never).
@@ -69,6 +77,7 @@ class TrainConfig:
     degradation: DegradationConfig = field(default_factory=DegradationConfig)
     scaler: ScalerKind = DEFAULT_SCALER
     clip: float | None = 10.0
+    scale_floor: float = NEAR_CONSTANT
     gap_policy: GapPolicy = GapPolicy.INTERPOLATE
     max_gap: int = 6
     checkpoint_every: int = 0
@@ -169,11 +178,12 @@ def fit_scaler(series: Sequence[Series], config: TrainConfig) -> Scaler:
         ValueError: No usable training data.
 
     """
-    scaler = Scaler.fit([s.values for s in series], clip=config.clip, kind=config.scaler)
+    scaler = Scaler.fit([s.values for s in series], clip=config.clip, kind=config.scaler,
+                        floor=config.scale_floor)
     if scaler.near_constant:
         logger.warning("channels %s are (nearly) constant in the training data: their "
                        "scale is floored at %.1g of their level", list(scaler.near_constant),
-                       1e-3)
+                       config.scale_floor)
     return scaler
 
 

@@ -5,10 +5,12 @@ budget on the same data, thresholds it label-free (the 99th percentile of the sc
 the held-out tail of the normal training data, ``quantile:0.99``) and is evaluated on a
 labelled test period. Arms:
 
-* ``v1_zscore`` - GridLake's old defaults: ``DegradationConfig.gridlake_v1()`` and z-score;
-* ``v1_minmax`` - the old degradations with min-max scaling (separates the two changes);
+* ``old_defaults`` - GridLake's defaults before: ``DegradationConfig.gridlake_v1()`` and
+  z-score without the near-constant guard (``scale_floor=0``);
+* ``v1_minmax`` - the old degradations with min-max scaling and the guard (separates the
+  degradation change from the scaling change);
 * ``faithful_<scaler>`` - the published degradations with each scaler (none, min-max,
-  z-score, robust z-score).
+  z-score, robust z-score), with the guard.
 
 Data sets (all made here, labels known exactly):
 
@@ -45,7 +47,7 @@ import torch
 from lakehouse.contracts.messages import TRANSFORMER_TELEMETRY
 from lakehouse.time import parse_time_ms
 from ml.data.degradation import DegradationConfig
-from ml.data.scaling import ScalerKind
+from ml.data.scaling import NEAR_CONSTANT, ScalerKind
 from ml.data.sources import DataDescription, Series
 from ml.data.synthetic import SyntheticSource, inject_anomalies
 from ml.evaluation import Evaluation
@@ -70,13 +72,15 @@ class Arm:
     name: str
     degradation: DegradationConfig
     scaler: ScalerKind
+    scale_floor: float = NEAR_CONSTANT
 
 
 def arms() -> list[Arm]:
     """The recipes compared (module docstring)."""
     old = DegradationConfig.gridlake_v1()
     faithful = DegradationConfig()
-    return [Arm("v1_zscore", old, ScalerKind.ZSCORE), Arm("v1_minmax", old, ScalerKind.MINMAX),
+    return [Arm("old_defaults", old, ScalerKind.ZSCORE, scale_floor=0.0),
+            Arm("v1_minmax", old, ScalerKind.MINMAX),
             *(Arm(f"faithful_{k.value}", faithful, k) for k in ScalerKind)]
 
 
@@ -154,7 +158,8 @@ def run_arm(data: DataSet, arm: Arm, steps: int, seed: int) -> Evaluation:
     """Train one arm with one seed and evaluate it on the test series."""
     n_ch = data.description.n_channels
     cfg = TrainConfig(steps=steps, lr=1e-3, warmup_steps=max(1, steps // 10), seed=seed,
-                      log_every=0, degradation=arm.degradation, scaler=arm.scaler)
+                      log_every=0, degradation=arm.degradation, scaler=arm.scaler,
+                      scale_floor=arm.scale_floor)
     outcome = fit_model(data.normal, data.description, cfg,
                         model_config=AnomalyBertConfig.small(n_ch), test=data.test,
                         quantile=QUANTILE)

@@ -125,3 +125,17 @@ def test_split_policy_and_min_length() -> None:
     assert fill_gaps(np.full((5, 2), np.nan)) == []
     with pytest.raises(ValueError):
         fill_gaps(np.zeros(5))
+
+
+def test_floor_zero_is_the_scaler_before_the_guard() -> None:
+    # kept for the ablation: a set point at 50 +- 1e-4 gets its own tiny std as scale
+    rng = np.random.default_rng(4)
+    train = np.column_stack([50.0 + 1e-4 * rng.standard_normal(1000), np.full(1000, 3.0)])
+    old = Scaler.fit([train], clip=None, kind="zscore", floor=0.0)
+    assert old.scale[0] == pytest.approx(np.std(train[:, 0]))
+    assert old.scale[1] == 1.0 and old.near_constant == (1,)
+    guarded = Scaler.fit([train], clip=None, kind="zscore")
+    moved = np.array([[50.05, 3.0]])
+    assert abs(old.transform(moved)[0, 0]) > 100 > abs(guarded.transform(moved)[0, 0])
+    with pytest.raises(ValueError, match="floor"):
+        Scaler.fit([train], floor=-1.0)

@@ -1,0 +1,1 @@
+"""GridLake's HTTP API (FastAPI): ADS indicators from the serving copy."""

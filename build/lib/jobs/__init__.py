@@ -1,0 +1,1 @@
+"""GridLake jobs: PyFlink streaming and PySpark batch over the lakehouse."""

@@ -1,0 +1,1 @@
+"""Batch jobs (PySpark) over the lakehouse tables."""

@@ -1,0 +1,1 @@
+"""Streaming jobs (PyFlink): each has source, transform, sink and main."""

@@ -1,0 +1,1 @@
+"""Layer transforms as SQL, one definition shared by Flink and Spark."""

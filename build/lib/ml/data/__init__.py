@@ -1,0 +1,1 @@
+"""Series sources, synthetic degradation and scaling."""

@@ -1,0 +1,1 @@
+"""Neural network models (pure ``torch.nn`` modules, no I/O)."""

@@ -1,0 +1,1 @@
+"""The ML scoring microservice (FastAPI)."""
