@@ -16,7 +16,7 @@ import dataclasses
 import enum
 import json
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,11 @@ _TRAIN_EXCLUDED = frozenset({"degradation", "checkpoint_dir", "checkpoint_every"
 #: Defaults of ``gridlake ml train`` where they differ from :class:`TrainConfig`'s (a short
 #: CPU run; the published configuration is ``TrainConfig()``'s).
 CLI_TRAIN_DEFAULTS: dict[str, Any] = {"steps": 300, "lr": 1e-3, "batch_size": 16}
+
+
+#: Bases of ``[degradation]`` (key ``preset``).
+DEGRADATION_PRESETS: dict[str, Callable[..., DegradationConfig]] = {
+    "published": DegradationConfig, "gridlake_v1": DegradationConfig.gridlake_v1}
 
 
 class ConfigError(ValueError):
@@ -165,16 +170,25 @@ def _merged(*layers: Mapping[str, Any]) -> dict[str, Any]:
 
 def degradation_config(file_section: Mapping[str, Any],
                        options: Mapping[str, str]) -> DegradationConfig:
-    """The degradation settings: defaults, then the file, then ``--degradation k=v``.
+    """The degradation settings: a preset, then the file, then ``--degradation k=v``.
+
+    The key ``preset`` picks the base: ``published`` (the default: the published
+    algorithm) or ``gridlake_v1`` (GridLake's degradations before, kept for ablations);
+    every other key overrides a field of that base.
 
     Raises:
-        ConfigError: Unknown key or invalid value (including the class's own checks).
+        ConfigError: Unknown key, preset or invalid value (including the class's own
+            checks).
 
     """
-    values = dataclass_values(DegradationConfig, _merged(file_section, options),
-                              "degradation")
+    merged = _merged(file_section, options)
+    preset = str(merged.pop("preset", "published"))
+    if preset not in DEGRADATION_PRESETS:
+        raise ConfigError(f"[degradation]: unknown preset {preset!r}; expected one of "
+                          f"{sorted(DEGRADATION_PRESETS)}")
+    values = dataclass_values(DegradationConfig, merged, "degradation")
     try:
-        return DegradationConfig(**values)
+        return DEGRADATION_PRESETS[preset](**values)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"[degradation]: {err}") from err
 

@@ -90,3 +90,14 @@ def test_assignments() -> None:
     assert parse_assignments(["a=1", " b = x=y "], "--degradation") == {"a": "1", "b": "x=y"}
     with pytest.raises(ConfigError, match="expected key=value"):
         parse_assignments(["a"], "--degradation")
+
+
+def test_degradation_presets() -> None:
+    assert degradation_config({}, {}) == DegradationConfig()
+    old = degradation_config({"preset": "gridlake_v1"}, {})
+    assert old == DegradationConfig.gridlake_v1()
+    # a key overrides a field of the preset it was given with
+    tuned = degradation_config({"preset": "gridlake_v1"}, {"channel_fraction": "0.3"})
+    assert tuned == DegradationConfig.gridlake_v1(channel_fraction=0.3)
+    with pytest.raises(ConfigError, match="unknown preset 'v0'"):
+        degradation_config({}, {"preset": "v0"})
