@@ -140,7 +140,7 @@ class ScalerKind(StrEnum):
 
 
 #: Default scaler of new models (chosen by the ablation in docs/ml.md).
-DEFAULT_SCALER = ScalerKind.ZSCORE
+DEFAULT_SCALER = ScalerKind.ROBUST
 #: A channel whose spread is below this fraction of its level is *near-constant*.
 NEAR_CONSTANT = 1e-3
 
