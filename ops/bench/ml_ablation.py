@@ -160,8 +160,8 @@ def uci_data(path: Path = UCI_FILE, seed: int = 0) -> DataSet:
 
 
 DATASETS: dict[str, Callable[[], DataSet]] = {
-    "synthetic": synthetic_data, "synthetic_jitter": synthetic_jitter_data, "ess": ess_data, "transformer": transformer_data,
-    "uci": uci_data}
+    "synthetic": synthetic_data, "synthetic_jitter": synthetic_jitter_data, "ess": ess_data,
+    "transformer": transformer_data, "uci": uci_data}
 
 
 def run_arm(data: DataSet, arm: Arm, steps: int, seed: int) -> Evaluation:
