@@ -122,10 +122,12 @@ def test_faithful_defaults_beat_the_old_ones_on_a_jittering_set_point() -> None:
 
     A set point that is nearly constant in training (50 ± 1e-4) jitters a little more in
     the test period (± 1e-3, still 0.002 % of its level). Measured (tiny net, 300 steps,
-    seeds 0-2, quantile 0.99): faithful defaults AUC-PR 0.71-0.73, F1 0.76-0.78, 10 %
-    flagged at an anomaly ratio of 11 %; the old defaults (``gridlake_v1`` degradations,
-    z-score without the near-constant guard) AUC-PR 0.46-0.63, F1 0.22-0.41, 34-88 %
-    flagged. Without the jitter both reach AUC-PR 0.70-0.75: the gain is the guard's.
+    seeds 0-2, quantile 0.99): the defaults (robust scaling with the near-constant guard,
+    published degradations) AUC-PR 0.70-0.75, F1 0.67-0.75, 11-14 % flagged at an anomaly
+    ratio of 11 % (seed 0: 0.75, 0.73, 11 %); the old defaults (``gridlake_v1``
+    degradations, z-score without the guard) AUC-PR 0.46-0.63, F1 0.22-0.41, 34-88 %
+    flagged (seed 0: 0.46, 0.30, 57 %). Without the jitter both reach AUC-PR about 0.7:
+    the gain is the guard's.
     """
     src = SyntheticSource(seed=1, train_steps=6000, test_steps=4000, anomaly_events=10,
                           setpoint_test_noise=1e-3)
