@@ -716,8 +716,8 @@ def score(
         _echo(_guarded(lambda: _score_file(loaded, src_file, out_file, opts, threshold,
                                            max_gap)))
         return
-    # lazy: torch (the optional ml extra) and, for the lake, Spark and Redis (the platform
-    # extra): scoring a file needs neither
+    # Scoring a file needs neither Spark nor Redis (the platform extra); the lake does.
+    # lazy: torch, Spark and Redis
     from ml.detection import IntervalRules
     from ml.lake_scoring import LakeScoreRequest, run_lake_scoring
 
