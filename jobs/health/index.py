@@ -7,9 +7,9 @@ Scoring version :data:`SCORING_VERSION` (docs/health.md, "Scoring"):
   severity's band, so one critical gas level is critical whatever else is fine; secondary
   factors (anomaly detections, age, diagnosis detail) only take points off;
 * the category is the score's band: good ≥ 80, fair ≥ 60, poor ≥ 40, critical below;
-* without any judged factor there is no score and the category is ``unknown``; factors
-  without evidence are listed with their reason and lower ``evidence_pct``, they are never
-  counted as healthy.
+* without a judged *primary* factor there is no score and the category is ``unknown``
+  (an age alone is no verdict); factors without evidence are listed with their reason and
+  lower ``evidence_pct``, they are never counted as healthy.
 
 Also here: the factors shared by transformers and battery banks (AnomalyBERT intervals,
 image defects, age against design life).
@@ -89,7 +89,7 @@ class HealthIndex:
     """An asset's health on one day.
 
     Attributes:
-        score: 0–100 (None when no factor was judged).
+        score: 0–100 (None when no primary factor was judged).
         category: good, fair, poor, critical or unknown.
         factors: Every factor of the asset type, judged or not.
         worst_factor: Name of the factor that took most off (None when nothing did).
@@ -141,8 +141,10 @@ def health_index(asset_type: str, factors: Sequence[Factor]) -> HealthIndex:
     total_w = sum(w.weight for w in weights.values())
     judged_fs = [f for f in factors if f.severity is not None]
     evidence = 100.0 * sum(weights[f.name].weight for f in judged_fs) / total_w
-    if not judged_fs:
-        return HealthIndex(None, "unknown", factors, None, 0.0, ACTIONS["unknown"])
+    if not any(weights[f.name].primary for f in judged_fs):
+        # age or an anomaly detection alone says nothing of the asset's condition: no score
+        return HealthIndex(None, "unknown", factors, None, round(evidence, 1),
+                           ACTIONS["unknown"])
     penalties = {f.name: weights[f.name].weight * POINTS[f.severity]  # type: ignore[index]
                  for f in judged_fs}
     score = max(0.0, 100.0 - sum(penalties.values()))

@@ -59,6 +59,9 @@ def test_missing_evidence_is_never_healthy() -> None:
     hi = health_index("transformer", [no_data(n, "nothing") for n in WEIGHTS["transformer"]])
     assert hi.score is None and hi.category == "unknown" and hi.evidence_pct == 0.0
     assert hi.action == ACTIONS["unknown"]
+    # only secondary evidence (age, an anomaly detection): still no verdict
+    hi = health_index("ess", [judged("age", Severity.GOOD, 3.0, "years", "young")])
+    assert hi.score is None and hi.category == "unknown" and hi.evidence_pct > 0
     # partial evidence: scored on what there is, the gap shown in evidence_pct and reasons
     fs = [judged("overload", Severity.GOOD, 0.0, "h", "ok"),
           no_data("dga_level", "no DGA reading in 30 days")]
