@@ -29,19 +29,25 @@ FEQA_LIMITS: tuple[float, float, float] = (1.0, 2.0, 10.0)
 """Daily equivalent ageing factor above which ageing is fair, poor, critical."""
 OVERLOAD_LIMITS_MIN: tuple[float, float, float] = (0.0, 30.0, 90.0)
 """Minutes above 1.0 pu in a day above which loading is fair, poor, critical."""
+OVERLOAD_DEPTH_PU: tuple[float, float] = (1.2, 1.3)
+"""Peak load (pu) up to which an overload is at most fair, at most poor."""
 EMERGENCY_LOADING_PCT = 150.0
 """A load above this (% of rated) is critical whatever its duration (C57.91 §7 caps
 planned and long-time emergency loading of distribution transformers at 1.5 pu)."""
-OIL_RISE_LIMITS: tuple[float, float, float] = (1.1, 1.25, 1.5)
-"""Measured over expected top-oil rise above which cooling is fair, poor, critical."""
+OIL_RISE_LIMITS: tuple[float, float, float] = (1.2, 1.3, 1.5)
+"""Measured over modelled top-oil rise above which cooling is fair, poor, critical."""
 TOP_OIL_RISE_RATED_K = 55.0
 EXP_N = 0.8
 LOSS_RATIO = 5.0
 """R, load loss at rated load over no-load loss, when the nameplate gives none."""
+TAU_TO_H = 3.0
+"""Top-oil time constant (C57.91 typical for ONAN distribution transformers)."""
 OIL_RISE_LOOKBACK_H = 12
-"""Hours of load history whose largest load the expected rise is computed at (the oil
-time constant is hours: the oil of a lightly loaded evening still carries the afternoon)."""
-MIN_EXPECTED_RISE_K = 10.0
+"""Hours of load history read before the day: the model starts there, so its initial
+state has decayed (4 time constants) by the day's first hour."""
+OIL_RISE_WARMUP_H = 6
+"""Hours after a (re)start of the model (first hour, or after a gap) that are not judged."""
+MIN_EXPECTED_RISE_K = 8.0
 MIN_COVERAGE = 0.5
 """A day with fewer readings than this share of the expected ones is a sensor gap."""
 
@@ -114,10 +120,18 @@ class TransformerDay:
 
 @dataclass(frozen=True)
 class OilHour:
-    """One hour of ``dws_transformer`` (grain 1h) for the oil-rise check."""
+    """One hour of ``dws_transformer`` (grain 1h) for the oil-rise check.
+
+    Attributes:
+        start_ms: Hour start.
+        load_pu: Mean load of the hour (``load_pu_avg``).
+        top_oil_max_c: Highest top oil of the hour.
+        ambient_avg_c: Mean ambient of the hour.
+
+    """
 
     start_ms: int
-    load_pu_max: float | None
+    load_pu: float | None
     top_oil_max_c: float | None
     ambient_avg_c: float | None
 
@@ -172,7 +186,13 @@ def thermal_ageing_factor(day: TransformerDay | None, interval_h: float = 1 / 60
 
 
 def overload_factor(day: TransformerDay | None) -> Factor:
-    """Overload hours of the day, and any load beyond emergency loading."""
+    """Overload hours of the day, weighed by how deep the overload went.
+
+    Time above rated load alone measures use, not harm (C57.91 accepts daily cycles above
+    nameplate whose ageing stays normal), so the duration's severity is capped by the
+    peak: up to :data:`OVERLOAD_DEPTH_PU` ``[0]`` at most fair, up to ``[1]`` at most poor.
+    A peak beyond :data:`EMERGENCY_LOADING_PCT` is critical whatever its duration.
+    """
     name = "overload"
     if (missing := _no_telemetry(name, day)) is not None:
         return missing
@@ -180,53 +200,89 @@ def overload_factor(day: TransformerDay | None) -> Factor:
     if not finite(day.overload_minutes):
         return no_data(name, "no overload count for the day")
     minutes = float(day.overload_minutes)  # type: ignore[arg-type]
-    peak = float(day.load_pu_max) * 100.0 if finite(day.load_pu_max) else None  # type: ignore[arg-type]
+    peak = float(day.load_pu_max) if finite(day.load_pu_max) else None  # type: ignore[arg-type]
     sev = grade(minutes, OVERLOAD_LIMITS_MIN)
     reason = f"{minutes / 60.0:.2f} h above rated load"
-    if peak is not None:
-        reason += f", peak {peak:.0f} % of rated"
-        if peak > EMERGENCY_LOADING_PCT:
+    if peak is None:
+        reason += " (peak load unknown: duration only)"
+    else:
+        reason += f", peak {100 * peak:.0f} % of rated"
+        cap = (Severity.FAIR if peak <= OVERLOAD_DEPTH_PU[0] else Severity.POOR
+               if peak <= OVERLOAD_DEPTH_PU[1] else Severity.CRITICAL)
+        if sev > cap:
+            sev = cap
+            reason += f" (a shallow overload: at most {cap.label})"
+        if 100 * peak > EMERGENCY_LOADING_PCT:
             sev = Severity.CRITICAL
             reason += f" (beyond {EMERGENCY_LOADING_PCT:.0f} % emergency loading)"
     return judged(name, sev, round(minutes / 60.0, 3), "h", _with_gap(reason, day),
-                  peak_loading_pct=round(peak, 1) if peak is not None else None)
+                  peak_loading_pct=round(100 * peak, 1) if peak is not None else None)
+
+
+def modelled_top_oil_rises(hours: Sequence[OilHour]) -> list[tuple[OilHour, float, int]]:
+    """The C57.91 top-oil rise each hour should end at, from the load history alone.
+
+    ``Δθ_TO ← Δθ_TO,U + (Δθ_TO − Δθ_TO,U) · exp(−1 h / τ_TO)`` with ``Δθ_TO,U`` the ultimate
+    rise at the hour's mean load (eq. 8, R = :data:`LOSS_RATIO`). The model starts at
+    steady state on the first hour and again after a missing hour.
+
+    Returns:
+        (hour, modelled rise in K, hours since the model (re)started), hours with a load.
+
+    """
+    out: list[tuple[OilHour, float, int]] = []
+    state: float | None = None
+    since = 0
+    prev_ms: int | None = None
+    decay = math.exp(-1.0 / TAU_TO_H)
+    for h in sorted(hours, key=lambda x: x.start_ms):
+        if h.load_pu is None or not finite(h.load_pu) or (
+                prev_ms is not None and h.start_ms - prev_ms > 3_600_000):
+            state = None
+        if h.load_pu is None or not finite(h.load_pu):
+            prev_ms = None
+            continue
+        ultimate = expected_top_oil_rise(float(h.load_pu))
+        if state is None:
+            state, since = ultimate, 0
+        else:
+            state, since = ultimate + (state - ultimate) * decay, since + 1
+        prev_ms = h.start_ms
+        out.append((h, state, since))
+    return out
 
 
 def oil_rise_factor(hours: Sequence[OilHour], day_start_ms: int | None = None) -> Factor:
-    """Measured top-oil rise over the rise expected at the recent load (cooling check).
+    """Measured top-oil rise over the rise the C57.91 model gives for the load (cooling).
 
-    For each hour: (top oil max − ambient mean) / ultimate rise at the largest load of the
-    last :data:`OIL_RISE_LOOKBACK_H` hours (R = :data:`LOSS_RATIO`). The ultimate rise
-    bounds the actual one from above while cooling works, so a ratio well above 1 means
-    the oil is not losing heat as it should (blocked radiators, failed fans, low oil).
-    Hours whose expected rise is under :data:`MIN_EXPECTED_RISE_K` are not judged, nor
-    hours before ``day_start_ms`` (given only as the load history of the day's first hours).
+    For each hour: (top oil max − ambient mean) / the modelled rise at the hour's end
+    (:func:`modelled_top_oil_rises`). While cooling works the ratio stays near 1 (within
+    the spread of R and the hourly means); blocked radiators, failed fans or low oil
+    multiply the rise at any load, so the ratio climbs towards that multiple. Hours within
+    :data:`OIL_RISE_WARMUP_H` of the model's start, with a modelled rise under
+    :data:`MIN_EXPECTED_RISE_K`, or before ``day_start_ms`` (given as load history only)
+    are not judged.
     """
     name = "oil_rise"
-    ordered = sorted(hours, key=lambda h: h.start_ms)
-    if not ordered:
+    if not hours:
         return no_data(name, "no hourly transformer telemetry on this day")
     worst: tuple[float, int] | None = None
     judged_hours = 0
-    for i, h in enumerate(ordered):
+    for h, modelled, since in modelled_top_oil_rises(hours):
         if day_start_ms is not None and h.start_ms < day_start_ms:
+            continue
+        if since < OIL_RISE_WARMUP_H or modelled < MIN_EXPECTED_RISE_K:
             continue
         if not (finite(h.top_oil_max_c) and finite(h.ambient_avg_c)):
             continue
-        loads = [float(o.load_pu_max) for o in ordered[max(0, i - OIL_RISE_LOOKBACK_H + 1):i + 1]  # type: ignore[arg-type]
-                 if finite(o.load_pu_max)]
-        if not loads:
-            continue
-        expected = expected_top_oil_rise(max(loads))
-        if expected < MIN_EXPECTED_RISE_K:
-            continue
         judged_hours += 1
-        ratio = (float(h.top_oil_max_c) - float(h.ambient_avg_c)) / expected  # type: ignore[arg-type]
+        ratio = (float(h.top_oil_max_c) - float(h.ambient_avg_c)) / modelled  # type: ignore[arg-type]
         if worst is None or ratio > worst[0]:
             worst = (ratio, h.start_ms)
     if worst is None:
-        return no_data(name, "no hour with top oil, ambient and load to compare")
+        return no_data(name, "no hour with load history, top oil and ambient to compare "
+                       f"(the model needs {OIL_RISE_WARMUP_H} h of load first)")
     ratio = worst[0]
     return judged(name, grade(ratio, OIL_RISE_LIMITS), round(ratio, 3), "",
-                  f"top-oil rise {ratio:.2f}× the rise expected at the recent load "
+                  f"top-oil rise {ratio:.2f}× the C57.91 model's for the load "
                   f"(worst of {judged_hours} h)", hours=judged_hours)

@@ -63,7 +63,7 @@ class Inputs:
             ``readings``, ``aging_hours``, ``hot_spot_max_c``, ``top_oil_max_c``,
             ``load_pu_max``, ``overload_minutes``.
         tx_hourly: ``dws_transformer`` grain 1h: ``entity_id``, ``window_start``,
-            ``load_pu_max``, ``top_oil_max_c``, ``ambient_avg_c``.
+            ``load_pu_avg``, ``top_oil_max_c``, ``ambient_avg_c``.
         dga: ``dwd_transformer_dga``: ``device_id``, ``event_ts`` and the ``<gas>_ppm``
             columns (every row: negative values are judged, not dropped).
         ess_daily: ``ads_ess_daily``: ``ess_id``, ``day``, ``readings`` and the statistics.
@@ -81,7 +81,7 @@ class Inputs:
         "entity_id", "window_start", "readings", "aging_hours", "hot_spot_max_c",
         "top_oil_max_c", "load_pu_max", "overload_minutes"))
     tx_hourly: pd.DataFrame = field(default_factory=lambda: _frame(
-        "entity_id", "window_start", "load_pu_max", "top_oil_max_c", "ambient_avg_c"))
+        "entity_id", "window_start", "load_pu_avg", "top_oil_max_c", "ambient_avg_c"))
     dga: pd.DataFrame = field(default_factory=lambda: _frame(
         "device_id", "event_ts", *(f"{g}_ppm" for g in GASES)))
     ess_daily: pd.DataFrame = field(default_factory=lambda: _frame(
@@ -171,7 +171,7 @@ def assess(inputs: Inputs, start_ms: int, end_ms: int, updated_ms: int) -> pd.Da
     tx_daily = _by(_records(inputs.tx_daily), "entity_id", "window_start")
     hourly: dict[str, list[OilHour]] = defaultdict(list)
     for r in _records(inputs.tx_hourly):
-        hourly[r["entity_id"]].append(OilHour(int(r["window_start"]), _num(r["load_pu_max"]),
+        hourly[r["entity_id"]].append(OilHour(int(r["window_start"]), _num(r["load_pu_avg"]),
                                               _num(r["top_oil_max_c"]),
                                               _num(r["ambient_avg_c"])))
     for hs in hourly.values():

@@ -160,7 +160,7 @@ def read_inputs(spark: Any, settings: GridLakeSettings, start_ms: int, end_ms: i
             "top_oil_max_c", "load_pu_max", "overload_minutes"))
         inputs.tx_hourly = _collect(dws.where("`grain` = '1h'").where(
             _between("window_start", start_ms - OIL_RISE_LOOKBACK_H * HOUR_MS, end_ms))
-            .selectExpr("entity_id", _ms("window_start"), "load_pu_max", "top_oil_max_c",
+            .selectExpr("entity_id", _ms("window_start"), "load_pu_avg", "top_oil_max_c",
                         "ambient_avg_c"))
     if have(DWD_DGA):
         inputs.dga = _collect(read_table(spark, settings, DWD_DGA).where(

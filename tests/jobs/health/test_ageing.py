@@ -78,6 +78,20 @@ def test_no_telemetry_is_no_data_not_good() -> None:
     assert hot_spot_factor(missing_hot).status is Status.NO_DATA
 
 
+def test_overload_is_weighed_by_depth() -> None:
+    # 4 h at up to 118 %: long but shallow → at most fair
+    shallow = overload_factor(TransformerDay(1440, 1440, 1.0, 100.0, 80.0, 1.18, 240.0))
+    assert shallow.severity is Severity.FAIR and "shallow" in shallow.reason
+    # 45 min up to 125 %: poor (≥ 30 min, peak ≤ 1.3 caps at poor)
+    assert overload_factor(TransformerDay(1440, 1440, 1.0, 100.0, 80.0, 1.25, 45.0)
+                           ).severity is Severity.POOR
+    # 2 h at 135 % (the simulator's overload fault): critical
+    assert overload_factor(TransformerDay(1440, 1440, 1.0, 100.0, 80.0, 1.35, 120.0)
+                           ).severity is Severity.CRITICAL
+    assert overload_factor(TransformerDay(1440, 1440, 1.0, 100.0, 80.0, 0.9, 0.0)
+                           ).severity is Severity.GOOD
+
+
 def test_emergency_loading_is_critical_at_once() -> None:
     day = TransformerDay(1440, 1440, 2.0, 100.0, 80.0, 1.6, 10.0)
     f = overload_factor(day)
@@ -89,12 +103,33 @@ def test_oil_rise_flags_failed_cooling() -> None:
     expected = 55.0 * (4.2 / 6.0) ** 0.8
     assert expected_top_oil_rise(0.8) == pytest.approx(expected)
     normal = [OilHour(DAY0 + h * HOUR_MS, 0.8, 20.0 + 0.9 * expected, 20.0) for h in range(24)]
-    assert oil_rise_factor(normal).severity is Severity.GOOD
+    f = oil_rise_factor(normal)
+    assert f.severity is Severity.GOOD and f.value == pytest.approx(0.9)
+    assert f.detail["hours"] == 24 - 6  # the model's first 6 hours are not judged
     hot = [*normal[:12], *(OilHour(DAY0 + h * HOUR_MS, 0.8, 20.0 + 1.7 * expected, 20.0)
                            for h in range(12, 24))]
     f = oil_rise_factor(hot)
     assert f.severity is Severity.CRITICAL and f.value == pytest.approx(1.7)
     # hours before the day only give load history
-    assert oil_rise_factor(hot, day_start_ms=DAY0).value == pytest.approx(1.7)
+    assert oil_rise_factor(hot, day_start_ms=DAY0 + 12 * HOUR_MS).value == pytest.approx(1.7)
     assert oil_rise_factor(hot[:12], day_start_ms=DAY0 + 12 * HOUR_MS).status is Status.NO_DATA
-    assert math.isclose(oil_rise_factor(normal).value, 0.9)  # type: ignore[arg-type]
+
+
+def test_oil_rise_follows_the_load_history() -> None:
+    # 12 h at 0.8 pu, then 0.2 pu: the oil cools with τ = 3 h. Oil that follows the model
+    # is fine; oil that stays hot at the light load (failed cooling) is flagged.
+    hi, lo = expected_top_oil_rise(0.8), expected_top_oil_rise(0.2)
+    def model(h: int) -> float:  # noqa: E306 - the rise at the end of hour h
+        return hi if h < 12 else lo + (hi - lo) * math.exp(-(h - 11) / 3.0)
+    loads = [0.8 if h < 12 else 0.2 for h in range(24)]
+    follows = [OilHour(DAY0 + h * HOUR_MS, loads[h], 10.0 + model(h), 10.0) for h in range(24)]
+    f = oil_rise_factor(follows)
+    assert f.severity is Severity.GOOD and f.value == pytest.approx(1.0, abs=1e-6)
+    stuck = [OilHour(DAY0 + h * HOUR_MS, loads[h], 10.0 + hi, 10.0) for h in range(24)]
+    f = oil_rise_factor(stuck)
+    # by hour 23 the model is at lo + (hi − lo)·e^−4; the oil still at hi
+    assert f.value == pytest.approx(hi / (lo + (hi - lo) * math.exp(-12 / 3.0)), abs=1e-3)
+    assert f.severity is Severity.CRITICAL
+    # a gap restarts the model: the 6 hours after it are not judged
+    gap = [*follows[:10], *follows[11:]]
+    assert oil_rise_factor(gap).detail["hours"] == (10 - 6) + (13 - 6)

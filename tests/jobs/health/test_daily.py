@@ -52,7 +52,7 @@ def _inputs() -> Inputs:
     for h in range(-12, DAYS * 24):
         for i in range(1, 6):
             hourly.append({"entity_id": f"TX-{i:05d}", "window_start": DAY0 + h * HOUR_MS,
-                           "load_pu_max": 0.7, "top_oil_max_c": 45.0, "ambient_avg_c": 20.0})
+                           "load_pu_avg": 0.7, "top_oil_max_c": 45.0, "ambient_avg_c": 20.0})
     for h in range(-24, DAYS * 24):
         for i in range(1, 6):
             grow = max(0, h - 24) if i == 5 else 0
