@@ -42,6 +42,10 @@ PERSISTENT = {"dga_thermal", "dga_partial_discharge", "dga_arcing"}
 TX_FAULTS = ("transformer_overload", "transformer_overheating", "dga_thermal",
              "dga_partial_discharge", "dga_arcing")
 ESS_FAULTS = ("ess_cell_imbalance", "ess_thermal_runaway")
+OTHER_FAULTS = ("feeder_outage", "voltage_sag")
+"""Faults that are no asset's health problem: a feeder outage silences its transformers
+(a telemetry gap, not a finding), a sag disturbs voltages. Any poor/critical day they
+cause is a false alarm."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Plan:
         ess_per_type: Faults of each battery fault type.
         seed: Simulator seed.
         ess_interval_s: BMS interval (the contract's is 1 s).
+        other_per_type: Faults of each of :data:`OTHER_FAULTS` (not health problems).
 
     """
 
@@ -66,6 +71,7 @@ class Plan:
     ess_per_type: int = 2
     seed: int = 42
     ess_interval_s: int = 1
+    other_per_type: int = 2
 
 
 def fault_plan(plan: Plan, tx_ids: list[str], ess_ids: list[str]) -> list[FaultRequest]:
@@ -87,6 +93,11 @@ def fault_plan(plan: Plan, tx_ids: list[str], ess_ids: list[str]) -> list[FaultR
             day = int(rng.integers(1, last))
             out.append(FaultRequest(kind, ess_ids[i % len(ess_ids)],
                                     t0 + day * DAY_MS + int(rng.integers(8, 18)) * HOUR_MS))
+    for kind in OTHER_FAULTS:
+        for _ in range(plan.other_per_type):
+            day = int(rng.integers(1, last))
+            out.append(FaultRequest(kind, None, t0 + day * DAY_MS
+                                    + int(rng.integers(0, 20)) * HOUR_MS))
     return out
 
 
@@ -196,8 +207,12 @@ def evaluate(rows: pd.DataFrame, labels: list[dict[str, Any]], end_ms: int) -> d
     affected: set[tuple[str, int]] = set()
     per_type: dict[str, dict[str, Any]] = defaultdict(lambda: {"faults": 0, "detected": 0,
                                                                "latency_days": []})
+    others = 0
     for lab in labels:
         dev, kind = lab["device_id"], lab["type"]
+        if kind not in TX_FAULTS + ESS_FAULTS:
+            others += 1  # its days stay "clean": an alarm it causes is a false one
+            continue
         first, last = _day(int(lab["start_ts"])), _day(int(lab["end_ts"]) - 1)
         until = end_ms - DAY_MS if kind in PERSISTENT else last + DAY_MS
         for d in range(first, min(until, end_ms - DAY_MS) + DAY_MS, DAY_MS):
@@ -219,9 +234,10 @@ def evaluate(rows: pd.DataFrame, labels: list[dict[str, Any]], end_ms: int) -> d
     by_factor: dict[str, int] = defaultdict(int)
     for k in false:
         by_factor[str(worst[k])] += 1
-    faulted = {lab["device_id"] for lab in labels}
+    faulted = {lab["device_id"] for lab in labels if lab["type"] in TX_FAULTS + ESS_FAULTS}
     return {
         "per_fault_type": dict(sorted(per_type.items())),
+        "other_faults": others,
         "clean_asset_days": len(clean), "false_alarm_asset_days": len(false),
         "false_alarm_rate": round(len(false) / len(clean), 4) if clean else None,
         "false_alarms_by_worst_factor": dict(sorted(by_factor.items())),
