@@ -149,7 +149,8 @@ def read_inputs(spark: Any, settings: GridLakeSettings, start_ms: int, end_ms: i
     inputs = Inputs()
     if have(DIM_DEVICE):
         inputs.assets = _collect(read_table(spark, settings, DIM_DEVICE).where(
-            "`is_current` AND `device_type` IN ('transformer', 'ess')").select(
+            "`is_current` AND `device_type` IN ('transformer', 'ess') "
+            "AND (`status` IS NULL OR `status` <> 'retired')").select(
             "device_id", "device_type", "region_id", "substation_id", "install_date"))
     if have(DWS_TRANSFORMER):
         dws = read_table(spark, settings, DWS_TRANSFORMER).where(
