@@ -14,9 +14,10 @@ One run judges every transformer and battery bank for each day of a range:
    :mod:`infra.serving_store`), whose change event brings worsened categories to the
    API's real-time feed.
 
-Idempotent: rows are keyed by asset and day and depend only on the inputs, so running a
-range again rewrites the same values (only ``updated_ts`` moves); the serving copy of the
-range ends equal to the lake's.
+Idempotent: rows are keyed by asset and day and depend only on the inputs; a rerun writes
+only rows that differ from the stored ones (:func:`reconcile`), so rerunning a range with
+the same inputs changes nothing, ``updated_ts`` included, and raises no second alarm; the
+serving copy of the range ends equal to the lake's.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class HealthRunResult:
         rows: Rows written (assets × days).
         categories: Rows per category.
         worsened: Rows whose category worsened (feed alarms).
+        changed: Rows written to the lake (new or different; a rerun writes none).
         stale: Rows of the range deleted (no longer produced).
         served: Rows written to the serving copy.
         unserved: Stale rows removed from the serving copy.
@@ -91,6 +93,7 @@ class HealthRunResult:
     rows: int = 0
     categories: dict[str, int] = field(default_factory=dict)
     worsened: int = 0
+    changed: int = 0
     stale: int = 0
     served: int = 0
     unserved: int = 0
@@ -215,47 +218,89 @@ def to_spark(spark: Any, table: TableContract, frame: pd.DataFrame) -> Any:
         for f in table.fields])
 
 
-def write_lake(spark: Any, settings: GridLakeSettings, frame: pd.DataFrame, start_ms: int,
-               end_ms: int, updated_ms: int) -> tuple[int, list[dict[str, Any]]]:
-    """Upsert the rows; delete the range's older rows the run did not produce.
+@dataclass
+class Reconciled:
+    """A run's rows against the stored rows of its range.
 
-    Returns:
-        (rows upserted, the deleted rows as dicts with epoch-ms timestamps).
+    Attributes:
+        changed: Rows new or different from the stored ones (stamped with this run).
+        rows: Every row of the run, unchanged ones with their stored ``updated_ts``.
+        stale: Stored rows of the range the run no longer produces (written before it).
 
+    """
+
+    changed: pd.DataFrame
+    rows: pd.DataFrame
+    stale: pd.DataFrame
+
+
+def reconcile(frame: pd.DataFrame, stored: pd.DataFrame, updated_ms: int) -> Reconciled:
+    """Split a run's rows into changed and unchanged ones, and find the stale stored rows.
+
+    A row equal to its stored version in every column but ``updated_ts`` is not rewritten
+    and keeps its stored stamp, so that a rerun changes nothing at all: no Hudi commit of
+    it, no newer version in the serving copy, no second feed alarm for a worsening.
+    """
+    key = list(ADS_ASSET_HEALTH.record_key)
+    values = [c for c in ADS_ASSET_HEALTH.field_names if c != "updated_ts"]
+    if stored.empty:
+        return Reconciled(frame, frame, stored.iloc[0:0])
+
+    def norm(df: pd.DataFrame) -> pd.DataFrame:
+        out = df[values].astype(object).where(df[values].notna(), None)
+        out["day"] = out["day"].astype("int64")
+        return out.set_index(key)
+
+    mine, theirs = norm(frame), norm(stored)
+    stamps = stored.assign(day=stored["day"].astype("int64")).set_index(key)["updated_ts"]
+    same = [k in theirs.index and mine.loc[k].tolist() == theirs.loc[k].tolist()
+            for k in mine.index]
+    rows = frame.copy()
+    rows["updated_ts"] = [int(stamps.loc[k]) if eq else updated_ms
+                          for k, eq in zip(mine.index, same, strict=True)]
+    changed = rows[[not eq for eq in same]]
+    gone = ~theirs.index.isin(mine.index) & (stored["updated_ts"].to_numpy() < updated_ms)
+    return Reconciled(changed, rows, stored[gone])
+
+
+def read_stored(spark: Any, settings: GridLakeSettings, start_ms: int,
+                end_ms: int) -> pd.DataFrame:
+    """The stored rows of the range (timestamps as epoch ms); empty without a table."""
+    table = ADS_ASSET_HEALTH
+    if not _exists(settings, table):
+        return pd.DataFrame(columns=table.field_names)
+    return _collect(read_table(spark, settings, table).where(_between("day", start_ms, end_ms))
+                    .selectExpr(*[_ms(f.name) if f.type is FieldType.TIMESTAMP else quote(f.name)
+                                  for f in table.fields]))
+
+
+def write_lake(spark: Any, settings: GridLakeSettings, rec: Reconciled,
+               updated_ms: int) -> None:
+    """Upsert the changed rows; delete the stale ones.
+
+    A stale row is deleted stamped with this run, so the delete wins over its older version.
     """
     table = ADS_ASSET_HEALTH
     path = hudi_table_path(settings, table)
-    existed = _exists(settings, table)
-    typed = to_spark(spark, table, frame)
-    if len(frame):
+    if len(rec.changed):
+        typed = to_spark(spark, table, rec.changed)
         with_retries(lambda: typed.write.format("hudi").options(
             **write_options(settings, table)).mode("append").save(path), table.name)
-    if not existed:
-        return len(frame), []
-    key = list(table.record_key)
-    stamp = f"timestamp_millis(CAST({updated_ms} AS BIGINT)) AS `updated_ts`"
-    stale = (
-        read_table(spark, settings, table).where(_between("day", start_ms, end_ms))
-        .where(f"`updated_ts` < timestamp_millis(CAST({updated_ms} AS BIGINT))")
-        .join(typed.select(*key), on=key, how="left_anti")
-        .selectExpr(*[stamp if f == "updated_ts" else quote(f) for f in table.field_names])
-        .persist()
-    )
-    try:
-        gone = stale.selectExpr("asset_type", "asset_id", _ms("day")).toPandas()
-        if len(gone):
-            with_retries(lambda: stale.write.format("hudi").options(
-                **{**write_options(settings, table),
-                   "hoodie.datasource.write.operation": "delete"}
-            ).mode("append").save(path), table.name)
-    finally:
-        stale.unpersist()
-    return len(frame), gone.to_dict("records")
+    if len(rec.stale):
+        gone = to_spark(spark, table, rec.stale.assign(updated_ts=updated_ms))
+        with_retries(lambda: gone.write.format("hudi").options(
+            **{**write_options(settings, table), "hoodie.datasource.write.operation": "delete"}
+        ).mode("append").save(path), table.name)
 
 
 def publish(settings: GridLakeSettings, frame: pd.DataFrame, stale: list[dict[str, Any]],
             updated_ms: int) -> tuple[int, int]:
-    """Mirror the run's rows into the serving copy and drop its stale ones (one batch)."""
+    """Mirror the run's rows into the serving copy and drop its stale ones (one batch).
+
+    Every row of the range is sent (a copy that lost rows gets them back); an unchanged
+    row carries its stored ``updated_ts``, so the copy keeps it as it is and the feed,
+    which sends only rows newer than it has seen, stays quiet.
+    """
     table = ADS_ASSET_HEALTH
     rows = [{str(k): v for k, v in r.items()}
             for r in frame.astype(object).where(frame.notna(), None).to_dict("records")]
@@ -314,10 +359,15 @@ def run_health(settings: GridLakeSettings, start: date, end: date, *, spark: Any
         result.worsened = int(frame["worsened"].sum())
         if write:
             t0 = time.perf_counter()
-            _, stale = write_lake(session, settings, frame, start_ms, end_ms, updated_ms)
-            result.stale = len(stale)
+            rec = reconcile(frame, read_stored(session, settings, start_ms, end_ms),
+                            updated_ms)
+            write_lake(session, settings, rec, updated_ms)
+            result.changed, result.stale = len(rec.changed), len(rec.stale)
             if serving:
-                result.served, result.unserved = publish(settings, frame, stale, updated_ms)
+                stale = rec.stale[["asset_type", "asset_id", "day"]].to_dict("records")
+                result.served, result.unserved = publish(
+                    settings, rec.rows, [{str(k): v for k, v in r.items()} for r in stale],
+                    updated_ms)
             result.write_s = time.perf_counter() - t0
     logger.info("health %s..%s: %d asset(s), %d row(s) %s, %d worsened; read %.1f s, "
                 "assess %.1f s, write %.1f s", format_time_ms(start_ms),

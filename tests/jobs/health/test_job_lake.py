@@ -1,7 +1,7 @@
 """The health job on the real lake: inputs written as Hudi tables, the job run twice over
 the same range (Spark, HDFS, Redis of the local stack, a lake root and key prefix of its
-own). The rows equal the pure computation's, and a rerun changes nothing but
-``updated_ts``."""
+own). The rows equal the pure computation's, a rerun changes nothing, and a rerun after
+a corrected input rewrites only the rows it changes."""
 
 from __future__ import annotations
 
@@ -52,9 +52,9 @@ def lake(stack: GridLakeSettings) -> Iterator[tuple[GridLakeSettings, Any]]:
 
 
 def _write(spark: Any, settings: GridLakeSettings, table: TableContract,
-           frame: pd.DataFrame) -> None:
+           frame: pd.DataFrame, stamp: int = STAMP) -> None:
     full = frame.reindex(columns=table.field_names)
-    full["updated_ts"] = STAMP
+    full["updated_ts"] = stamp
     to_spark(spark, table, full).write.format("hudi").options(
         **write_options(settings, table)).mode("append").save(hudi_table_path(settings, table))
 
@@ -98,11 +98,26 @@ def test_job_writes_the_pure_rows_and_reruns_change_nothing(
     # the same rows as the computation on the frames they were written from
     pd.testing.assert_frame_equal(stored[cols], want[cols], check_dtype=False)
 
+    # a rerun with the same inputs changes nothing, not even updated_ts
     second = run_health(settings, start, end, spark=spark)
     again = _health(spark, settings)
-    assert second.rows == first.rows and second.stale == 0
-    pd.testing.assert_frame_equal(again[cols], stored[cols], check_dtype=False)
-    assert (again["updated_ts"] > stored["updated_ts"]).all()
+    assert second.rows == first.rows and second.changed == 0 and second.stale == 0
+    pd.testing.assert_frame_equal(again, stored, check_dtype=False)
+
+    # a corrected input (ESS-01's day 2 now shows a 400 mV gap), rerun for days 2–3 only:
+    # that day and the next one's previous_category change, nothing else
+    fixed = _inputs().ess_daily
+    fixed = fixed[(fixed["ess_id"] == "ESS-01") & (fixed["day"] == DAY0 + DAY_MS)]
+    _write(spark, settings, ADS_ESS_DAILY, fixed.assign(
+        cell_gap_max_mv=400.0, dt=dt_of(DAY0 + DAY_MS)), stamp=STAMP + 1)
+    third = run_health(settings, date(2026, 3, 2), end, spark=spark)
+    assert third.changed == 2 and third.worsened >= 1
+    after = _health(spark, settings)
+    moved = after[after["updated_ts"] != stored["updated_ts"]]
+    assert sorted(zip(moved["asset_id"], moved["day"], strict=True)) == [
+        ("ESS-01", DAY0 + DAY_MS), ("ESS-01", DAY0 + 2 * DAY_MS)]
+    day2 = moved[moved["day"] == DAY0 + DAY_MS].iloc[0]
+    assert day2["category"] == "critical" and day2["worsened"]
 
     r = redis.Redis.from_url(settings.redis.url, decode_responses=True)
     try:
@@ -111,5 +126,8 @@ def test_job_writes_the_pure_rows_and_reruns_change_nothing(
         worse = r.hgetall(f"{settings.redis.key_prefix}ads:asset_health:"
                           f"transformer|TX-00004|{DAY0 + DAY_MS}")
         assert worse.get("worsened") == "true" and worse.get("category") == "critical"
+        ess = r.hgetall(f"{settings.redis.key_prefix}ads:asset_health:ess|ESS-01|"
+                        f"{DAY0 + DAY_MS}")
+        assert ess.get("category") == "critical"  # the copy followed the corrected run
     finally:
         r.close()
