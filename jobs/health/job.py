@@ -203,11 +203,18 @@ def to_spark(spark: Any, table: TableContract, frame: pd.DataFrame) -> Any:
     """
     from pyspark.sql import types as T  # lazy: pyspark only where Spark runs
 
+    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
     clean = frame.copy()
+    cast: dict[FieldType, Any] = {FieldType.STRING: str, FieldType.DOUBLE: float,
+                                  FieldType.BOOLEAN: bool, FieldType.INT: int,
+                                  FieldType.BIGINT: int, FieldType.TIMESTAMP: int}
     for f in table.fields:
-        if f.type is FieldType.STRING:
-            col = clean[f.name].astype(object)
-            clean[f.name] = col.where(col.notna(), None)
+        # python values with None for missing ones: NaN must become null, never a NaN
+        # double or a cast error in an integer column
+        conv = cast[f.type]
+        clean[f.name] = pd.Series([None if v is None or (not isinstance(v, str) and pd.isna(v))
+                                   else conv(v) for v in clean[f.name]],
+                                  index=clean.index, dtype=object)
     schema = T.StructType([
         T.StructField(f.name, T.LongType() if f.type is FieldType.TIMESTAMP
                       else spark_type(f.type), True) for f in table.fields])
