@@ -1,10 +1,10 @@
 """Transformer thermal ageing (IEEE C57.91), hot spot, overload and oil-rise factors.
 
 * ageing acceleration factor ``F_AA = exp(15000/383 − 15000/(θ_H + 273))`` (1 at a
-  110 °C hot spot, C57.91 eq. 2);
-* equivalent ageing factor over a period ``F_EQA = Σ F_AA,n Δt_n / Σ Δt_n`` (eq. 3);
-* loss of life ``% LoL = F_EQA · t · 100 / 180 000 h`` (eq. 4, normal insulation life of
-  180 000 h, C57.91 Table 2).
+  110 °C hot spot, C57.91 Clause 5);
+* equivalent ageing factor over a period ``F_EQA = Σ F_AA,n Δt_n / Σ Δt_n``;
+* loss of life ``% LoL = F_EQA · t · 100 / 180 000 h`` (normal insulation life of
+  180 000 h, C57.91 Clause 5).
 
 The daily inputs are those the streaming job already keeps per transformer
 (``dws_transformer``: ``aging_hours`` = Σ F_AA × reading interval, maximum hot spot and
@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from jobs.health.factors import Factor, Severity, finite, grade, judged, no_data
 
 NORMAL_LIFE_H = 180_000.0
-"""Normal insulation life (C57.91 Table 2, 50 % retained tensile strength)."""
+"""Normal insulation life (C57.91 Clause 5, 50 % retained tensile strength)."""
 REFERENCE_HOT_SPOT_C = 110.0
 HOT_SPOT_LIMITS_C: tuple[float, float, float] = (110.0, 120.0, 140.0)
 """Above: beyond rated (110), beyond planned loading beyond nameplate (120), beyond
-long-time emergency loading (140) — C57.91 Table 7 hot-spot limits."""
+long-time emergency loading (140) — C57.91 §7 suggested hot-spot limits."""
 FEQA_LIMITS: tuple[float, float, float] = (1.0, 2.0, 10.0)
 """Daily equivalent ageing factor above which ageing is fair, poor, critical."""
 OVERLOAD_LIMITS_MIN: tuple[float, float, float] = (0.0, 30.0, 90.0)
@@ -79,7 +79,7 @@ def loss_of_life_pct(f_eqa: float, hours: float) -> float:
 
 
 def expected_top_oil_rise(k: float, r: float = LOSS_RATIO) -> float:
-    """Ultimate top-oil rise over ambient (K) at load ``k`` pu (C57.91 eq. 8, ONAN)."""
+    """Ultimate top-oil rise over ambient (K) at load ``k`` pu (C57.91 Clause 7, ONAN)."""
     return TOP_OIL_RISE_RATED_K * ((k * k * r + 1.0) / (r + 1.0)) ** EXP_N
 
 
@@ -223,7 +223,7 @@ def modelled_top_oil_rises(hours: Sequence[OilHour]) -> list[tuple[OilHour, floa
     """The C57.91 top-oil rise each hour should end at, from the load history alone.
 
     ``Δθ_TO ← Δθ_TO,U + (Δθ_TO − Δθ_TO,U) · exp(−1 h / τ_TO)`` with ``Δθ_TO,U`` the ultimate
-    rise at the hour's mean load (eq. 8, R = :data:`LOSS_RATIO`). The model starts at
+    rise at the hour's mean load (Clause 7, R = :data:`LOSS_RATIO`). The model starts at
     steady state on the first hour and again after a missing hour.
 
     Returns:
