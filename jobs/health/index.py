@@ -159,13 +159,17 @@ def health_index(asset_type: str, factors: Sequence[Factor]) -> HealthIndex:
 
 
 def worsened(previous: str | None, current: str) -> bool:
-    """Whether ``current`` is a worse judged category than ``previous``.
+    """Whether ``current`` is worse than ``previous`` (the alarm of the feed).
 
-    Only judged categories compare: from or to ``unknown`` is not a worsening (a gap in
-    the data is reported by the factors, not as an alarm about the asset).
+    Between judged categories: a higher rank. Without a judged previous day (no row, or
+    ``unknown``): a first verdict of poor or critical is a finding worth an alarm, a first
+    good or fair is not. Becoming ``unknown`` is never a worsening: a gap in the data is
+    reported by the factors, not as an alarm about the asset.
     """
-    if previous is None or previous not in RANK or current not in RANK:
+    if current not in RANK:
         return False
+    if previous is None or previous not in RANK:
+        return RANK[current] >= RANK["poor"]
     return RANK[current] > RANK[previous]
 
 

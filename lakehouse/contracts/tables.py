@@ -580,8 +580,9 @@ ADS_ASSET_HEALTH = _ads(
         Field("category", S, "", "good, fair, poor, critical, or unknown (no evidence)."),
         Field("previous_category", S, "", "Category of the previous day's row; empty when "
               "there is none.", required=False),
-        Field("worsened", BOOL, "", "The category is worse than the previous day's (both "
-              "judged): raises a feed alarm."),
+        Field("worsened", BOOL, "", "The category is worse than the previous day's, or a "
+              "first poor/critical verdict after none (no row or unknown): raises a feed "
+              "alarm."),
         Field("worst_factor", S, "", "Factor that took most points; empty when none did.",
               required=False),
         Field("evidence_pct", D, "%", "Share of the asset type's factor weight with "

@@ -81,10 +81,13 @@ def test_unknown_types_and_factors_are_refused() -> None:
         health_index("ess", [judged("dga_level", Severity.GOOD, 1, "", "x")])
 
 
-def test_worsened_only_between_judged_categories() -> None:
+def test_worsened() -> None:
     assert worsened("good", "poor") and worsened("poor", "critical")
-    assert not worsened("poor", "fair") and not worsened(None, "critical")
-    assert not worsened("good", "unknown") and not worsened("unknown", "critical")
+    assert not worsened("poor", "fair") and not worsened("critical", "critical")
+    assert not worsened("good", "unknown") and not worsened(None, "unknown")
+    # no judged day before: a first poor/critical verdict alarms, a first good/fair does not
+    assert worsened(None, "critical") and worsened("unknown", "poor")
+    assert not worsened(None, "fair") and not worsened("unknown", "good")
 
 
 def test_anomaly_factor() -> None:
