@@ -94,6 +94,17 @@ def test_ranking_worst_first_with_findings(health_client: TestClient, users: Use
     sub = health_client.get("/api/v1/asset-health/ranking", headers=users.admin,
                             params={**RANGE, "substation_id": "SUB-R2"}).json()
     assert [x["asset_id"] for x in sub["rows"]] == ["TX-2"]
+    page = health_client.get("/api/v1/asset-health/ranking", headers=users.admin,
+                             params={**RANGE, "limit": 2, "offset": 1}).json()
+    assert [(x["rank"], x["asset_id"]) for x in page["rows"]] == [(2, "TX-2"), (3, "ESS-1")]
+    assert page["total"] == 5
+    crit = health_client.get("/api/v1/asset-health/ranking", headers=users.admin,
+                             params={**RANGE, "category": "unknown"}).json()
+    assert [x["asset_id"] for x in crit["rows"]] == ["TX-4"]
+    # the first day only: TX-1 was still good then
+    day1 = health_client.get("/api/v1/asset-health/ranking", headers=users.admin, params={
+        "start": "2026-03-01T00:00:00Z", "end": "2026-03-02T00:00:00Z"}).json()
+    assert [(x["asset_id"], x["category"]) for x in day1["rows"]] == [("TX-1", "good")]
 
 
 def test_ranking_is_scoped_to_the_callers_regions(health_client: TestClient,
