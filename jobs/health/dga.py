@@ -20,10 +20,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from jobs.health.factors import Factor, Severity, finite, invalid, judged, no_data
+from lakehouse.contracts.messages import TRANSFORMER_DGA
 from lakehouse.time import DAY_MS, HOUR_MS, format_time_ms
 
 GASES: tuple[str, ...] = ("h2", "ch4", "c2h2", "c2h4", "c2h6", "co")
 """Gases the DGA monitors report (columns ``<gas>_ppm`` of ``dwd_transformer_dga``)."""
+
+MAX_PPM: dict[str, float] = {
+    g: float(TRANSFORMER_DGA.field(f"{g}_ppm").maximum or float("inf")) for g in GASES}
+"""Largest concentration a monitor can report (the message contract's range): above it a
+value is a sensor fault, not a gas level."""
 
 CONDITION_LIMITS: dict[str, tuple[float, float, float]] = {
     # upper limit of condition 1, 2, 3 (ppm); above the third: condition 4
@@ -76,19 +82,20 @@ class GasSample:
     ppm: Mapping[str, float | None]
 
     def usable(self) -> dict[str, float]:
-        """The gases with a finite, non-negative concentration."""
+        """The gases with a finite concentration within the monitor's range."""
         out: dict[str, float] = {}
         for g in GASES:
             v = self.ppm.get(g)
-            if v is not None and finite(v) and float(v) >= 0.0:
+            if v is not None and finite(v) and 0.0 <= float(v) <= MAX_PPM[g]:
                 out[g] = float(v)
         return out
 
     def problems(self) -> tuple[list[str], list[str]]:
-        """(missing gases, gases with a negative concentration)."""
+        """(missing gases, gases with a negative or out-of-range concentration)."""
         missing = [g for g in GASES if not finite(self.ppm.get(g))]
-        negative = [g for g in GASES if g not in missing and float(self.ppm[g] or 0.0) < 0.0]
-        return missing, negative
+        bad = [g for g in GASES if g not in missing
+               and not 0.0 <= float(self.ppm[g] or 0.0) <= MAX_PPM[g]]
+        return missing, bad
 
     @property
     def complete(self) -> bool:
@@ -252,7 +259,8 @@ def _sample_note(missing: list[str], negative: list[str]) -> str:
     if missing:
         parts.append(f"missing {', '.join(missing)}")
     if negative:
-        parts.append(f"negative concentration of {', '.join(negative)} (ignored)")
+        parts.append(f"negative or out-of-range concentration of {', '.join(negative)} "
+                     "(ignored)")
     return "; ".join(parts)
 
 

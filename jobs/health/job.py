@@ -4,7 +4,8 @@ One run judges every transformer and battery bank for each day of a range:
 
 1. reads, with Spark, the inputs of the range and their look-backs: ``dim_device``
    (current rows), ``dws_transformer`` (grains 1d and 1h), ``dwd_transformer_dga``
-   (30 days back), ``ads_ess_daily``, ``ads_equipment_anomaly`` and the scored steps of
+   (30 days back; usable rows and those excluded only for their range),
+   ``ads_ess_daily``, ``ads_equipment_anomaly`` and the scored steps of
    ``ads_equipment_anomaly_score`` (when they exist), and the day before the range of
    ``ads_asset_health`` (so the first day knows whether its category worsened);
 2. computes the rows with :func:`jobs.health.daily.assess` (pure);
@@ -168,7 +169,10 @@ def read_inputs(spark: Any, settings: GridLakeSettings, start_ms: int, end_ms: i
                         "ambient_avg_c"))
     if have(DWD_DGA):
         inputs.dga = _collect(read_table(spark, settings, DWD_DGA).where(
-            _between("event_ts", start_ms - LEVEL_LOOKBACK_MS, end_ms)).selectExpr(
+            _between("event_ts", start_ms - LEVEL_LOOKBACK_MS, end_ms))
+            # a reading excluded only for its range is judged (and its values named)
+            .where("`usable` OR (`flag_range` AND NOT `flag_spike` AND NOT `flag_too_late`)")
+            .selectExpr(
             "device_id", _ms("event_ts"), *(f"{g}_ppm" for g in GASES)))
     if have(ADS_ESS_DAILY):
         inputs.ess_daily = _collect(read_table(spark, settings, ADS_ESS_DAILY).where(

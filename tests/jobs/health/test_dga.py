@@ -147,12 +147,21 @@ def test_missing_and_negative_gases_are_named() -> None:
                            "c2h6": 9.0, "co": float("nan")})
     level, rate, _ = dga_factors([bad], DAY0 + DAY_MS)
     assert level.severity is Severity.FAIR  # H2 150: condition 2, from the usable gases
-    assert "missing ch4, co" in level.reason and "negative concentration of c2h2" in level.reason
+    assert "missing ch4, co" in level.reason
+    assert "negative or out-of-range concentration of c2h2" in level.reason
     assert rate.status is Status.NO_DATA and "0 complete DGA sample" in rate.reason
     allbad = GasSample(DAY0, {g: -1.0 for g in ("h2", "ch4", "c2h2", "c2h4", "c2h6", "co")})
     level, _, diag = dga_factors([allbad], DAY0 + DAY_MS)
     assert level.status is Status.INVALID and "no usable gas" in level.reason
     assert diag.status is Status.NO_DATA
+
+
+def test_values_beyond_the_monitor_range_are_sensor_faults() -> None:
+    # 250 000 ppm is beyond the contract's 100 000 ppm: not a condition-4 gas level
+    wild = GasSample(DAY0, {**_healthy(DAY0).ppm, "c2h2": 250_000.0})
+    level, _, _ = dga_factors([wild], DAY0 + DAY_MS)
+    assert level.severity is Severity.GOOD and level.detail["negative"] == ["c2h2"]
+    assert "out-of-range concentration of c2h2" in level.reason
 
 
 def test_rate_skips_incomplete_samples_and_says_so() -> None:
