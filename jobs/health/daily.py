@@ -65,7 +65,8 @@ class Inputs:
         tx_hourly: ``dws_transformer`` grain 1h: ``entity_id``, ``window_start``,
             ``load_pu_avg``, ``top_oil_max_c``, ``ambient_avg_c``.
         dga: ``dwd_transformer_dga``: ``device_id``, ``event_ts`` and the ``<gas>_ppm``
-            columns (usable rows and those excluded only for their range: such values are named, not dropped).
+            columns (usable rows and those excluded only for their range: such values
+            are named, not dropped).
         ess_daily: ``ads_ess_daily``: ``ess_id``, ``day``, ``readings`` and the statistics.
         anomalies: ``ads_equipment_anomaly``: ``device_id``, ``source``, ``start_ts``,
             ``end_ts``, ``peak_score``; None when the table does not exist.
