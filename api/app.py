@@ -36,7 +36,7 @@ from api.fastpath import CacheFastPath
 from api.lake_reader import LakeReader, LakeReadError
 from api.output import QueryError
 from api.query import EntityNotFound, QueryService
-from api.routes import devices, feed, indicators, jobs, ml, ops, users
+from api.routes import devices, feed, health, indicators, jobs, ml, ops, users
 from api.security import (
     AuthError,
     Forbidden,
@@ -207,8 +207,8 @@ def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
     async def _serving_down(request: Request, exc: ServingUnavailable) -> JSONResponse:
         return _error(503, str(exc), {"Retry-After": "2"})
 
-    for router in (ops.router, users.router, indicators.router, devices.router,
-                   jobs.router, feed.router):
+    for router in (ops.router, users.router, indicators.router, health.router,
+                   devices.router, jobs.router, feed.router):
         app.include_router(router, prefix=PREFIX)
     app.include_router(ml.router, prefix=PREFIX, max_body_size=cfg.api.ml_max_body_bytes)
     app.add_middleware(CacheFastPath)

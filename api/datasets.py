@@ -2,7 +2,8 @@
 
 A dataset is an ADS table with a serving copy: the streaming job's indicators
 (:data:`~lakehouse.contracts.tables.SERVING_SCORE`) and the anomaly alarms of the ML scoring
-job (:data:`~lakehouse.contracts.tables.ML_SERVING_SCORE`). For each, this module knows
+job (:data:`~lakehouse.contracts.tables.ML_SERVING_SCORE`) and the health index
+(:data:`~lakehouse.contracts.tables.HEALTH_SERVING_SCORE`). For each, this module knows
 which column names the entity, which its time, and the grain, so that a query for one
 entity over a range computes its serving-copy keys directly instead of scanning the index.
 """
@@ -15,6 +16,7 @@ from typing import Any
 from lakehouse.contracts.schema import TableContract
 from lakehouse.contracts.serving import KEY_SEPARATOR
 from lakehouse.contracts.tables import (
+    ADS_ASSET_HEALTH,
     ADS_EQUIPMENT_ANOMALY,
     ADS_ESS_DAILY,
     ADS_FEEDER_DAILY,
@@ -25,6 +27,7 @@ from lakehouse.contracts.tables import (
     ADS_TRANSFORMER_DAILY,
     ADS_VOLTAGE_DAILY,
     GRAINS,
+    HEALTH_SERVING_SCORE,
     ML_SERVING_SCORE,
     SERVING_SCORE,
 )
@@ -111,7 +114,7 @@ class Dataset:
 
 def _ds(table: TableContract, grain: str | None, types: tuple[str, ...], id_field: str,
         type_field: str | None = None, region_field: str | None = None) -> Dataset:
-    score = {**SERVING_SCORE, **ML_SERVING_SCORE}[table.name]
+    score = {**SERVING_SCORE, **ML_SERVING_SCORE, **HEALTH_SERVING_SCORE}[table.name]
     return Dataset(table.name.removeprefix("ads_"), table, score, grain, types, id_field,
                    type_field, region_field)
 
@@ -127,6 +130,8 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
     _ds(ADS_QUALITY_SCORECARD, "1d", ("region",), "region_id", region_field="region_id"),
     _ds(ADS_EQUIPMENT_ANOMALY, None, ("transformer", "ess", "feeder", "substation", "meter"),
         "device_id", region_field="region_id"),
+    _ds(ADS_ASSET_HEALTH, "1d", ("transformer", "ess"), "asset_id", "asset_type",
+        region_field="region_id"),
 )}
 """Every dataset by public name."""
 

@@ -2,8 +2,9 @@
 
 ``GET /api/v1/feed`` streams, for the datasets asked for, every row that changed since the
 client connected (``event: value``) and every alarm such a row raises (``event: alarm``):
-thresholds of ``api.alarms`` on the daily indicators, and every interval of the ML
-anomaly table. ``event: status`` reports the serving copy going away and coming back.
+thresholds of ``api.alarms`` on the daily indicators, every interval of the ML
+anomaly table, and every asset whose health category worsened (``asset_health``).
+``event: status`` reports the serving copy going away and coming back.
 
 The trigger is the serving copy's change event. On an event, one scan per worker reads
 the newest rows of the dataset (the last two grains of the index) and keeps those whose
@@ -70,6 +71,13 @@ def alarms(ds: Dataset, row: dict[str, Any], th: AlarmSettings) -> list[dict[str
     if ds.name == "equipment_anomaly":
         return [{**base, "alarm": "equipment_anomaly", "value": row.get("peak_score"),
                  "threshold": row.get("threshold")}]
+    if ds.name == "asset_health":
+        # the job sets `worsened` against the previous day's category (docs/health.md)
+        if not row.get("worsened"):
+            return []
+        return [{**base, "alarm": "health_worsened", "value": row.get("category"),
+                 "threshold": row.get("previous_category"), "score": row.get("score"),
+                 "worst_factor": row.get("worst_factor"), "action": row.get("action")}]
     out = []
     for kind, col, limit, above in rules.get(ds.name, []):
         v = row.get(col)

@@ -555,6 +555,51 @@ ML_SERVING_SCORE: dict[str, str] = {ADS_EQUIPMENT_ANOMALY.name: "start_ts"}
 """ML tables copied to the serving store (the alarms), with the time column scoring their
 index. Kept apart from :data:`SERVING_SCORE`, which lists the streaming job's copies."""
 
+# Asset health (issue 22): written by the batch job `gridlake health run` with Spark
+# (jobs/health/job.py, rules in docs/health.md), never by the streaming job.
+ADS_ASSET_HEALTH = _ads(
+    "ads_asset_health",
+    "Daily health index per distribution transformer and battery bank: score, category, "
+    "recommended action and the contributing factors with their values and reasons "
+    "(docs/health.md).",
+    "one row per asset and day",
+    "batch job `gridlake health run` from `dws_transformer`, `dwd_transformer_dga`, "
+    "`ads_ess_daily`, `ads_equipment_anomaly(_score)` and `dim_device`",
+    (
+        Field("asset_type", S, description="transformer or ess."),
+        Field("asset_id", S, description="Asset id (transformer_id / ess_id)."),
+        Field("day", TS, "ms", "Start of the (UTC) day judged."),
+    ),
+    (
+        Field("region_id", S, description="Region of the asset (dim_device, current "
+              "version).", required=False),
+        Field("substation_id", S, description="Substation of the asset (dim_device).",
+              required=False),
+        Field("score", D, "", "Health index 0–100 (100: no finding); empty when no factor "
+              "had evidence.", required=False),
+        Field("category", S, "", "good, fair, poor, critical, or unknown (no evidence)."),
+        Field("previous_category", S, "", "Category of the previous day's row; empty when "
+              "there is none.", required=False),
+        Field("worsened", BOOL, "", "The category is worse than the previous day's, or a "
+              "first poor/critical verdict after none (no row or unknown): raises a feed "
+              "alarm."),
+        Field("worst_factor", S, "", "Factor that took most points; empty when none did.",
+              required=False),
+        Field("evidence_pct", D, "%", "Share of the asset type's factor weight with "
+              "evidence."),
+        Field("factors", S, "", "The factors as a JSON array: name, status, severity, value, "
+              "unit, reason, detail."),
+        Field("action", S, "", "Recommended action for the category."),
+        Field("scoring_version", S, "", "Version of the scoring rules, e.g. health-v1."),
+    ),
+)
+
+HEALTH_TABLES: tuple[TableContract, ...] = (ADS_ASSET_HEALTH,)
+"""ADS tables of the health job (Spark); not written by the streaming job."""
+
+HEALTH_SERVING_SCORE: dict[str, str] = {ADS_ASSET_HEALTH.name: "day"}
+"""Health tables copied to the serving store, with the time column scoring their index."""
+
 DWD_DERIVED: tuple[TableContract, ...] = (DWD_QUALITY_DAILY,)
 DWS_TABLES: tuple[TableContract, ...] = (DWS_LOAD, DWS_VOLTAGE, DWS_TRANSFORMER, DWS_ESS,
                                          DWS_FEEDER)
@@ -577,5 +622,5 @@ SERVING_SCORE: dict[str, str] = {
 
 TABLES: tuple[TableContract, ...] = (
     *ODS_TABLES.values(), QUARANTINE, DIM_DEVICE, *DWD_TABLES.values(), *DWD_DERIVED,
-    *DWS_TABLES, *ADS_TABLES, *ML_TABLES,
+    *DWS_TABLES, *ADS_TABLES, *ML_TABLES, *HEALTH_TABLES,
 )

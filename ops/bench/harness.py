@@ -31,6 +31,7 @@ from lakehouse.time import from_ms
 from ops.bench import api as api_bench
 from ops.bench import api_stall
 from ops.bench import backfill as backfill_bench
+from ops.bench import health as health_bench
 from ops.bench import simulator as simulator_bench
 from ops.bench import streaming as streaming_bench
 from ops.run import run_all, stop_all
@@ -211,6 +212,14 @@ def bench_backfill(settings: GridLakeSettings) -> dict[str, Any]:
     return backfill_bench.run_benchmark(settings, **backfill_bench.options_from_env())
 
 
+def bench_health(settings: GridLakeSettings) -> dict[str, Any]:
+    """Asset health index on a simulated month (in process, no stack; docs/health.md).
+
+    Detection per fault type, false alarms, time to assess the default fleet.
+    """
+    return health_bench.run_benchmark()
+
+
 def bench_api_filter_stall(settings: GridLakeSettings) -> dict[str, Any]:
     """/health latency idle and under worst-case filters (in process, no stack)."""
     return api_stall.run_benchmark(settings)
@@ -236,6 +245,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "ml_lake": bench_ml_lake,
     "ml": bench_ml,
     "ml_ablation": bench_ml_ablation,
+    "health": bench_health,
     "backfill": bench_backfill,
     "publish_to_api": bench_publish_to_api,
     "memory": bench_memory,

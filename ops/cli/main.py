@@ -45,6 +45,7 @@ GROUPS: dict[str, Group] = {
     "ml": Group("ops.cli.ml", "Equipment anomaly detection (AnomalyBERT)."),
     "simulate": Group("ops.cli.simulate", "Mock device fleet: simulate grid telemetry into Kafka."),
     "tables": Group("ops.cli.tables", "The lakehouse table catalog."),
+    "health": Group("ops.cli.health", "Asset health index (transformers, ESS banks)."),
     "service": Group("ops.cli.service",
                      "Run one service in the foreground (the main process of a container)."),
     "bench": Group("ops.cli.bench",

@@ -67,6 +67,10 @@ ROUTES: dict[tuple[str, str], tuple[str, str, dict[str, Any], Any]] = {
         "indicators:read", "/api/v1/rankings/transformer_loading", RANGE, None),
     ("GET", "/api/v1/meters/{device_id}/energy/15min"): (
         "indicators:read", "/api/v1/meters/M-1/energy/15min", RANGE, None),
+    ("GET", "/api/v1/asset-health/ranking"): (
+        "indicators:read", "/api/v1/asset-health/ranking", RANGE, None),
+    ("GET", "/api/v1/asset-health/{asset_type}/{asset_id}"): (
+        "indicators:read", "/api/v1/asset-health/transformer/TX-1", RANGE, None),
     ("GET", "/api/v1/feed"): ("feed:read", "", {}, None),  # streams: see test_feed
     ("GET", "/api/v1/devices"): ("devices:read", "/api/v1/devices", {}, None),
     ("GET", "/api/v1/devices/{device_id}"): (

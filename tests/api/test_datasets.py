@@ -22,3 +22,10 @@ def test_every_dataset_is_keyed_as_its_contract_says() -> None:
         assert ds.time_field in ds.fields and ds.entity_id_field in ds.table.record_key
         if ds.entity_type_field:
             assert ds.table.record_key[0] == ds.entity_type_field
+
+
+def test_asset_health_keys_are_computable_per_asset() -> None:
+    ds = DATASETS["asset_health"]
+    assert ds.keyed_by_entity_and_time and ds.region_field == "region_id"
+    assert ds.member("ess", "ESS-01", 86_400_000) == "ess|ESS-01|86400000"
+    assert ds.member_entity("transformer|TX-00001|0") == ("transformer", "TX-00001")

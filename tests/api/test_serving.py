@@ -32,7 +32,7 @@ def test_python_writer_stores_what_the_connector_stores(world: World) -> None:
     other = prefix.rstrip(":") + "-copy:"
     try:
         for ds in DATASETS.values():
-            if ds.name == "equipment_anomaly":
+            if ds.name in ("equipment_anomaly", "asset_health"):  # batch jobs' tables
                 continue
             members = client.zrange(index_key(prefix, ds.table), 0, 20, withscores=True)
             assert members, ds.name

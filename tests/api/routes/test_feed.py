@@ -150,3 +150,54 @@ def test_feed_sends_new_values_and_alarms_in_scope(api_url: str, world: World) -
         writer.delete(ds.table, [row_member(ds.table, r) for r in originals], None)
         writer.upsert(ds.table, ds.time_field, originals)
         client.close()
+
+
+def _health_row(asset: str, region: str, category: str, previous: str | None,
+                worsened: bool) -> dict[str, Any]:
+    return {"asset_type": "transformer", "asset_id": asset, "day": DAY_MS,
+            "region_id": region, "substation_id": None, "score": 39.0, "category": category,
+            "previous_category": previous, "worsened": worsened, "worst_factor": "dga_level",
+            "evidence_pct": 80.0, "factors": "[]", "action": "Act now",
+            "scoring_version": "health-v1", "updated_ts": UPDATED_MS + 20,
+            "dt": "2026-03-02"}
+
+
+def test_feed_alarms_when_a_health_category_worsens(api_url: str, world: World) -> None:
+    admin = _token(api_url, "admin", ADMIN_PASSWORD)
+    r = httpx.post(f"{api_url}/api/v1/users", headers={"Authorization": f"Bearer {admin}"},
+                   json={"username": "feed-h-r1", "password": PASSWORD, "role": "viewer",
+                         "regions": ["R1"]})
+    assert r.status_code in (201, 409)
+    viewer = _token(api_url, "feed-h-r1", PASSWORD)
+    txs = {rec["region_id"]: d for d, rec in sorted(world.registry.items())
+           if rec.get("device_type") == "transformer"}
+    t1, t2 = txs["R1"], txs["R2"]
+    ds = DATASETS["asset_health"]
+    everyone = Listener(api_url, admin, {"datasets": "asset_health", "alarms_only": "true"})
+    scoped = Listener(api_url, viewer, {"datasets": "asset_health", "alarms_only": "true"})
+    client = redis.Redis.from_url(world.settings.redis.url, decode_responses=True)
+    writer = ServingWriter(client, world.settings.redis.key_prefix)
+    rows = [_health_row(t1, "R1", "critical", "good", True),
+            _health_row(t2, "R2", "poor", "fair", True)]
+    try:
+        for lst in (everyone, scoped):
+            lst.until("status", lambda d: d["serving"] == "up")
+        assert writer.upsert(ds.table, ds.time_field, rows) == 2
+        a1 = everyone.until("alarm", lambda d: d["entity_id"] == t1)
+        assert a1 == {**a1, "alarm": "health_worsened", "dataset": "asset_health",
+                      "entity_type": "transformer", "value": "critical", "threshold": "good"}
+        everyone.until("alarm", lambda d: d["entity_id"] == t2)
+        scoped.until("alarm", lambda d: d["entity_id"] == t1)
+        # the same category again, not worse: a new value but no alarm
+        assert writer.upsert(ds.table, ds.time_field, [
+            {**rows[0], "previous_category": "critical", "worsened": False,
+             "updated_ts": UPDATED_MS + 21}]) == 1
+        time.sleep(1.0)
+        alarms = [d for e, d in everyone.drain() if e == "alarm"]
+        assert len(alarms) == 2
+        assert all(d["entity_id"] != t2 for e, d in scoped.drain() if e == "alarm")
+    finally:
+        for lst in (everyone, scoped):
+            lst.close()
+        writer.delete(ds.table, [row_member(ds.table, r) for r in rows], None)
+        client.close()
