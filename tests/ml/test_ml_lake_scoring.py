@@ -60,7 +60,7 @@ def test_scores_intervals_and_alarms_upserted_by_key(ml_lake: LakeSlice,
     rules = IntervalRules(min_steps=2, merge_gap=3)
     all_scores = np.concatenate([d.scores[d.scored]
                                  for d in _expected(ml_lake, lake_model, 1.0)])
-    loose, strict = (float(np.quantile(all_scores, q)) for q in (0.9, 0.995))
+    loose = float(np.quantile(all_scores, 0.9))
     want = _expected(ml_lake, lake_model, loose)
     want_rows = sum(int(d.scored.sum()) for d in want)
     want_iv = {(i.device_id, "ess_bms", i.start_ms, i.end_ms, i.steps)
@@ -106,9 +106,15 @@ def test_scores_intervals_and_alarms_upserted_by_key(ml_lake: LakeSlice,
 
     # Scoring the same range again (stricter threshold) rewrites every per-step key and
     # the intervals that remain; the ones that no longer exist leave the lake and Redis.
-    fewer = {(i.device_id, "ess_bms", i.start_ms, i.end_ms, i.steps)
-             for d in _expected(ml_lake, lake_model, strict) for i in d.intervals}
-    gone = _keys(want_iv) - _keys(fewer)
+    # The strictest high quantile that still leaves an interval of min_steps: which one
+    # that is depends on how peaked the model's scores are, not on what is tested here.
+    for q in (0.995, 0.99, 0.98, 0.97, 0.95):
+        strict = float(np.quantile(all_scores, q))
+        fewer = {(i.device_id, "ess_bms", i.start_ms, i.end_ms, i.steps)
+                 for d in _expected(ml_lake, lake_model, strict) for i in d.intervals}
+        gone = _keys(want_iv) - _keys(fewer)
+        if fewer and gone:
+            break
     assert fewer and gone
     second = run_lake_scoring(s, LakeScoreRequest(lake_model.model_id, T0, T1,
                                                   threshold=strict, rules=rules),
