@@ -64,7 +64,9 @@ from mock_devices.ml_source import SITE_A, SimulatorSource
 
 logger = logging.getLogger(__name__)
 
-UCI_FILE = Path("../shared/data/uci_household_power_consumption_sample.txt")
+#: The real UCI series in the ``shared/`` folder beside the repository (not shipped with it).
+UCI_FILE = (Path(__file__).resolve().parents[2].parent / "shared" / "data"
+            / "uci_household_power_consumption_sample.txt")
 QUANTILE = 0.99
 METRICS = ("auc_pr", "auc_roc", "f1", "pa_f1", "mean_pr", "flagged_ratio")
 
