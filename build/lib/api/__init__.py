@@ -1,1 +1,0 @@
-"""GridLake's HTTP API (FastAPI): ADS indicators from the serving copy."""

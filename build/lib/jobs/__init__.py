@@ -1,1 +1,0 @@
-"""GridLake jobs: PyFlink streaming and PySpark batch over the lakehouse."""

@@ -1,1 +1,0 @@
-"""Batch jobs (PySpark) over the lakehouse tables."""

@@ -1,1 +1,0 @@
-"""Streaming jobs (PyFlink): each has source, transform, sink and main."""

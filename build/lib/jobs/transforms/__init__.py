@@ -1,1 +1,0 @@
-"""Layer transforms as SQL, one definition shared by Flink and Spark."""

@@ -1,1 +1,0 @@
-"""Series sources, synthetic degradation and scaling."""

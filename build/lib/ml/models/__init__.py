@@ -1,1 +1,0 @@
-"""Neural network models (pure ``torch.nn`` modules, no I/O)."""

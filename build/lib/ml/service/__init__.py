@@ -1,1 +1,0 @@
-"""The ML scoring microservice (FastAPI)."""

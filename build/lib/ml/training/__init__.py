@@ -1,1 +1,0 @@
-"""Self-supervised training and transfer to other sites."""

@@ -1,1 +1,0 @@
-"""The ``gridlake`` console command: :mod:`ops.cli.main` and one module per command group."""
