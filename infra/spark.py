@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.lake import hudi_table_path
 from infra.settings import GridLakeSettings
 from lakehouse.contracts import FieldType, TableContract
+
+if TYPE_CHECKING:  # pandas is loaded by the callers that hand frames over
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +103,36 @@ def spark_schema(table: TableContract) -> Any:
     return T.StructType(
         [T.StructField(f.name, spark_type(f.type), f.name not in keys) for f in table.fields]
     )
+
+
+def frame_to_spark(spark: Any, table: TableContract, frame: pd.DataFrame) -> Any:
+    """A pandas frame of ``table``'s columns as a Spark DataFrame of the contract's types.
+
+    TIMESTAMP columns are given as epoch milliseconds (no time zone can creep in). Missing
+    values (None, NaN) become nulls in every column: never a NaN double, never a cast
+    error in an integer column, never a float where Arrow expects a string.
+    """
+    import pandas as pd  # noqa: F811 - the runtime import of the TYPE_CHECKING name
+    from pyspark.sql import types as T  # noqa: N812
+
+    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
+    cast: dict[FieldType, Any] = {FieldType.STRING: str, FieldType.DOUBLE: float,
+                                  FieldType.BOOLEAN: bool, FieldType.INT: int,
+                                  FieldType.BIGINT: int, FieldType.TIMESTAMP: int}
+    clean = frame.copy()
+    for f in table.fields:
+        conv = cast[f.type]
+        clean[f.name] = pd.Series([None if v is None or (not isinstance(v, str) and pd.isna(v))
+                                   else conv(v) for v in clean[f.name]],
+                                  index=clean.index, dtype=object)
+    schema = T.StructType([
+        T.StructField(f.name, T.LongType() if f.type is FieldType.TIMESTAMP
+                      else spark_type(f.type), True) for f in table.fields])
+    raw = spark.createDataFrame(clean, schema=schema)
+    return raw.selectExpr(*[
+        f"timestamp_millis(`{f.name}`) AS `{f.name}`" if f.type is FieldType.TIMESTAMP
+        else f"CAST(`{f.name}` AS {spark_type(f.type).simpleString()}) AS `{f.name}`"
+        for f in table.fields])
 
 
 def key_generator_class(table: TableContract) -> str:

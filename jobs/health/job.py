@@ -36,7 +36,13 @@ import pandas as pd
 from infra.lake import WebHdfs, hudi_table_path, lake_path, read_table_config
 from infra.serving_store import ServingWriter, connect
 from infra.settings import GridLakeSettings
-from infra.spark import read_table, spark_session, spark_type, with_retries, write_options
+from infra.spark import (
+    frame_to_spark,
+    read_table,
+    spark_session,
+    with_retries,
+    write_options,
+)
 from jobs.common.ddl import quote, sql_string
 from jobs.health.ageing import OIL_RISE_LOOKBACK_H
 from jobs.health.daily import Inputs, assess
@@ -200,35 +206,6 @@ def read_inputs(spark: Any, settings: GridLakeSettings, start_ms: int, end_ms: i
 
 
 # --------------------------------------------------------------------------- writing
-def to_spark(spark: Any, table: TableContract, frame: pd.DataFrame) -> Any:
-    """A pandas frame of ``table``'s columns as a Spark DataFrame of the contract's types.
-
-    TIMESTAMP columns are given as epoch milliseconds (no time zone can creep in).
-    """
-    from pyspark.sql import types as T  # lazy: pyspark only where Spark runs
-
-    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
-    clean = frame.copy()
-    cast: dict[FieldType, Any] = {FieldType.STRING: str, FieldType.DOUBLE: float,
-                                  FieldType.BOOLEAN: bool, FieldType.INT: int,
-                                  FieldType.BIGINT: int, FieldType.TIMESTAMP: int}
-    for f in table.fields:
-        # python values with None for missing ones: NaN must become null, never a NaN
-        # double or a cast error in an integer column
-        conv = cast[f.type]
-        clean[f.name] = pd.Series([None if v is None or (not isinstance(v, str) and pd.isna(v))
-                                   else conv(v) for v in clean[f.name]],
-                                  index=clean.index, dtype=object)
-    schema = T.StructType([
-        T.StructField(f.name, T.LongType() if f.type is FieldType.TIMESTAMP
-                      else spark_type(f.type), True) for f in table.fields])
-    raw = spark.createDataFrame(clean, schema=schema)
-    return raw.selectExpr(*[
-        f"timestamp_millis({quote(f.name)}) AS {quote(f.name)}" if f.type is FieldType.TIMESTAMP
-        else f"CAST({quote(f.name)} AS {spark_type(f.type).simpleString()}) AS {quote(f.name)}"
-        for f in table.fields])
-
-
 @dataclass
 class Reconciled:
     """A run's rows against the stored rows of its range.
@@ -294,11 +271,11 @@ def write_lake(spark: Any, settings: GridLakeSettings, rec: Reconciled,
     table = ADS_ASSET_HEALTH
     path = hudi_table_path(settings, table)
     if len(rec.changed):
-        typed = to_spark(spark, table, rec.changed)
+        typed = frame_to_spark(spark, table, rec.changed)
         with_retries(lambda: typed.write.format("hudi").options(
             **write_options(settings, table)).mode("append").save(path), table.name)
     if len(rec.stale):
-        gone = to_spark(spark, table, rec.stale.assign(updated_ts=updated_ms))
+        gone = frame_to_spark(spark, table, rec.stale.assign(updated_ts=updated_ms))
         with_retries(lambda: gone.write.format("hudi").options(
             **{**write_options(settings, table), "hoodie.datasource.write.operation": "delete"}
         ).mode("append").save(path), table.name)

@@ -32,11 +32,11 @@ import pandas as pd
 
 from infra.lake import hudi_table_path
 from infra.settings import GridLakeSettings
-from infra.spark import spark_session, spark_type, write_options
+from infra.spark import frame_to_spark, spark_session, write_options
 from jobs.common.ddl import quote, sql_string
 from lakehouse.contracts.messages import ESS_BMS, SIM_LABEL
 from lakehouse.contracts.quality import DwdSpec, Measure, dwd_spec
-from lakehouse.contracts.schema import FieldType, MessageContract, TableContract
+from lakehouse.contracts.schema import MessageContract, TableContract
 from lakehouse.contracts.tables import DWD_TABLES, ODS_TABLES
 from lakehouse.time import dt_of, format_time_ms
 from ml.data.sources import (
@@ -144,36 +144,6 @@ def _collect(df: Any, what: str) -> pd.DataFrame:
         raise LakeReadError(f"cannot read {what}: {_first_line(err)}") from err
 
 
-def _raw_schema(table: TableContract) -> Any:
-    """The table's Spark schema with TIMESTAMP columns as epoch-ms BIGINT (pandas side)."""
-    from pyspark.sql import types as T
-
-    return T.StructType([
-        T.StructField(f.name, T.LongType() if f.type is FieldType.TIMESTAMP
-                      else spark_type(f.type), True)
-        for f in table.fields
-    ])
-
-
-def to_spark(spark: Any, table: TableContract, frame: pd.DataFrame) -> Any:
-    """A pandas frame of ``table``'s columns as a Spark DataFrame of the contract's types.
-
-    TIMESTAMP columns are given as epoch milliseconds (no time zone can creep in).
-    """
-    clean = frame.copy()
-    for f in table.fields:
-        if f.type is FieldType.STRING:
-            # None, not NaN, for a missing string: Arrow must see a null, not a float
-            col = clean[f.name].astype(object)
-            clean[f.name] = col.where(col.notna(), None)
-    raw = spark.createDataFrame(clean, schema=_raw_schema(table))
-    return raw.selectExpr(*[
-        f"timestamp_millis({quote(f.name)}) AS {quote(f.name)}" if f.type is FieldType.TIMESTAMP
-        else f"CAST({quote(f.name)} AS {spark_type(f.type).simpleString()}) AS {quote(f.name)}"
-        for f in table.fields
-    ])
-
-
 def upsert_rows(spark: Any, settings: GridLakeSettings, table: TableContract,
                 frame: pd.DataFrame) -> Any:
     """Upsert ``frame`` (timestamps as epoch ms) into ``table``; returns the typed DataFrame.
@@ -183,7 +153,7 @@ def upsert_rows(spark: Any, settings: GridLakeSettings, table: TableContract,
     settings plus ``settings.lake`` table services).
     """
     enable_arrow(spark)
-    typed = to_spark(spark, table, frame)
+    typed = frame_to_spark(spark, table, frame)
     if len(frame):
         typed.write.format("hudi").options(**write_options(settings, table)) \
             .mode("append").save(hudi_table_path(settings, table))

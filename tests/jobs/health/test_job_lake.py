@@ -16,9 +16,9 @@ import redis
 
 from infra.lake import hudi_table_path
 from infra.settings import GridLakeSettings
-from infra.spark import read_table, spark_session, write_options
+from infra.spark import frame_to_spark, read_table, spark_session, write_options
 from jobs.health.daily import assess
-from jobs.health.job import DWD_DGA, run_health, to_spark
+from jobs.health.job import DWD_DGA, run_health
 from lakehouse.contracts.schema import FieldType, TableContract
 from lakehouse.contracts.serving import index_key
 from lakehouse.contracts.tables import (
@@ -55,7 +55,7 @@ def _write(spark: Any, settings: GridLakeSettings, table: TableContract,
            frame: pd.DataFrame, stamp: int = STAMP) -> None:
     full = frame.reindex(columns=table.field_names)
     full["updated_ts"] = stamp
-    to_spark(spark, table, full).write.format("hudi").options(
+    frame_to_spark(spark, table, full).write.format("hudi").options(
         **write_options(settings, table)).mode("append").save(hudi_table_path(settings, table))
 
 
