@@ -467,6 +467,28 @@ class MlSettings(BaseModel):
     score_hours: float = Field(default=24.0, gt=0)
 
 
+class ImageSettings(BaseModel):
+    """Equipment images: where imported files live and what an import accepts.
+
+    Attributes:
+        hdfs_root: Root of the image store on HDFS (files content-addressed below it).
+        max_bytes: Largest image file accepted.
+        max_pixels: Largest width × height accepted (decompression-bomb guard).
+        upload_workers: Parallel uploads of an import.
+        active_classifier: Image classifier the ML service serves; ``None``: the newest.
+        active_autoencoder: Unsupervised image model the ML service serves; ``None``: the
+            newest.
+
+    """
+
+    hdfs_root: str = "/gridlake/images"
+    max_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    max_pixels: int = Field(default=40_000_000, gt=0)
+    upload_workers: int = Field(default=8, ge=1, le=64)
+    active_classifier: str | None = None
+    active_autoencoder: str | None = None
+
+
 class GridLakeSettings(BaseSettings):
     """All of GridLake's configuration, one nested section per service."""
 
@@ -490,6 +512,7 @@ class GridLakeSettings(BaseSettings):
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     ml: MlSettings = Field(default_factory=MlSettings)
+    images: ImageSettings = Field(default_factory=ImageSettings)
 
     @field_validator("home")
     @classmethod

@@ -7,6 +7,7 @@ and ``docs/tables.md`` are all rendered from these objects.
 
 from __future__ import annotations
 
+from lakehouse.contracts.images import DESCRIPTION_FIELDS
 from lakehouse.contracts.messages import DEVICE_REGISTRY, MESSAGES, METER_READING
 from lakehouse.contracts.quality import DWD_SPECS, RULES, DwdSpec
 from lakehouse.contracts.schema import Field, FieldType, MessageContract, TableContract
@@ -600,6 +601,76 @@ HEALTH_TABLES: tuple[TableContract, ...] = (ADS_ASSET_HEALTH,)
 HEALTH_SERVING_SCORE: dict[str, str] = {ADS_ASSET_HEALTH.name: "day"}
 """Health tables copied to the serving store, with the time column scoring their index."""
 
+# Equipment images (issue 21): imported in batches by `gridlake images import` (files on
+# HDFS under settings.images, one index row per distinct file), scored by
+# `gridlake ml images score`. Neither is written by the streaming job.
+_DESC = {f.name: f for f in DESCRIPTION_FIELDS}
+
+ODS_EQUIPMENT_IMAGE = TableContract(
+    name="ods_equipment_image",
+    layer="ods",
+    fields=(
+        Field("image_id", S, description="SHA-256 of the file's bytes (hex): the same photo "
+              "imported twice is one row."),
+        Field("path", S, description="Where the file is on HDFS (content-addressed)."),
+        Field("bytes", B, "B", "File size."),
+        Field("format", S, description="Image format, e.g. PNG or JPEG."),
+        Field("width", INT, "px", "Width."),
+        Field("height", INT, "px", "Height."),
+        Field("asset_id", S, description=_DESC["asset_id"].description),
+        Field("asset_type", S, description="Device type of the asset (device registry)."),
+        Field("region_id", S, description="Region of the asset (device registry)."),
+        Field("substation_id", S, description="Substation of the asset.", required=False),
+        Field("captured_ts", TS, "ms", _DESC["captured_ts"].description),
+        Field("camera", S, description=_DESC["camera"].description),
+        Field("inspector", S, description=_DESC["inspector"].description, required=False),
+        Field("component", S, description=_DESC["component"].description, required=False),
+        Field("label", S, description=_DESC["label"].description, required=False),
+        Field("source_file", S, description="The file's path in the imported folder or "
+              "archive."),
+        Field("import_batch", S, description="Id of the import run that first stored it."),
+        Field("imported_ts", TS, "ms", "When that import stored it."),
+        Field("dt", S, description="Partition: capture date (UTC) yyyy-MM-dd."),
+    ),
+    record_key=("image_id",),
+    ordering_field="imported_ts",
+    partition_fields=("dt",),
+    description="Index of the equipment images stored on HDFS: one row per distinct file, "
+                "with its description.",
+    grain="one row per distinct image file",
+    fed_by="batch job `gridlake images import` from image folders or archives and their "
+           "description file",
+    retention_days=3650,
+)
+
+ADS_IMAGE_ANOMALY = _ads(
+    "ads_image_anomaly",
+    "Image anomaly model results: one score per image and model, with the defect flag.",
+    "one row per image and model",
+    "batch job `gridlake ml images score` from `ods_equipment_image`",
+    (
+        Field("image_id", S, description="Image (ods_equipment_image.image_id)."),
+        Field("model_id", S, description="Registry id of the image model that scored."),
+    ),
+    (
+        Field("asset_id", S, description="Device id of the equipment shown."),
+        Field("asset_type", S, description="Device type of the asset."),
+        Field("region_id", S, description="Region of the asset."),
+        Field("substation_id", S, description="Substation of the asset.", required=False),
+        Field("captured_ts", TS, "ms", "When the photo was taken."),
+        Field("camera", S, description="visible or infrared."),
+        Field("model_kind", S, description="image_classifier (supervised ResNet-18) or "
+              "image_autoencoder (unsupervised, normal images only)."),
+        Field("score", D, "", "Anomaly score: the defect probability (classifier) or the "
+              "normalised reconstruction error (autoencoder)."),
+        Field("threshold", D, "", "Decision threshold of the model (chosen on validation)."),
+        Field("defect", BOOL, "", "score ≥ threshold."),
+    ),
+)
+
+IMAGE_TABLES: tuple[TableContract, ...] = (ODS_EQUIPMENT_IMAGE, ADS_IMAGE_ANOMALY)
+"""Tables of the image import and scoring jobs (Spark); not written by the streaming job."""
+
 DWD_DERIVED: tuple[TableContract, ...] = (DWD_QUALITY_DAILY,)
 DWS_TABLES: tuple[TableContract, ...] = (DWS_LOAD, DWS_VOLTAGE, DWS_TRANSFORMER, DWS_ESS,
                                          DWS_FEEDER)
@@ -622,5 +693,5 @@ SERVING_SCORE: dict[str, str] = {
 
 TABLES: tuple[TableContract, ...] = (
     *ODS_TABLES.values(), QUARANTINE, DIM_DEVICE, *DWD_TABLES.values(), *DWD_DERIVED,
-    *DWS_TABLES, *ADS_TABLES, *ML_TABLES, *HEALTH_TABLES,
+    *DWS_TABLES, *ADS_TABLES, *ML_TABLES, *HEALTH_TABLES, *IMAGE_TABLES,
 )
