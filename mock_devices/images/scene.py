@@ -117,7 +117,7 @@ def insulator(w: int, h: int, rng: np.random.Generator, light: float,
     r = w * rng.uniform(0.22, 0.36)
     y0, y1 = h * rng.uniform(0.08, 0.14), h * rng.uniform(0.86, 0.93)
     pitch = (y1 - y0) / n
-    th = pitch * rng.uniform(0.4, 0.6)
+    th = pitch * rng.uniform(0.5, 0.75)
     # Crossarm on top and the conductor clamp at the bottom.
     p.rect((0, y0 - h * 0.06, w, y0 - h * 0.01), METAL, 0.7)
     p.cyl_rect((cx - r * 0.09, y0 - h * 0.02, cx + r * 0.09, y1 + pitch * 0.2), METAL)
@@ -202,7 +202,7 @@ def transformer_tank(w: int, h: int, rng: np.random.Generator, light: float,
     tx0 = rad_w + w * 0.05 if both else w * rng.uniform(0.08, 0.14)
     tx1 = w - tx0 if both else w - rad_w - w * 0.05
     ty0, ty1 = h * rng.uniform(0.3, 0.38), h * rng.uniform(0.84, 0.9)
-    nf = int(rng.integers(6, 11))
+    nf = int(rng.integers(4, 8))
     nb = int(rng.integers(6, 10))
     p.rect((tx0 - w * 0.02, ty1, tx1 + w * 0.02, min(h - 1, ty1 + h * 0.05)), DARK, 0.8)
     sides = [(w * 0.03, tx0)] + ([(tx1, w - w * 0.03)] if both else [(tx1, w - w * 0.03)])
@@ -211,9 +211,11 @@ def transformer_tank(w: int, h: int, rng: np.random.Generator, light: float,
         for j in range(nf):
             fx0 = a + (b - a) * j / nf
             fins.append((fx0, ty0 + h * 0.05, fx0 + (b - a) / nf * 0.62, ty1 - h * 0.04))
-    by_kind = missing is not None and missing[1] < 0.65
-    gone_fin = _pick(missing, len(fins)) if by_kind else -1
-    gone_bolt = _pick(missing, nb) if missing is not None and not by_kind else -1
+    # missing[1] picks what is gone: a radiator fin, a cover bushing or a cover bolt.
+    what = -1.0 if missing is None else missing[1]
+    gone_fin = _pick(missing, len(fins)) if 0 <= what < 0.4 else -1
+    gone_bushing = _pick(missing, 3) if 0.4 <= what < 0.75 else -1
+    gone_bolt = _pick(missing, nb) if what >= 0.75 else -1
     for a, b in sides:  # radiator headers behind the fins
         p.rect((a, ty0 + h * 0.04, b, ty0 + h * 0.07), METAL, 0.7)
         p.rect((a, ty1 - h * 0.06, b, ty1 - h * 0.03), METAL, 0.7)
@@ -241,12 +243,16 @@ def transformer_tank(w: int, h: int, rng: np.random.Generator, light: float,
     for k in range(3):  # small cover bushings
         cx = tx0 + (tx1 - tx0) * (0.25 + 0.25 * k)
         rr = w * 0.025
+        terminals.append((cx, ty0 - h * 0.23))
+        if k == gone_bushing:  # only the stud hole in the cover remains
+            p.ellipse((cx - rr * 0.6, cover[1] - h * 0.006, cx + rr * 0.6, cover[1] + h * 0.006),
+                      DARK, 0.5)
+            continue
         p.cyl_rect((cx - rr * 0.5, ty0 - h * 0.2, cx + rr * 0.5, cover[1]), PORCELAIN)
         for s in range(3):
             y = ty0 - h * (0.07 + 0.045 * s)
             p.cyl_ellipse((cx - rr, y - h * 0.012, cx + rr, y + h * 0.012), PORCELAIN)
         p.cyl_rect((cx - rr * 0.3, ty0 - h * 0.25, cx + rr * 0.3, ty0 - h * 0.2), COPPER)
-        terminals.append((cx, ty0 - h * 0.23))
     return p.scene({"fins": fins, "bolts": bolts, "seams": [(tx0, seam_y, tx1, seam_y)],
                     "tank": [(tx0, ty0, tx1, ty1)], "terminals": terminals},
                    (tx0, ty0, tx1, ty1))
