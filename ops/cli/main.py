@@ -48,6 +48,7 @@ GROUPS: dict[str, Group] = {
     "health": Group("ops.cli.health", "Asset health index (transformers, ESS banks)."),
     "service": Group("ops.cli.service",
                      "Run one service in the foreground (the main process of a container)."),
+    "web": Group("ops.cli.web", "The web dashboard (web/): API types, build."),
     "bench": Group("ops.cli.bench",
                    "Run the benchmarks, print a table and write .gridlake/bench/results.json."),
 }
@@ -130,12 +131,19 @@ def _table(statuses: Sequence[ServiceStatus], title: str) -> Table:
 
 @app.command()
 def setup() -> None:
-    """Check prerequisites, resolve jars with Maven, install redis-server if missing."""
+    """Check prerequisites, resolve jars, install redis-server, build the dashboard."""
     try:
         built = Stack(_settings()).setup()
     except StackError as err:
         _fail(err)
     console.print(f"setup done; jars rebuilt: {', '.join(built) or 'none (up to date)'}")
+    # lazy: the dashboard build imports the API app (seconds) only for setup
+    from ops.web import build as build_web
+    try:
+        web = build_web()
+    except RuntimeError as err:
+        _fail(err)
+    console.print(f"dashboard (web/dist): {web.state}; {web.detail}", highlight=False)
 
 
 @app.command()

@@ -1,0 +1,29 @@
+"""``gridlake web ...``: the dashboard's generated API types and its build."""
+
+from __future__ import annotations
+
+import typer
+
+from ops.web import TYPES_FILE, build, write_types
+
+app = typer.Typer(help="The web dashboard (web/): API types, build.", no_args_is_help=True)
+
+
+@app.command()
+def types() -> None:
+    """Write web/src/api/schema.ts from the API's OpenAPI document."""
+    path = write_types(TYPES_FILE)
+    typer.echo(f"wrote {path}")
+
+
+@app.command("build")
+def build_cmd(
+    force: bool = typer.Option(False, "--force", help="Build even when web/dist is fresh."),
+) -> None:
+    """Run `npm ci` and `npm run build` in web/ when web/dist is older than the sources."""
+    try:
+        result = build(force=force)
+    except RuntimeError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from err
+    typer.echo(f"dashboard: {result.state} ({result.detail})")
