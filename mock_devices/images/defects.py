@@ -90,7 +90,7 @@ def crack(img: np.ndarray, scene: Scene, rng: np.random.Generator, sev: float) -
     bw, bh = x1 - x0, y1 - y0
     cx = (x0 + x1) / 2
     im, d = _layer(w, h)
-    width = max(1, int(round(bw / 50 + rng.uniform(0.0, 0.7))))
+    width = max(1, int(round(bw / 40 + rng.uniform(0.0, 0.8))))
     if sheds:  # along the housing
         x, y = cx + bw * 0.35 * rng.uniform(-1, 1), y0 + bh * 0.1
         steps = 3 * len(sel) + 1
@@ -109,6 +109,11 @@ def crack(img: np.ndarray, scene: Scene, rng: np.random.Generator, sev: float) -
             pts.append((x + (end_x - x) * f + bw * rng.uniform(-0.03, 0.03),
                         y + (y1 - bh * 0.05 - y) * f + bh * rng.uniform(-0.12, 0.12)))
     d.line(pts, fill=255, width=width)
+    if rng.random() < 0.4:  # a chip broken out of the rim where the crack ends
+        ex, ey = pts[-1]
+        r = max(1.5, bw * rng.uniform(0.03, 0.07))
+        d.polygon([(ex - r, ey), (ex + r * rng.uniform(0.3, 1), ey - r), (ex + r, ey + r * 0.4),
+                   (ex, ey + r * 0.6)], fill=210)
     if rng.random() < 0.5:  # a branch
         bx, by = pts[len(pts) // 2]
         d.line([(bx, by), (bx + bw * rng.uniform(-0.2, 0.2), by + bh * rng.uniform(0.1, 0.3))],
@@ -227,6 +232,28 @@ def oil_leak(img: np.ndarray, scene: Scene, rng: np.random.Generator, sev: float
     dh.line([(x + width * 0.15, y + 2), (x + width * 0.25, y + (bottom - y) * 0.5)], fill=255,
             width=1)
     img += (_arr(hl, 0.6) * mask * 0.35)[..., None]
+
+
+def weathering(img: np.ndarray, scene: Scene, rng: np.random.Generator) -> None:
+    """Harmless marks of a normal unit: grey grime, dust and bird droppings.
+
+    They are drawn from the scene's own stream (normal and defective twins both have
+    them), so a model has to tell rust and oil from dirt rather than spot any blotch.
+    """
+    h, w = scene.mat.shape
+    if rng.random() < 0.5:
+        bw, bh = w * rng.uniform(0.15, 0.5), h * rng.uniform(0.1, 0.35)
+        bx, by = rng.uniform(0, w - bw), rng.uniform(h * 0.2, h - bh)
+        mask = _blotches(w, h, (bx, by, bx + bw, by + bh), rng, 5, rng.uniform(0.4, 0.7))
+        img *= (1.0 - 0.22 * mask * (scene.mat > 0))[..., None]
+    if rng.random() < 0.25:
+        im, d = _layer(w, h)
+        ys, xs = np.nonzero(scene.mat)
+        for _ in range(int(rng.integers(1, 5))):
+            k = int(rng.integers(0, len(ys)))
+            r = max(0.8, w * rng.uniform(0.004, 0.012))
+            d.ellipse((xs[k] - r, ys[k] - r, xs[k] + r, ys[k] + r * 2), fill=220)
+        _blend(img, _arr(im) * (scene.mat > 0), np.array([0.9, 0.9, 0.86], np.float32))
 
 
 PAINTERS: dict[str, Painter] = {"crack": crack, "flashover": flashover, "rust": rust,

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from mock_devices.images import scene as sc
 from mock_devices.images.camera import homography, warp
-from mock_devices.images.defects import PAINTERS
+from mock_devices.images.defects import PAINTERS, weathering
 from mock_devices.images.spec import ImageSpec
 
 _PORCELAIN = np.array([[0.45, 0.23, 0.12], [0.8, 0.8, 0.78], [0.3, 0.5, 0.46],
@@ -75,10 +75,13 @@ def render_visible(spec: ImageSpec) -> np.ndarray:
     light = float(rng.uniform(-1, 1))
     missing = ((float(rng_d.random()), float(rng_d.random()))
                if spec.defect == "missing_part" else None)
-    scene = sc.DRAW[spec.component](w, h, rng, light, missing)
+    # A third of the insulator strings are strain strings, drawn upright and turned.
+    turned = spec.component == "insulator" and rng.random() < 0.33
+    fw, fh = (h, w) if turned else (w, h)
+    scene = sc.DRAW[spec.component](fw, fh, rng, light, missing)
     pal = _palette(rng)
-    mottle = np.asarray(Image.fromarray((rng.random((h // 6 + 1, w // 6 + 1)) * 255).astype(
-        np.uint8)).resize((w, h), Image.Resampling.BILINEAR), np.float32) / 255.0
+    mottle = np.asarray(Image.fromarray((rng.random((fh // 6 + 1, fw // 6 + 1)) * 255).astype(
+        np.uint8)).resize((fw, fh), Image.Resampling.BILINEAR), np.float32) / 255.0
     shade = scene.shade * (0.94 + 0.12 * mottle)
     obj = pal[scene.mat] * shade[..., None]
     glaze = (scene.mat == sc.PORCELAIN) | (scene.mat == sc.METAL)
@@ -87,11 +90,15 @@ def render_visible(spec: ImageSpec) -> np.ndarray:
     contrast, bright = rng.uniform(0.75, 1.2), rng.uniform(0.7, 1.2)
     warm = rng.uniform(-1, 1)
     blur = rng.uniform(0.3, 1.3) if rng.random() < 0.5 else 0.0
+    weathering(obj, scene, rng)
     if spec.defect in PAINTERS:
         PAINTERS[spec.defect](obj, scene, rng_d, float(rng_d.uniform(0.3, 1.0)))
+    mat = scene.mat
+    if turned:
+        obj, mat = obj.transpose(1, 0, 2), mat.T
     rgba = np.empty((h, w, 4), np.uint8)
     rgba[..., :3] = np.clip(obj * 255, 0, 255)
-    rgba[..., 3] = np.where(scene.mat > 0, 255, 0)
+    rgba[..., 3] = np.where(mat > 0, 255, 0)
     warped = warp(rgba, m).astype(np.float32) / 255.0
     a = warped[..., 3:]
     img = bg * (1 - a) + warped[..., :3] * a
