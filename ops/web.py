@@ -12,10 +12,12 @@ sources (``gridlake setup`` calls it), and says so plainly when Node.js is missi
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -274,3 +276,34 @@ def build(web: Path = WEB, *, force: bool = False) -> BuildResult:
             tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
             raise RuntimeError(f"npm {' '.join(cmd[1:])} failed in {web}:\n" + "\n".join(tail))
     return BuildResult("built", f"{web / 'dist'} built")
+
+
+@dataclass(frozen=True)
+class BundleSize:
+    """Bytes of the built app, raw and gzipped (level 9, as a static server would send).
+
+    Attributes:
+        total_raw: Every file of ``dist``.
+        total_gzip: The same, each file gzipped.
+        entry_gzip: What ``index.html`` loads before any page: itself and the scripts,
+            preloaded modules and styles it names (the pages' chunks come on first use).
+
+    """
+
+    total_raw: int
+    total_gzip: int
+    entry_gzip: int
+
+
+def bundle_size(dist: Path = WEB / "dist") -> BundleSize:
+    """Sizes of a built ``dist`` folder."""
+    def gz(p: Path) -> int:
+        return len(gzip.compress(p.read_bytes(), 9))
+
+    files = [p for p in dist.rglob("*") if p.is_file()]
+    index = dist / "index.html"
+    named = {dist / m.lstrip("/") for m in re.findall(r'(?:src|href)="(/assets/[^"]+)"',
+                                                      index.read_text())}
+    return BundleSize(total_raw=sum(p.stat().st_size for p in files),
+                      total_gzip=sum(gz(p) for p in files),
+                      entry_gzip=gz(index) + sum(gz(p) for p in named if p.is_file()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ops.web import TYPES_FILE, build, write_types
+from ops.web import TYPES_FILE, WEB, build, bundle_size, write_types
 
 app = typer.Typer(help="The web dashboard (web/): API types, build.", no_args_is_help=True)
 
@@ -27,3 +27,8 @@ def build_cmd(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from err
     typer.echo(f"dashboard: {result.state} ({result.detail})")
+    if (WEB / "dist" / "index.html").exists():
+        size = bundle_size(WEB / "dist")
+        typer.echo(f"bundle: {size.total_raw / 1024:.0f} KiB, {size.total_gzip / 1024:.0f} KiB "
+                   f"gzipped; loaded before the first page: {size.entry_gzip / 1024:.0f} KiB "
+                   "gzipped")

@@ -14,8 +14,10 @@ best ones to ``docs/images/dashboard-*.png``.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -177,8 +179,8 @@ def test_pages_render_and_drill_down_to_a_transformer(site: Site) -> None:
         assert got["pages"][name]["error"] is None, (name, got["pages"][name])
     path = got["drill"]["path"]
     assert len(path) == 4 and path[0] in ("R1", "R2")
-    assert got["drill"]["url"].endswith("/grid/region/" + "/".join(
-        f"{lvl}/{i}" for lvl, i in zip(("substation", "feeder", "transformer"), path[1:],
+    assert got["drill"]["url"].endswith("/grid/" + "/".join(
+        f"{lvl}/{i}" for lvl, i in zip(("region", "substation", "feeder", "transformer"), path,
                                         strict=True)))
     assert got["drill"]["daily"] > 0
     assert "not found" in got["drillError"] and "404" in got["drillError"]
@@ -223,14 +225,16 @@ def test_live_chart_gains_a_point_when_a_reading_lands(site: Site, world: World,
     ds = DATASETS["load_curve"]
     rows = [r for r in world.rows(ds.table.name) if r["entity_type"] == "region"]
     newest = max(r["window_start"] for r in rows)
-    template = next(r for r in rows if r["window_start"] == newest)
-    new_row = {**template, "window_start": newest + 900_000,
-               "point": (template["point"] + 1) % 96, "load_kw": 1234.5,
-               "updated_ts": UPDATED_MS + 30}
+    # the next 15-minute point of every region, 5 % above the last one
+    new_rows = [{**r, "window_start": newest + 900_000, "point": (r["point"] + 1) % 96,
+                 "load_kw": round(r["load_kw"] * 1.05, 3), "updated_ts": UPDATED_MS + 30}
+                for r in rows if r["window_start"] == newest]
+    total = sum(r["load_kw"] for r in new_rows)
     client = redis.Redis.from_url(world.settings.redis.url, decode_responses=True)
     writer = ServingWriter(client, world.settings.redis.key_prefix)
     proc = subprocess.Popen(["node", "e2e/run.mjs", "live"], cwd=WEB,  # noqa: S607
-                            env=_env(site), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=_env(site, E2E_TOTAL=str(total)), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT,
                             text=True)
     out: list[str] = []
     ready = threading.Event()
@@ -246,17 +250,21 @@ def test_live_chart_gains_a_point_when_a_reading_lands(site: Site, world: World,
     reader.start()
     try:
         assert ready.wait(120), "".join(out)[-3000:]
-        assert writer.upsert(ds.table, ds.time_field, [new_row]) == 1
+        assert writer.upsert(ds.table, ds.time_field, new_rows) == len(new_rows)
         proc.wait(120)
         reader.join(10)
         got = _result("".join(out))
     finally:
         if proc.poll() is None:
             proc.kill()
-        writer.delete(ds.table, [row_member(ds.table, new_row)], None)
+        writer.delete(ds.table, [row_member(ds.table, r) for r in new_rows], None)
         client.close()
     assert got["pointsAfter"] == got["pointsBefore"] + 1
+    # the new point is the sum of the regions (whichever of their events came first, the
+    # browser waited for the point; the total is checked when every region has arrived)
     assert got["lastAfter"] != got["lastBefore"]
+    shown = re.search(r": ([-\d.]+) kW", got["lastTotal"])
+    assert shown and abs(float(shown.group(1)) - total) < 0.1, (total, got["lastTotal"])
     assert "Live updates interrupted" in got["banner"] and "reconnecting in" in got["banner"]
     # first view on the local stack (the overview with its data)
     assert got["firstViewMs"] < 2000, got
@@ -349,8 +357,6 @@ def test_embed_view_in_iframes_of_allowed_and_other_origins(site: Site) -> None:
 
 def _unsigned_embed_token(claims: dict[str, Any]) -> str:
     """A JWT-shaped token with a wrong signature (the API must refuse it)."""
-    import base64
-
     def b64(obj: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
 

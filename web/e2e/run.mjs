@@ -250,6 +250,12 @@ async function live() {
   result.pointsAfter = Number(await page.getAttribute('[data-test=load-points]', 'data-points'));
   result.lastBefore = lastBefore;
   result.lastAfter = await text(page, '[data-test=load-points]');
+  // every region's part of the new point: the total once they have all arrived
+  await page.waitForFunction((want) => {
+    const m = document.querySelector('[data-test=load-points]')?.textContent.match(/: ([-\d.]+) kW/);
+    return m && Math.abs(Number(m[1]) - want) < 0.1;
+  }, Number(process.env.E2E_TOTAL ?? 0), { timeout: 15000 }).catch(() => undefined);
+  result.lastTotal = await text(page, '[data-test=load-points]');
   await shot(page, 'overview-live');
   // the stream dies (the API refuses new streams for this page): a banner says so
   await page.route('**/api/v1/feed**', (route) => route.fulfill({ status: 503, body: '{"detail":"down"}' }));

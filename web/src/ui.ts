@@ -1,6 +1,6 @@
 /** The Arco Design components the app uses, each with its own compiled CSS (no full bundle). */
 import type { App } from 'vue';
-import { Layout, Menu, Button, Form, Input, Select, Table, Alert, Card, Breadcrumb, Tag, Spin, Modal, Progress, Space, Grid, InputNumber, Tabs, Empty, Checkbox } from '@arco-design/web-vue';
+import { Layout, Menu, Button, Form, Input, Select, Table, Alert, Card, Breadcrumb, Tag, Spin, Modal, Progress, Space, Grid, InputNumber, Tabs, Empty, Checkbox, ConfigProvider } from '@arco-design/web-vue';
 import '@arco-design/web-vue/es/layout/style/css.js';
 import '@arco-design/web-vue/es/menu/style/css.js';
 import '@arco-design/web-vue/es/button/style/css.js';
@@ -23,6 +23,7 @@ import '@arco-design/web-vue/es/empty/style/css.js';
 import '@arco-design/web-vue/es/checkbox/style/css.js';
 
 export function installUi(app: App): void {
+  app.use(ConfigProvider);
   app.use(Layout);
   app.use(Menu);
   app.use(Button);
