@@ -363,3 +363,41 @@ def _unsigned_embed_token(claims: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
 
     return f"{b64({'alg': 'HS256', 'typ': 'JWT'})}.{b64(claims)}.c2lnbmF0dXJl"
+
+
+def test_signed_embed_token_shows_its_view_and_nothing_else(site: Site) -> None:
+    """A token signed with the embed secret: its view renders; nothing else is allowed.
+
+    Needs the API's side of signed embedding (``api.embed``); skipped without it.
+    """
+    embed = pytest.importorskip("api.embed")
+    secret = embed.embed_secret(site.settings)
+    window = {"start": "2026-03-01T00:00:00Z", "end": "2026-03-03T00:00:00Z"}
+
+    def token(view: str, params: dict[str, str], regions: list[str] | None) -> str:
+        return str(embed.sign(secret, view, params, regions=regions, ttl_s=300,
+                              subject="portal-user"))
+
+    r1 = token("load_curve", {"entity_type": "region", "entity_id": "R1", **window}, ["R1"])
+    r2 = token("load_curve", {"entity_type": "region", "entity_id": "R2", **window}, ["R1"])
+    tampered = r1[:-2] + ("AA" if not r1.endswith("AA") else "BB")
+    got = run(site, "embed", E2E_EMBED_CHECKS={
+        "r1": f"{site.base}/embed/load_curve?token={r1}",
+        "other_region": f"{site.base}/embed/load_curve?token={r2}",
+        "tampered": f"{site.base}/embed/load_curve?token={tampered}",
+        "other_view": f"{site.base}/embed/overview?token={r1}",
+    })["embedChecks"]
+    assert got["r1"] == "rendered", got
+    assert "403" in got["other_region"], got
+    assert "401" in got["tampered"], got
+    assert 'for the view "load_curve"' in got["other_view"], got
+    # the API beyond the view: another endpoint, another entity, a write, the ML proxy
+    bearer = _bearer(r1)
+    q = window
+    assert httpx.get(f"{site.base}/api/v1/entities/region/R1/load-curve", params=q,
+                     headers=bearer).status_code == 200
+    for method, path in (("GET", "/api/v1/entities/region/R2/load-curve"),
+                         ("GET", "/api/v1/users"), ("GET", "/api/v1/devices"),
+                         ("POST", "/api/v1/devices"), ("GET", "/api/v1/ml/models")):
+        r = httpx.request(method, f"{site.base}{path}", params=q, headers=bearer, json=None)
+        assert r.status_code == 403, (method, path, r.status_code, r.text)
