@@ -216,13 +216,15 @@ class HdfsBackend:
         user: HDFS user (``settings.hdfs.user``).
         root: Registry root on HDFS (``settings.ml.hdfs_root``).
         timeout: Seconds per request.
+        replication: Replication factor of written files (``settings.hdfs.replication``).
 
     """
 
-    def __init__(self, url: str, user: str, root: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, user: str, root: str, timeout: float = 30.0,
+                 replication: int | None = None) -> None:
         self.url = url
         self.root = root.rstrip("/") or "/"
-        self.client = WebHdfs(url, user, timeout)
+        self.client = WebHdfs(url, user, timeout, replication=replication)
 
     def _path(self, path: str) -> str:
         return f"{self.root}/{path}"
@@ -275,7 +277,7 @@ class ModelRegistry:
         if settings.ml.registry != "hdfs":
             raise RegistryError(f"unknown registry backend {settings.ml.registry!r}")
         backend = HdfsBackend(settings.hdfs.webhdfs_url, settings.hdfs.user,
-                              settings.ml.hdfs_root)
+                              settings.ml.hdfs_root, replication=settings.hdfs.replication)
         return cls(backend, cache_dir=local / "cache")
 
     def save(
