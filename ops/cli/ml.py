@@ -21,27 +21,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
-import pandas as pd
-import pyarrow.parquet as pq
 import typer
 
-from infra.lake import LakeError
-from infra.settings import GridLakeSettings, load_settings
-from lakehouse.contracts.messages import ESS_BMS
-from lakehouse.time import HOUR_MS, parse_time_ms
-from ml.data.lake_source import LakeSource, check_disjoint, lake_session, parse_devices
-from ml.data.sources import (
-    GENERIC_CONTRACT,
-    DataDescription,
-    FileSource,
-    GenericFileSource,
-    SourceError,
-    contract_by_name,
-)
-from mock_devices.ml_source import SiteScenario
+if TYPE_CHECKING:
+    from infra.settings import GridLakeSettings
+    from ml.data.sources import DataDescription, FileSource, GenericFileSource
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -99,6 +85,9 @@ class _LakeQuery:
 
 
 def _ms(text: str, option: str) -> int:
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from lakehouse.time import parse_time_ms
+
     try:
         return parse_time_ms(text)
     except ValueError as err:
@@ -107,6 +96,12 @@ def _ms(text: str, option: str) -> int:
 
 def _lake_data(settings: GridLakeSettings, q: _LakeQuery, contract: str,
                chans: tuple[str, ...] | None, with_test: bool) -> _Data:
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from ml.data.lake_source import LakeSource, check_disjoint, lake_session, parse_devices
+
+    # lazy: see above
+    from ml.data.sources import contract_by_name
+
     if q.start is None or q.end is None:
         raise typer.BadParameter("--source lake needs --start and --end (the training range)")
     train_range = (_ms(q.start, "--start"), _ms(q.end, "--end"))
@@ -202,6 +197,12 @@ class _FileOpts:
 
 def _has_contract_columns(path: Path, contract_name: str) -> bool:
     """Whether a CSV/Parquet file has the key and time columns of a message contract."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from ml.data.sources import contract_by_name
+
     c = contract_by_name(contract_name)
     try:
         if path.suffix.lower() == ".csv":
@@ -223,6 +224,12 @@ def _file_source(path: Path, contract: str | None, chans: tuple[str, ...] | None
     ``--columns``, ``--map``...) is given, for ``.npy``/``.npz``, or, with no
     ``--contract``, when the file lacks the ``ess_bms`` key and time columns.
     """
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from lakehouse.contracts.messages import ESS_BMS
+
+    # lazy: see above
+    from ml.data.sources import GENERIC_CONTRACT, FileSource, GenericFileSource, contract_by_name
+
     generic = (contract == GENERIC_CONTRACT or opts.given()
                or path.suffix.lower() in (".npy", ".npz")
                or (contract is None and not _has_contract_columns(path, ESS_BMS.name)))
@@ -254,6 +261,15 @@ def _model_file_series(path: Path, data: DataDescription, opts: _FileOpts,
         SourceError: The file does not yield the model's channels.
 
     """
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from ml.data.sources import (
+        GENERIC_CONTRACT,
+        FileSource,
+        GenericFileSource,
+        SourceError,
+        contract_by_name,
+    )
+
     if data.contract != GENERIC_CONTRACT:
         return FileSource(path, contract_by_name(data.contract), data.channels).load()
     stored = _FileOpts.of_model(data, labels)
@@ -272,6 +288,9 @@ def _model_file_series(path: Path, data: DataDescription, opts: _FileOpts,
 
 
 def _settings(registry: str | None) -> GridLakeSettings:
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from infra.settings import load_settings
+
     settings = load_settings()
     if registry:
         settings = settings.model_copy(
@@ -284,6 +303,15 @@ def _data(source: SourceKind, file: Path | None, test_file: Path | None, contrac
           with_test: bool = True, lake: _LakeQuery | None = None,
           settings: GridLakeSettings | None = None,
           file_opts: _FileOpts | None = None) -> _Data:
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from lakehouse.contracts.messages import ESS_BMS
+
+    # lazy: see above
+    from ml.data.sources import GenericFileSource
+
+    # lazy: see above
+    from mock_devices.ml_source import SiteScenario
+
     chans = tuple(c.strip() for c in channels.split(",") if c.strip()) if channels else None
     if source is SourceKind.LAKE:
         if lake is None or settings is None:
@@ -320,6 +348,9 @@ def _guarded(make: Callable[[], _T]) -> _T:
     cannot be read) are all ``ValueError`` subclasses here, registry problems
     ``RegistryError``, HDFS not answering ``LakeError``.
     """
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from infra.lake import LakeError
+
     # lazy: torch (the optional ml extra), loaded by the commands that use it
     from ml.registry import RegistryError
 
@@ -514,6 +545,9 @@ def transfer(
     step_ms: int | None = STEP_MS,
 ) -> None:
     """Fine-tune a registered model on another site's data and register the result."""
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from ml.data.sources import GENERIC_CONTRACT
+
     # lazy: torch (the optional ml extra), loaded by the commands that use it
     from ml.evaluation import ThresholdMethod
     from ml.pipeline import fit_model, register
@@ -572,9 +606,18 @@ def evaluate(
     site: str | None = SITE,
 ) -> None:
     """Evaluate a model's stored threshold on labelled test data."""
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from ml.data.lake_source import LakeSource, parse_devices
+
+    # lazy: see above
+    from ml.data.sources import GENERIC_CONTRACT, contract_by_name
+
     # lazy: torch (the optional ml extra), loaded by the commands that use it
     from ml.evaluation import evaluate_model
     from ml.registry import ModelRegistry
+
+    # lazy: see above
+    from mock_devices.ml_source import SiteScenario
 
     settings = _settings(registry)
     reg = ModelRegistry.from_settings(settings)
@@ -628,6 +671,12 @@ def _score_file(loaded: Any, path: Path, output: Path, opts: _FileOpts,
         SourceError: Bad file, wrong channels, unsupported output type, nothing scorable.
 
     """
+    import numpy as np
+    import pandas as pd
+
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from ml.data.sources import SourceError
+
     # lazy: torch (the optional ml extra), loaded by the commands that use it
     from ml.detection import score_devices
     from ml.inference import InputError
@@ -701,6 +750,12 @@ def score(
     step's score and anomaly flag (at the model's threshold) to ``Y`` (.csv or .parquet).
     """
     import time
+
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from lakehouse.time import HOUR_MS
+
+    # lazy: see above
+    from ml.data.lake_source import parse_devices
 
     settings = _settings(registry)
     if source is ScoreSource.FILE:

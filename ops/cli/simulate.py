@@ -11,42 +11,20 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from infra.kafka_client import (
-    JsonlSink,
-    KafkaUnavailableError,
-    NullSink,
-    Publisher,
-    PublishReport,
-    Sink,
-    create_topics,
-)
-from infra.settings import load_settings
-from lakehouse.contracts.registry import all_topics
-from lakehouse.time import MINUTE_MS, format_time_ms
-from mock_devices.clock import MODES, Pacer, realtime_start
-from mock_devices.config import (
-    DEVICE_KINDS,
-    ConfigError,
-    FleetConfig,
-    Record,
-    parse_duration_ms,
-    parse_time_ms,
-)
-from mock_devices.defects import DEFECT_TYPES, DefectConfig
-from mock_devices.faults import CATALOGUE, parse_fault
-from mock_devices.fleet import Fleet
-from mock_devices.images import ARCHIVES, SETS, archive_batch, generate_batch
-from mock_devices.replay import SAMPLE_PATH, ReplayConfig, load_uci, replay_records
-from mock_devices.runner import Progress as RunProgress
-from mock_devices.runner import fleet_stream, run_stream
-from mock_devices.topology import build_topology
+from mock_devices.config import DEVICE_KINDS  # cheap (no dependencies): named in a --help
+
+if TYPE_CHECKING:
+    from infra.kafka_client import PublishReport, Sink
+    from mock_devices.clock import Pacer
+    from mock_devices.config import Record
+    from mock_devices.runner import Progress as RunProgress
 
 app = typer.Typer(help="Mock device fleet: simulate grid telemetry into Kafka.",
                   no_args_is_help=True, add_completion=False)
@@ -56,6 +34,9 @@ log = logging.getLogger(__name__)
 
 
 def _settings() -> Any:
+    # lazy: the fleet, Kafka client and settings; `--help` needs none
+    from infra.settings import load_settings
+
     return load_settings()
 
 
@@ -69,6 +50,15 @@ def _time_range(
     speedup: float,
 ) -> tuple[str, int, int | None]:
     """Resolve mode, start and end; raise ConfigError on inconsistent values."""
+    # lazy: the fleet, Kafka client and settings; `--help` needs none
+    from lakehouse.time import format_time_ms
+
+    # lazy: see above
+    from mock_devices.clock import MODES, realtime_start
+
+    # lazy: see above
+    from mock_devices.config import ConfigError, parse_duration_ms, parse_time_ms
+
     if not speedup > 0:
         raise ConfigError(f"--speedup must be positive, got {speedup}")
     if mode is None:
@@ -99,6 +89,21 @@ def _time_range(
 
 def _sink(output: Path | None, dry_run: bool, settings: Any, prefix: str,
           connect_retries: int, make_topics: bool, connect_timeout: float) -> Sink:
+    # lazy: the fleet, Kafka client and settings; `--help` needs none
+    from infra.kafka_client import (
+        JsonlSink,
+        KafkaUnavailableError,
+        NullSink,
+        Publisher,
+        create_topics,
+    )
+
+    # lazy: see above
+    from lakehouse.contracts.registry import all_topics
+
+    # lazy: see above
+    from mock_devices.config import ConfigError
+
     if output is not None and dry_run:
         raise ConfigError("give --output or --dry-run, not both")
     if dry_run:
@@ -139,6 +144,12 @@ def _sink(output: Path | None, dry_run: bool, settings: Any, prefix: str,
 def _drive(records: Iterator[Record], sink: Sink, pacer: Pacer, start_ms: int,
            end_ms: int | None, rate: float | None, labels_file: Path | None,
            label_topic: bool, quiet: bool) -> PublishReport:
+    # lazy: the fleet, Kafka client and settings; `--help` needs none
+    from lakehouse.time import format_time_ms
+
+    # lazy: see above
+    from mock_devices.runner import run_stream
+
     span = (end_ms - start_ms) if end_ms is not None else None
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
@@ -239,6 +250,30 @@ def run(
     quiet: QuietOpt = False,
 ) -> None:
     """Simulate the fleet (meters, SCADA, transformers, ESS, PV, registry) into Kafka."""
+    # lazy: the fleet, Kafka client and settings; `--help` needs none
+    from infra.kafka_client import KafkaUnavailableError
+
+    # lazy: see above
+    from lakehouse.time import format_time_ms
+
+    # lazy: see above
+    from mock_devices.clock import Pacer
+
+    # lazy: see above
+    from mock_devices.config import ConfigError, FleetConfig
+
+    # lazy: see above
+    from mock_devices.defects import DefectConfig
+
+    # lazy: see above
+    from mock_devices.faults import parse_fault
+
+    # lazy: see above
+    from mock_devices.fleet import Fleet
+
+    # lazy: see above
+    from mock_devices.runner import fleet_stream
+
     settings = _settings()
     try:
         if rate is not None and not rate > 0:
@@ -278,8 +313,8 @@ def run(
 
 @app.command()
 def replay(
-    path: Annotated[Path, typer.Option(help="UCI household power file (semicolon CSV).")] = (
-        SAMPLE_PATH),
+    path: Annotated[Path | None, typer.Option(
+        help="UCI household power file (semicolon CSV); default: the bundled sample.")] = None,
     meters: Annotated[int, typer.Option(help="Virtual meters fed from the series.")] = 1,
     seed: Annotated[int | None, typer.Option(help="Seed (default: settings).")] = None,
     noise: Annotated[float, typer.Option(help="Relative noise added per meter.")] = 0.02,
@@ -299,6 +334,22 @@ def replay(
     quiet: QuietOpt = False,
 ) -> None:
     """Replay a public 1-minute household series as meter telemetry."""
+    # lazy: the fleet, Kafka client and settings; `--help` needs none
+    from infra.kafka_client import KafkaUnavailableError
+
+    # lazy: see above
+    from lakehouse.time import MINUTE_MS
+
+    # lazy: see above
+    from mock_devices.clock import Pacer
+
+    # lazy: see above
+    from mock_devices.config import ConfigError, parse_time_ms
+
+    # lazy: see above
+    from mock_devices.replay import SAMPLE_PATH, ReplayConfig, load_uci, replay_records
+
+    path = path or SAMPLE_PATH
     settings = _settings()
     try:
         if mode not in ("historical", "accelerated"):
@@ -329,6 +380,12 @@ def replay(
 @app.command()
 def catalogue() -> None:
     """List the injectable faults and data defects."""
+    # lazy: the fleet, Kafka client and settings; `--help` needs none
+    from mock_devices.defects import DEFECT_TYPES
+
+    # lazy: see above
+    from mock_devices.faults import CATALOGUE
+
     table = Table(title="Faults")
     for col in ("fault", "device", "topic", "default", "what"):
         table.add_column(col)
@@ -346,6 +403,12 @@ def topology(
     seed: Annotated[int | None, typer.Option(help="Seed (default: settings).")] = None,
 ) -> None:
     """Print the device counts of the topology a seed generates."""
+    # lazy: the fleet, Kafka client and settings; `--help` needs none
+    from mock_devices.config import ConfigError, FleetConfig
+
+    # lazy: see above
+    from mock_devices.topology import build_topology
+
     settings = _settings()
     try:
         cfg = FleetConfig(meters=settings.simulator.meters if meters is None else meters,
@@ -382,6 +445,9 @@ def images(
     import csv
     import time
     from collections import Counter
+
+    # lazy: the fleet, Kafka client and settings; `--help` needs none
+    from mock_devices.images import ARCHIVES, SETS, archive_batch, generate_batch
 
     if set_ not in SETS:
         raise _fail(f"unknown --set {set_!r}; choose from {', '.join(SETS)}")
