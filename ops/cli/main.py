@@ -168,10 +168,13 @@ def setup() -> None:
     # lazy: see above
     from infra.stack.manager import Stack
 
-    try:
-        built = Stack(_settings()).setup()
-    except StackError as err:
-        _fail(err)
+    # Maven prints nothing while it resolves: say what is happening and for how long
+    with _console().status("setup: prerequisites; jars (the first time Maven resolves "
+                           "them: about 2 min on a 2-core machine, then seconds)"):
+        try:
+            built = Stack(_settings()).setup()
+        except StackError as err:
+            _fail(err)
     _console().print(f"setup done; jars rebuilt: {', '.join(built) or 'none (up to date)'}")
 
 
@@ -248,14 +251,54 @@ def status(
 def run() -> None:
     """Start everything (stack, history, streaming job, API, ML service, simulator)."""
     # lazy: run pulls in the stack, the streaming control and the API service modules
-    from ops.run import run_all
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    # lazy: see above
+    from ops.run import Step, run_all
 
     settings = _settings()
+    console = _console()
+    t0 = time.monotonic()
+    bar = Progress(TextColumn("history: {task.description}"), BarColumn(),
+                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                   console=console, transient=True)
+    task: list[Any] = []
+    spinner: list[Any] = []
+
+    def progress(step: Step, message: str) -> None:
+        for live in spinner:  # the step's spinner (or lag bar) ends with its result
+            live.stop()
+        spinner.clear()
+        if task:
+            bar.stop()
+            task.clear()
+        console.print(f"[bold]{step.name}[/]: {message}", highlight=False)
+        if message.startswith("expected"):
+            spinner.append(console.status(f"{step.name} ({message})"))
+            spinner[0].start()
+
+    labels = {"ods": "days simulated into ODS", "backfill": "tables backfilled"}
+
+    def on_history(phase: str, done: int, total: int) -> None:
+        if not task:
+            for live in spinner:  # one live display at a time: the bar replaces it
+                live.stop()
+            spinner.clear()
+            bar.start()
+        if not task or task[-1][0] != phase:
+            task.append((phase, bar.add_task(labels.get(phase, phase), total=total or None)))
+        bar.update(task[-1][1], completed=done, total=total or None)
+
     try:
-        result = run_all(settings)
+        result = run_all(settings, progress, on_history)
     except Exception as err:  # noqa: BLE001 - one-line error for the operator
-        _console().print(f"[bold red]error:[/] {err}")
+        console.print(f"[bold red]error:[/] {err}")
         raise typer.Exit(1) from err
+    finally:
+        for live in spinner:
+            live.stop()
+        bar.stop()
+    console.print(f"ready in {time.monotonic() - t0:.0f} s", highlight=False)
     table = _new_table("GridLake is running")
     table.add_column("what")
     table.add_column("where")
