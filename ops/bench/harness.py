@@ -74,11 +74,23 @@ def gridlake_processes(settings: GridLakeSettings) -> dict[str, list[psutil.Proc
     return groups
 
 
+#: Pid-file names of every part ``gridlake run`` starts (the memory figure names the ones
+#: that were not running when it was taken).
+PLATFORM_PARTS = ("redis", "namenode", "datanode-slave1", "datanode-slave2", "kafka",
+                  "stream-lakehouse", "api", "ml", "simulator")
+
+
 def bench_memory(settings: GridLakeSettings) -> dict[str, Any]:
-    """Resident memory of every GridLake process (stack, streaming job, API, simulator)."""
+    """Resident memory of every GridLake process (stack, streaming job, API, ML, simulator).
+
+    ``not_running`` names the parts of the platform that had no process: a total without
+    them is not the whole platform's.
+    """
     out: dict[str, Any] = {}
     total = 0
-    for name, procs in gridlake_processes(settings).items():
+    groups = gridlake_processes(settings)
+    out["not_running"] = [p for p in PLATFORM_PARTS if p not in groups]
+    for name, procs in groups.items():
         rss = 0
         for p in procs:
             try:

@@ -59,7 +59,11 @@ def test_a_small_model_is_trained_only_when_the_registry_is_empty(
 ) -> None:
     calls: list[list[str]] = []
     monkeypatch.setattr(run, "registry_empty", lambda s: empty)
-    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd) or _Done())
+    def fake_run(cmd: list[str], **kw: Any) -> _Done:
+        calls.append(cmd)
+        return _Done()
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
     assert run.train_first_model(settings) is empty
     if empty:
         cmd = calls[0]
@@ -94,12 +98,18 @@ def test_run_starts_every_part_in_order(
 
     monkeypatch.setattr(run, "Stack", FakeStack)
     monkeypatch.setattr(run, "load_history", history)
-    monkeypatch.setattr(run.control, "start", lambda s: order.append("stream") or 11)
+    def step(name: str, value: Any) -> Any:
+        def fake(s: GridLakeSettings) -> Any:
+            order.append(name)
+            return value
+        return fake
+
+    monkeypatch.setattr(run.control, "start", step("stream", 11))
     monkeypatch.setattr(run.control, "wait_running", lambda s: None)
-    monkeypatch.setattr(run.api_service, "start", lambda s: order.append("api") or 12)
-    monkeypatch.setattr(run, "train_first_model", lambda s: order.append("model") or True)
-    monkeypatch.setattr(run, "start_ml", lambda s: order.append("ml") or 13)
-    monkeypatch.setattr(run, "start_simulator", lambda s: order.append("simulator") or 14)
+    monkeypatch.setattr(run.api_service, "start", step("api", 12))
+    monkeypatch.setattr(run, "train_first_model", step("model", True))
+    monkeypatch.setattr(run, "start_ml", step("ml", 13))
+    monkeypatch.setattr(run, "start_simulator", step("simulator", 14))
     said: list[tuple[str, str]] = []
     result = run.run_all(settings, lambda step, msg: said.append((step.name, msg)))
     assert order == [s.name for s in run.STEPS]
