@@ -164,3 +164,30 @@ def test_history_puts_a_whole_day_into_ods_and_ads(
         assert run.load_history(s) is None  # the marker: nothing is redone
     finally:
         _cleanup(s, bench_root(key))
+
+
+def test_cli_run_prints_each_steps_expected_duration_and_the_links(
+    settings: GridLakeSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from ops.cli.main import app
+
+    def fake_run_all(s: GridLakeSettings, progress: Any, on_history: Any) -> run.RunResult:
+        for step in run.STEPS:
+            progress(step, f"expected {step.expected}")
+            if step.name == "history":
+                on_history("ods", 1, 1)
+                on_history("backfill", 22, 22)
+            progress(step, "done in 1 s")
+        return run.RunResult(links=run.links(s, (date(2026, 3, 1), date(2026, 3, 2))))
+
+    monkeypatch.setattr(run, "run_all", fake_run_all)
+    monkeypatch.setenv("GRIDLAKE_HOME", str(settings.home))
+    res = CliRunner().invoke(app, ["run"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.output.split())
+    for step in run.STEPS:
+        assert f"{step.name}: expected {step.expected}" in out
+    assert "start=2026-03-01T00:00:00Z&end=2026-03-02T00:00:00Z" in out
+    assert "ready in" in out
