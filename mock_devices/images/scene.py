@@ -173,10 +173,10 @@ def bushing(w: int, h: int, rng: np.random.Generator, light: float,
     p.line([(0, lid), (w, lid)], DARK, max(1, h // 90))
     parts: dict[str, list[tuple[float, ...]]] = {"sheds": [], "terminals": [], "caps": [],
                                                  "bolts": [], "flanges": []}
-    # missing[1] picks a shed (< 0.6) or a flange bolt.
+    # missing[1] picks a shed (mostly) or a flange bolt.
     n_sheds, n_bolts = sheds * count, 5 * count
-    gone_shed = _pick(missing, n_sheds) if missing and missing[1] < 0.6 else -1
-    gone_bolt = _pick(missing, n_bolts) if missing and missing[1] >= 0.6 else -1
+    gone_shed = _pick(missing, n_sheds) if missing and missing[1] < 0.75 else -1
+    gone_bolt = _pick(missing, n_bolts) if missing and missing[1] >= 0.75 else -1
     for k, cx in enumerate(xs):
         flange = (cx - r * 0.8, lid - h * 0.06, cx + r * 0.8, lid)
         p.cyl_rect(flange, METAL, 0.4, 1.2)
@@ -214,8 +214,8 @@ def transformer_tank(w: int, h: int, rng: np.random.Generator, light: float,
     # missing[1] picks what is gone: a radiator fin, a cover bushing or a cover bolt.
     what = -1.0 if missing is None else missing[1]
     gone_fin = _pick(missing, len(fins)) if 0 <= what < 0.4 else -1
-    gone_bushing = _pick(missing, 3) if 0.4 <= what < 0.75 else -1
-    gone_bolt = _pick(missing, nb) if what >= 0.75 else -1
+    gone_bushing = _pick(missing, 3) if 0.4 <= what < 0.8 else -1
+    gone_bolt = _pick(missing, nb) if what >= 0.8 else -1
     for a, b in sides:  # radiator headers behind the fins
         p.rect((a, ty0 + h * 0.04, b, ty0 + h * 0.07), METAL, 0.7)
         p.rect((a, ty1 - h * 0.06, b, ty1 - h * 0.03), METAL, 0.7)
@@ -300,7 +300,7 @@ def switchgear(w: int, h: int, rng: np.random.Generator, light: float,
             bolts.append((bx - br, by - br, bx + br, by + br))
     for vent in vent_boxes:
         p.rect(vent, DARK, 0.6)
-    by_handle = missing is not None and missing[1] < 0.6
+    by_handle = missing is not None and missing[1] < 0.75
     gone_h = _pick(missing, len(handles)) if by_handle else -1
     gone_b = _pick(missing, len(bolts)) if missing is not None and not by_handle else -1
     for j, hb in enumerate(handles):
