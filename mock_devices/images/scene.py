@@ -73,6 +73,12 @@ class _Painter:
         self._m.line(pts, fill=mat, width=width)
         self._s.line(pts, fill=int(shade * 128), width=width)
 
+    def hole(self, box: Box, frac: float = 0.6) -> None:
+        """The empty hole a missing bolt or fitting leaves."""
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        rx, ry = (box[2] - box[0]) * frac / 2, (box[3] - box[1]) * frac / 2
+        self.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), DARK, 0.35)
+
     def outline(self, box: Box, mat: int, width: int, shade: float = 0.45) -> None:
         self._m.rectangle(box, outline=mat, width=width)
         self._s.rectangle(box, outline=int(shade * 128), width=width)
@@ -233,6 +239,8 @@ def transformer_tank(w: int, h: int, rng: np.random.Generator, light: float,
         bolt = (bx - w * 0.008, cover[1] + h * 0.008, bx + w * 0.008, cover[3] - h * 0.008)
         if j != gone_bolt:
             p.ellipse(bolt, METAL, 1.3)
+        else:
+            p.hole(bolt)
         bolts.append(bolt)
     plate = (tx0 + (tx1 - tx0) * 0.6, ty0 + (ty1 - ty0) * 0.25,
              tx0 + (tx1 - tx0) * 0.82, ty0 + (ty1 - ty0) * 0.4)
@@ -306,9 +314,15 @@ def switchgear(w: int, h: int, rng: np.random.Generator, light: float,
     for j, hb in enumerate(handles):
         if j != gone_h:
             p.cyl_rect(hb, METAL, 0.5, 1.4)
+        else:  # the two mounting holes of the handle remain
+            hw = hb[2] - hb[0]
+            p.hole((hb[0], hb[1], hb[2], hb[1] + hw), 0.7)
+            p.hole((hb[0], hb[3] - hw, hb[2], hb[3]), 0.7)
     for j, bb in enumerate(bolts):
         if j != gone_b:
             p.ellipse(bb, METAL, 1.3)
+        else:
+            p.hole(bb)
     p.rect((x0, y1, x1, min(h - 1, y1 + h * 0.04)), DARK, 0.7)
     return p.scene({"cabinets": cabinets, "vents": vent_boxes, "handles": handles,
                     "bolts": bolts}, (0, 0, 0, 0))
