@@ -51,7 +51,7 @@ from mock_devices.runner import Progress as RunProgress
 from mock_devices.runner import fleet_stream, run_stream
 from mock_devices.topology import build_topology
 
-app = typer.Typer(help="Mock device fleet: simulate grid telemetry into Kafka.",
+app = typer.Typer(help="Mock device fleet: grid telemetry into Kafka, equipment images.",
                   no_args_is_help=True, add_completion=False)
 out = Console()
 err = Console(stderr=True)
