@@ -376,6 +376,7 @@ def images(
     min_size: Annotated[int, typer.Option(help="Smallest long side (px).")] = 96,
     max_size: Annotated[int, typer.Option(help="Largest long side (px).")] = 320,
     days: Annotated[int, typer.Option(help="Capture period before today (days).")] = 14,
+    workers: Annotated[int, typer.Option(help="Processes drawing in parallel.")] = 1,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -396,7 +397,7 @@ def images(
         try:
             desc = generate_batch(
                 out_dir, count, kind=set_, seed=seed, infrared_share=infrared_share,
-                jpeg_share=jpeg_share, size=(min_size, max_size), days=days,
+                jpeg_share=jpeg_share, size=(min_size, max_size), days=days, workers=workers,
                 on_progress=lambda done, _total: prog.update(task, completed=done))
         except ValueError as e:
             raise _fail(str(e)) from None
