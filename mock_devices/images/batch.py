@@ -54,6 +54,19 @@ _ASSET_TYPE = {"insulator": "substation", "switchgear": "substation",
 _VIS_COMPONENTS = tuple(VISIBLE_DEFECTS)
 
 
+def _defect_component_mix() -> np.ndarray:
+    """Share of each component among defective visible images (kinds even, fits uniform)."""
+    kinds = {d for ds in VISIBLE_DEFECTS.values() for d in ds}
+    mix = np.zeros(len(_VIS_COMPONENTS))
+    for d in kinds:
+        fits = [i for i, c in enumerate(_VIS_COMPONENTS) if d in VISIBLE_DEFECTS[c]]
+        mix[fits] += 1.0 / len(fits)
+    return mix / mix.sum()
+
+
+_NORMAL_MIX = _defect_component_mix()
+
+
 @dataclass(frozen=True)
 class BatchItem:
     """One image of a batch: what to draw and its description row."""
@@ -137,9 +150,10 @@ def plan(count: int, *, kind: str = "balanced", seed: int = 0,
         defect = None if label == NORMAL else label
         if cam == "infrared":
             comp = str(rng.choice(INFRARED_COMPONENTS))
+        elif defect is None:  # the defective images' mix: the component tells nothing
+            comp = str(rng.choice(_VIS_COMPONENTS, p=_NORMAL_MIX))
         else:
-            fits = [c for c in _VIS_COMPONENTS if defect is None or defect in VISIBLE_DEFECTS[c]]
-            comp = str(rng.choice(fits))
+            comp = str(rng.choice([c for c in _VIS_COMPONENTS if defect in VISIBLE_DEFECTS[c]]))
         w, h = _size(rng, cam, *size)
         if _ASSET_TYPE[comp] == "transformer":
             t = int(rng.integers(0, len(tx_ids)))
