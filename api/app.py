@@ -36,6 +36,7 @@ from api.errors import error_response, install_error_handlers, openapi_with_erro
 from api.events import EventHub, alarm_channel
 from api.fastpath import CacheFastPath
 from api.lake_reader import LakeReader, LakeReadError
+from api.metrics import ScrapeGauges, install_metrics
 from api.output import QueryError
 from api.query import EntityNotFound, QueryService
 from api.routes import alarms, devices, feed, health, indicators, jobs, ml, ops, users
@@ -161,6 +162,7 @@ def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
             lambda payload: context.serving.client.publish(
                 alarm_channel(cfg.redis.key_prefix), payload))
         recorder.start()
+        app.state.scrape_gauges = ScrapeGauges(context, app.state.alarms)
         try:
             yield
         finally:
@@ -223,4 +225,5 @@ def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
         app.include_router(router, prefix=PREFIX)
     app.include_router(ml.router, prefix=PREFIX, max_body_size=cfg.api.ml_max_body_bytes)
     app.add_middleware(CacheFastPath)
+    install_metrics(app)  # last: its middleware is the outermost, counting every answer
     return app
