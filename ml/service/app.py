@@ -3,6 +3,7 @@
 Endpoints:
 
 * ``GET /health`` - liveness and the active model id;
+* ``GET /metrics`` - Prometheus metrics (:mod:`ml.service.metrics`);
 * ``GET /models`` - every model in the registry (the active one marked);
 * ``POST /models/{model_id}/activate`` - load a model and swap it in (thread-safe, no
   restart; in-flight requests finish with the model they started with);
@@ -50,6 +51,7 @@ from ml.registry import (
     RegistryError,
     UnknownModelError,
 )
+from ml.service.metrics import install_metrics, scoring
 
 logger = logging.getLogger(__name__)
 
@@ -334,7 +336,9 @@ def create_app(
                 scorer.check(arr)
             except InputError as err:
                 raise InputError(f"series {i}: {err}") from None
-        scores = scorer.score(arrays)
+        with scoring(loaded.metadata.kind, "score") as scored:
+            scores = scorer.score(arrays)
+            scored(total)
         th = loaded.metadata.threshold
         results = []
         for s, sc in zip(request.series, scores, strict=True):
@@ -364,11 +368,13 @@ def create_app(
         source = LakeSource(cfg, start_ms, end_ms, contract_by_name(data.contract),
                             (request.device_id,), channels=data.channels,
                             step_ms=data.step_ms, spark=lake_spark())
-        series = source.load()
         th = loaded.metadata.threshold
-        # without a threshold nothing is flagged: the scores alone are returned
-        result = score_devices(scorer, series, float("inf") if th is None else th,
-                               data.step_ms)[0]
+        with scoring(loaded.metadata.kind, "score_lake") as scored:
+            series = source.load()
+            # without a threshold nothing is flagged: the scores alone are returned
+            result = score_devices(scorer, series, float("inf") if th is None else th,
+                                   data.step_ms)[0]
+            scored(len(result.ts_ms))
         return LakeScoreResponse(
             model_id=loaded.model_id, device_id=request.device_id, contract=data.contract,
             channels=list(data.channels), step_ms=data.step_ms, threshold=th,
@@ -382,4 +388,5 @@ def create_app(
                        for i in result.intervals],
         )
 
+    install_metrics(app, cfg.ml.metrics_public, manager.snapshot)
     return app

@@ -101,6 +101,12 @@ ROUTES: dict[tuple[str, str], tuple[str, str, dict[str, Any], Any]] = {
     ("DELETE", "/api/v1/users/{username}"): (
         "users:manage", "/api/v1/users/nobody", {}, None),
     ("GET", "/api/v1/audit"): ("audit:read", "/api/v1/audit", {}, None),
+    ("GET", "/api/v1/alarms"): ("alarms:read", "/api/v1/alarms", {}, None),
+    ("GET", "/api/v1/alarms/{alarm_id}"): ("alarms:read", "/api/v1/alarms/999999", {}, None),
+    ("POST", "/api/v1/alarms/{alarm_id}/acknowledge"): (
+        "alarms:write", "/api/v1/alarms/999999/acknowledge", {}, None),
+    ("POST", "/api/v1/alarms/{alarm_id}/close"): (
+        "alarms:write", "/api/v1/alarms/999999/close", {}, None),
 }
 
 
