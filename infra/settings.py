@@ -602,13 +602,9 @@ class StartupSettings(BaseModel):
     """What ``gridlake run`` (``make run``) prepares before the platform goes live.
 
     Attributes:
-        history_days: Whole days (UTC) of history before today that the simulator's
-            historical mode publishes on the first run, so that the first daily
-            figures cover real days; 0 skips it.
-        history_meter_interval: Meter reading interval of the history (s).
-        history_ess_interval: BMS interval of the history (s; divides 60).
-        history_timeout_s: How long the first run waits for the streaming job to take
-            the history in.
+        history_days: Whole days (UTC) of the default fleet's history before today that
+            the first run loads in bulk into ODS and backfills through DIM to ADS, so
+            that the first daily figures cover real days; 0 skips it.
         train_steps: Training steps of the small AnomalyBERT trained when the model
             registry is empty.
         train_hours: Hours of simulated normal data it is trained on.
@@ -616,9 +612,6 @@ class StartupSettings(BaseModel):
     """
 
     history_days: int = Field(default=1, ge=0, le=30)
-    history_meter_interval: int = 900
-    history_ess_interval: int = 60
-    history_timeout_s: float = Field(default=1800.0, gt=0)
     train_steps: int = Field(default=60, ge=1)
     train_hours: float = Field(default=12.0, gt=0)
 
