@@ -201,9 +201,22 @@ class WebHdfs:
         """
         return self._request("GET", path, "OPEN").content
 
-    def write(self, path: str, data: bytes, overwrite: bool = True) -> None:
-        """Create (or replace) a file with ``data``: NameNode first, then the DataNode."""
+    def write(self, path: str, data: bytes, overwrite: bool = True,
+              replication: int | None = None) -> None:
+        """Create (or replace) a file with ``data``: NameNode first, then the DataNode.
+
+        Args:
+            path: Absolute HDFS path (missing parent folders are created).
+            data: The content.
+            overwrite: Replace an existing file.
+            replication: Replication factor of the file; None: the NameNode's
+                ``dfs.replication`` (writers pass ``settings.hdfs.replication``, which
+                matches the stack's DataNodes).
+
+        """
         params = {"overwrite": str(overwrite).lower()}
+        if replication is not None:
+            params["replication"] = str(replication)
         first = self._request("PUT", path, "CREATE", params, follow_redirects=False)
         location = first.headers.get("location")
         if first.status_code != 307 or not location:

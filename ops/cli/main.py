@@ -46,6 +46,7 @@ GROUPS: dict[str, Group] = {
     "simulate": Group("ops.cli.simulate", "Mock device fleet: simulate grid telemetry into Kafka."),
     "tables": Group("ops.cli.tables", "The lakehouse table catalog."),
     "health": Group("ops.cli.health", "Asset health index (transformers, ESS banks)."),
+    "images": Group("ops.cli.images", "Equipment images: import into the lake."),
     "service": Group("ops.cli.service",
                      "Run one service in the foreground (the main process of a container)."),
     "bench": Group("ops.cli.bench",
