@@ -36,7 +36,7 @@ from api.fastpath import CacheFastPath
 from api.lake_reader import LakeReader, LakeReadError
 from api.output import QueryError
 from api.query import EntityNotFound, QueryService
-from api.routes import devices, feed, health, indicators, jobs, ml, ops, users
+from api.routes import devices, feed, health, images, indicators, jobs, ml, ops, users
 from api.security import (
     AuthError,
     Forbidden,
@@ -75,6 +75,8 @@ TAGS = [
     {"name": "devices", "description": "Device master data; changes go to Kafka as "
      "registry events."},
     {"name": "jobs", "description": "Backfill jobs."},
+    {"name": "images", "description": "Equipment images in the lake, their files and "
+     "their image model results."},
     {"name": "ml", "description": "The ML microservice, with your identity and roles."},
     {"name": "feed", "description": "Real-time values and alarms (Server-Sent Events)."},
     {"name": "users", "description": "User administration and the audit log."},
@@ -208,8 +210,9 @@ def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
         return _error(503, str(exc), {"Retry-After": "2"})
 
     for router in (ops.router, users.router, indicators.router, health.router,
-                   devices.router, jobs.router, feed.router):
+                   images.router, devices.router, jobs.router, feed.router):
         app.include_router(router, prefix=PREFIX)
     app.include_router(ml.router, prefix=PREFIX, max_body_size=cfg.api.ml_max_body_bytes)
+    app.include_router(images.ml_router, prefix=PREFIX, max_body_size=cfg.images.max_bytes)
     app.add_middleware(CacheFastPath)
     return app
