@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from infra.lake import WebHdfs, lake_path, read_timeline
 from infra.settings import GridLakeSettings
 from infra.spark import read_table, spark_session
@@ -18,6 +20,7 @@ from jobs.images.checks import sha256
 from jobs.images.job import run_import
 from lakehouse.contracts.tables import ODS_EQUIPMENT_IMAGE
 from ops.bench.images import write_dim_device
+from tests.api.conftest import Users, api_settings
 from tests.jobs.images.images_data import image_bytes, write_batch
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -103,3 +106,32 @@ def test_import_batch_into_the_lake(lake: tuple[GridLakeSettings, Any],
         assert len(_files(fs, settings.images.hdfs_root)) == 24
     index = read_table(spark, settings, ODS_EQUIPMENT_IMAGE).toPandas()
     assert len(index) == 24 and set(index["import_batch"]) == {"it-1"}
+
+
+def test_api_serves_the_imported_images(lake: tuple[GridLakeSettings, Any],
+                                        tmp_path: Path) -> None:
+    """The API on the same lake: scoped listing, 404 outside, the same bytes."""
+    settings, spark = lake
+    folder = tmp_path / "b"
+    rows = write_batch(folder, 6, ["TX-00001", "TX-00002"], seed=11)
+    run_import(settings, [folder], batch_id="it-api", spark=spark)
+    with TestClient(create_app(api_settings(settings, tmp_path / "api"))) as client:
+        users = Users(client)
+        r2 = users.headers("viewer", ["R2"])
+        listed = client.get("/api/v1/images", headers=r2, params={"limit": 1000})
+        assert listed.status_code == 200, listed.text
+        mine = {x["image_id"] for x in listed.json()["rows"]}
+        assert {x["region_id"] for x in listed.json()["rows"]} == {"R2"}
+        for r in rows:
+            data = (folder / r["file"]).read_bytes()
+            image_id = sha256(data)
+            if r["asset_id"] == "TX-00002":
+                assert image_id in mine
+                got = client.get(f"/api/v1/images/{image_id}/content", headers=r2)
+                assert got.status_code == 200 and got.content == data
+            else:
+                assert image_id not in mine
+                assert client.get(f"/api/v1/images/{image_id}",
+                                  headers=r2).status_code == 404
+                assert client.get(f"/api/v1/images/{image_id}",
+                                  headers=users.admin).status_code == 200
