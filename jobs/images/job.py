@@ -332,8 +332,8 @@ class Lake:
         return read_table_config(fs, lake_path(self.settings, table.layer, table.name)) \
             is not None
 
-    def devices(self) -> dict[str, Device]:
-        """Current ``dim_device`` rows.
+    def require_registry(self) -> None:
+        """Raise unless the lake has ``dim_device`` (checked before Spark starts).
 
         Raises:
             ImportBatchError: No ``dim_device`` table in the lake.
@@ -345,6 +345,16 @@ class Lake:
                 f"the lake has no {DIM_DEVICE.name} table under {self.settings.hdfs.lake_root}: "
                 "images are checked against the device registry, which the streaming job "
                 "writes there (run the platform, or the simulator with the stream job, first)")
+
+    def devices(self) -> dict[str, Device]:
+        """Current ``dim_device`` rows.
+
+        Raises:
+            ImportBatchError: No ``dim_device`` table in the lake.
+            LakeError: WebHDFS unreachable.
+
+        """
+        self.require_registry()
         frame = read_table(self.spark, self.settings, DIM_DEVICE).where("`is_current`") \
             .select("device_id", "device_type", "region_id", "substation_id").toPandas()
         out: dict[str, Device] = {}
@@ -434,12 +444,15 @@ def run_import(settings: GridLakeSettings, paths: list[Path], *,
         if lake is not None:
             _run(settings, result, items, todo, lake, progress)
         else:
-            with _session(settings, spark) as session:
-                own = Lake(settings, session)
-                try:
+            own = Lake(settings)
+            try:
+                if todo:  # before Spark starts: a lake without a registry is said at once
+                    own.require_registry()
+                with _session(settings, spark) as session:
+                    own.spark = session
                     _run(settings, result, items, todo, own, progress)
-                finally:
-                    own.close()
+            finally:
+                own.close()
     c = result.counts()
     log.info("import %s: %d accepted, %d already imported, %d refused; %d row(s) written, "
              "%d file(s) uploaded (%.1f MB)", result.batch_id, c[ACCEPTED], c[ALREADY],
