@@ -149,3 +149,27 @@ def test_lake_down_is_an_error_of_the_batch(settings: GridLakeSettings,
     with pytest.raises(LakeUnavailable):
         run_import(settings, [folder], lake=lake)
     assert not lake.rows
+
+
+def test_a_failed_upload_is_not_indexed(settings: GridLakeSettings, tmp_path: Path) -> None:
+    folder = tmp_path / "b"
+    rows = write_batch(folder, 5, ASSETS)
+    bad = sha256((folder / rows[1]["file"]).read_bytes())
+
+    class Flaky(MemLake):
+        def upload(self, path: str, data: bytes) -> bool:
+            if bad in path:
+                raise LakeUnavailable("DataNode for it unreachable")
+            return super().upload(path, data)
+
+    lake = Flaky(settings)
+    result = run_import(settings, [folder], lake=lake)
+    got = _by(result)
+    assert (got[rows[1]["file"]].status, got[rows[1]["file"]].reason) == \
+        ("refused", "upload_failed")
+    assert bad not in lake.rows and len(lake.rows) == 4 and result.rows == 4
+    # the next import retries it
+    lake2 = MemLake(settings)
+    lake2.rows, lake2.files = lake.rows, lake.files
+    again = run_import(settings, [folder], lake=lake2)
+    assert again.rows == 1 and bad in lake2.rows
