@@ -5,7 +5,8 @@ One run (an *import batch*):
 1. opens the PATHs (:mod:`jobs.images.sources`) and reads each one's description file
    (a missing required column stops the batch before anything is read or written);
 2. reads the current ``dim_device`` rows and the image ids already in
-   ``ods_equipment_image`` (Spark);
+   ``ods_equipment_image`` from their Parquet files (no JVM; Spark for a table that needs
+   it);
 3. **check pass** (``images.upload_workers`` threads): each file is read, hashed (SHA-256:
    the image id) and verified with Pillow; its description row is checked against the
    vocabularies and the device registry (:mod:`jobs.images.checks`);
@@ -13,7 +14,8 @@ One run (an *import batch*):
    that a file lost from HDFS comes back — goes to its content-addressed path
    ``{images.hdfs_root}/{sha[:2]}/{sha}.{ext}`` with the stack's replication; a file
    already there with the same length is not sent again (idempotent, resumable);
-5. writes the index rows of every file uploaded in this run, in one Hudi upsert.
+5. writes the index rows of every file uploaded in this run, in one Hudi upsert (Spark,
+   started only now: a re-import that adds nothing never starts it).
 
 Nothing is half-written: a row is written only after its file's upload completed, and the
 rows of a batch are one commit (a run killed before it leaves files on HDFS but no rows:
@@ -29,23 +31,28 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from infra.lake import (
     LakeError,
+    LakeNotFound,
     LakeUnavailable,
+    NeedsSpark,
     WebHdfs,
     hudi_table_path,
     lake_path,
     read_table_config,
+    read_timeline,
+    snapshot_files,
 )
 from infra.settings import GridLakeSettings
 from infra.spark import frame_to_spark, read_table, spark_session, with_retries, write_options
@@ -63,6 +70,7 @@ from jobs.images.checks import (
     sha256,
 )
 from jobs.images.sources import Source, Sources
+from lakehouse.contracts.schema import TableContract
 from lakehouse.contracts.tables import DIM_DEVICE, ODS_EQUIPMENT_IMAGE
 from lakehouse.time import dt_of
 
@@ -299,18 +307,77 @@ def index_row(item: _Item, root: str, devices: dict[str, Device], batch_id: str,
 
 
 # ------------------------------------------------------------------------ lake I/O
-class Lake:
-    """What the import reads from and writes to the lake (Spark and WebHDFS).
+def read_snapshot(fs: WebHdfs, settings: GridLakeSettings, table: TableContract,
+                  columns: list[str]) -> pd.DataFrame | None:
+    """A copy-on-write table's latest snapshot from its Parquet base files, no JVM.
 
-    Tests replace it to run the passes without a stack.
+    Per file group the newest base file of a committed instant (:func:`infra.lake.
+    snapshot_files`), every partition. None when there is no table.
+
+    Raises:
+        NeedsSpark: Merge-on-read log files or replaced file groups: read it with Spark.
+        LakeError: WebHDFS failed.
+
+    """
+    base = lake_path(settings, table.layer, table.name)
+    try:
+        tl = read_timeline(fs, base)
+    except LakeNotFound:
+        return None
+    if "replacecommit" in tl.actions:
+        raise NeedsSpark("replaced file groups (clustering): read with Spark")
+    folders = ([f"{base}/{e.name}" for e in fs.list_status(base)
+                if e.is_dir and not e.name.startswith(".")]
+               if table.partition_fields else [base])
+    parts = []
+    for folder in folders:
+        for name in snapshot_files(fs.list_status(folder), tl):
+            parts.append(pq.read_table(pa.BufferReader(fs.read(f"{folder}/{name}")),
+                                       columns=columns))
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pa.concat_tables(parts, promote_options="permissive").to_pandas()
+
+
+class Lake:
+    """What the import reads from and writes to the lake (WebHDFS, and Spark to write).
+
+    The registry and the index ids are read from their Parquet files without a JVM
+    (:func:`read_snapshot`; Spark only when a table needs it); a Spark session is started
+    only when there are rows to write. Tests replace it to run the passes without a stack.
+
+    Args:
+        settings: Lake and HDFS settings.
+        spark: A session to use (default: one started when needed, stopped by
+            :meth:`close`).
+
     """
 
     def __init__(self, settings: GridLakeSettings, spark: Any = None) -> None:
         self.settings = settings
         self.spark = spark
+        self._own_spark = False
         self._local = threading.local()
         self._clients: list[WebHdfs] = []
         self._lock = threading.Lock()
+
+    def session(self) -> Any:
+        """The Spark session (started on first use)."""
+        if self.spark is None:
+            self.spark = spark_session(self.settings, "gridlake-images-import")
+            self.spark.sparkContext.setLogLevel("ERROR")
+            self._own_spark = True
+        return self.spark
+
+    def _read(self, table: TableContract, columns: list[str],
+              where: str | None = None) -> pd.DataFrame:
+        try:
+            frame = read_snapshot(self._fs(), self.settings, table, columns)
+            return pd.DataFrame(columns=columns) if frame is None else frame
+        except NeedsSpark as err:
+            log.info("%s: %s; reading it with Spark", table.name, err)
+        df = read_table(self.session(), self.settings, table)
+        return (df.where(where) if where else df).select(*columns).toPandas()
 
     def _fs(self) -> WebHdfs:
         fs: WebHdfs | None = getattr(self._local, "fs", None)
@@ -322,11 +389,14 @@ class Lake:
         return fs
 
     def close(self) -> None:
-        """Close the WebHDFS clients."""
+        """Close the WebHDFS clients; stop the Spark session this object started."""
         with self._lock:
             for fs in self._clients:
                 fs.close()
             self._clients.clear()
+        if self._own_spark and self.spark is not None:
+            self.spark.stop()
+            self.spark, self._own_spark = None, False
 
     def _exists(self, fs: WebHdfs, table: Any) -> bool:
         return read_table_config(fs, lake_path(self.settings, table.layer, table.name)) \
@@ -355,21 +425,18 @@ class Lake:
 
         """
         self.require_registry()
-        frame = read_table(self.spark, self.settings, DIM_DEVICE).where("`is_current`") \
-            .select("device_id", "device_type", "region_id", "substation_id").toPandas()
+        frame = self._read(DIM_DEVICE, ["device_id", "device_type", "region_id",
+                                        "substation_id", "is_current"], "`is_current`")
         out: dict[str, Device] = {}
-        for r in frame.to_dict("records"):
+        for r in frame[frame["is_current"].astype(bool)].to_dict("records"):
             out[str(r["device_id"])] = Device(str(r["device_type"]), r["region_id"],
                                               r["substation_id"])
         return out
 
     def indexed(self) -> set[str]:
         """Image ids already in ``ods_equipment_image`` (empty without the table)."""
-        if not self._exists(self._fs(), ODS_EQUIPMENT_IMAGE):
-            return set()
-        frame = read_table(self.spark, self.settings, ODS_EQUIPMENT_IMAGE) \
-            .select("image_id").toPandas()
-        return set(frame["image_id"].astype(str))
+        frame = self._read(ODS_EQUIPMENT_IMAGE, ["image_id"])
+        return {str(i) for i in frame["image_id"]}
 
     def upload(self, path: str, data: bytes) -> bool:
         """Put one file at ``path`` unless a file of the same length is there.
@@ -389,23 +456,10 @@ class Lake:
         """One Hudi upsert of the index rows."""
         table = ODS_EQUIPMENT_IMAGE
         frame = pd.DataFrame(rows, columns=table.field_names)
-        typed = frame_to_spark(self.spark, table, frame)
+        typed = frame_to_spark(self.session(), table, frame)
         path = hudi_table_path(self.settings, table)
         with_retries(lambda: typed.write.format("hudi").options(
             **write_options(self.settings, table)).mode("append").save(path), table.name)
-
-
-@contextmanager
-def _session(settings: GridLakeSettings, spark: Any) -> Iterator[Any]:
-    if spark is not None:
-        yield spark
-        return
-    session = spark_session(settings, "gridlake-images-import")
-    session.sparkContext.setLogLevel("ERROR")
-    try:
-        yield session
-    finally:
-        session.stop()
 
 
 # ------------------------------------------------------------------------ the run
@@ -421,7 +475,8 @@ def run_import(settings: GridLakeSettings, paths: list[Path], *,
         descriptions: Description file for a single PATH (default: its own
             ``descriptions.csv``/``.parquet``).
         batch_id: Id of this import (default: a new one).
-        spark: A session to use (default: a new one, stopped at the end).
+        spark: A session to use (default: a new one if rows are to be written, stopped
+            at the end).
         lake: Lake access (tests); default: Spark and WebHDFS of ``settings``.
         progress: Called as files are checked and uploaded.
 
@@ -444,13 +499,9 @@ def run_import(settings: GridLakeSettings, paths: list[Path], *,
         if lake is not None:
             _run(settings, result, items, todo, lake, progress)
         else:
-            own = Lake(settings)
+            own = Lake(settings, spark)
             try:
-                if todo:  # before Spark starts: a lake without a registry is said at once
-                    own.require_registry()
-                with _session(settings, spark) as session:
-                    own.spark = session
-                    _run(settings, result, items, todo, own, progress)
+                _run(settings, result, items, todo, own, progress)
             finally:
                 own.close()
     c = result.counts()
