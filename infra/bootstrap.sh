@@ -41,6 +41,22 @@ if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev
   fi
 fi
 
+# Nginx serves the dashboard (a stack service, infra/stack/nginx.py) and Chromium runs the
+# dashboard's browser tests (Playwright drives the system browser; nothing is downloaded).
+# Installed like PostgreSQL when root; without them `gridlake setup` says what to do.
+apt_optional() {  # <command> <package> <what is lost without it>
+  command -v "$1" >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2" >/dev/null \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2" >/dev/null; } \
+      || echo "gridlake bootstrap: could not install $2 ($3)" >&2
+  else
+    echo "gridlake bootstrap: $2 not installed (apt-get install $2); $3" >&2
+  fi
+}
+PATH="$PATH:/usr/sbin" apt_optional nginx nginx "the dashboard is not served"
+apt_optional chromium chromium "the dashboard's browser tests will be skipped"
+
 wheels=../shared/wheels
 if [ -d "$wheels" ] && ls "$wheels"/torch-*.whl >/dev/null 2>&1; then
   if ! .venv/bin/python -c 'import torch' >/dev/null 2>&1; then

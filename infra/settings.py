@@ -10,6 +10,7 @@ Settings are built in entry points (``load_settings()``), never at import time.
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -489,6 +490,84 @@ class ImageSettings(BaseModel):
     active_autoencoder: str | None = None
 
 
+#: What an allowed parent origin of embedded views looks like (CSP ``frame-ancestors``).
+_ORIGIN = r"^https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?$"
+
+
+class WebSettings(BaseModel):
+    """The dashboard behind Nginx, and the signed embedding of its views.
+
+    Attributes:
+        managed: Whether GridLake runs Nginx (Debian's ``nginx``) as a stack service.
+        host: Address Nginx listens on.
+        port: Port of the dashboard (unprivileged: Nginx runs as the stack's user).
+        public_url: The dashboard's address as browsers reach it (printed by ``gridlake
+            run``, used in signed embed URLs); ``None`` means ``http://<host>:<port>``.
+        dist_dir: The built single-page app (``web/dist``, from ``npm run build`` in
+            ``web/``); ``None`` means the repository's ``web/dist``. When it is missing
+            Nginx still starts and ``/`` says how to build it.
+        embed_secret: HMAC key (HS256, at least 32 bytes) of embed tokens, shared with the
+            portal's server that signs them. ``None`` means a random key generated once
+            into ``home/run/web-embed-secret`` (mode 0600), which suits the local stack
+            (``gridlake embed sign`` reads the same file); a deployment whose portal signs
+            on another machine sets it explicitly (``GRIDLAKE_WEB__EMBED_SECRET``), from
+            a secret store, never from code.
+        embed_allowed_origins: Origins (``https://portal.example.com``) allowed to frame
+            ``/embed/*`` pages (``Content-Security-Policy: frame-ancestors``); empty means
+            the dashboard's own origin only.
+        embed_token_ttl_s: Lifetime of the tokens ``gridlake embed sign`` issues.
+        embed_max_ttl_s: Longest lifetime (``exp - iat``) the API accepts in an embed
+            token, whoever signed it: a leaked URL stops working soon.
+        worker_connections: Connections one Nginx worker holds (open event streams
+            included).
+        stream_timeout_s: How long Nginx waits between two bytes of an API answer (the
+            event stream sends a keep-alive comment every 15 s).
+
+    """
+
+    managed: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1024, le=65535)
+    public_url: str | None = None
+    dist_dir: Path | None = None
+    embed_secret: SecretStr | None = None
+    embed_allowed_origins: list[str] = Field(default_factory=list)
+    embed_token_ttl_s: int = Field(default=300, ge=10)
+    embed_max_ttl_s: int = Field(default=3600, ge=10)
+    worker_connections: int = Field(default=1024, ge=64)
+    stream_timeout_s: int = Field(default=3600, ge=10)
+
+    @field_validator("embed_allowed_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        # checked here: a space or a semicolon would inject directives into the CSP header
+        out = []
+        for item in v:
+            origin = item.strip().rstrip("/")
+            if not re.match(_ORIGIN, origin):
+                raise ValueError(f"web.embed_allowed_origins: {item!r} is not an origin "
+                                 "like https://portal.example.com[:port]")
+            out.append(origin)
+        return out
+
+    @model_validator(mode="after")
+    def _ttl_within_max(self) -> WebSettings:
+        if self.embed_token_ttl_s > self.embed_max_ttl_s:
+            raise ValueError(f"web.embed_token_ttl_s ({self.embed_token_ttl_s}) must not exceed "
+                             f"web.embed_max_ttl_s ({self.embed_max_ttl_s})")
+        return self
+
+    @property
+    def dist(self) -> Path:
+        """The built app's directory."""
+        return (self.dist_dir or REPO_ROOT / "web" / "dist").expanduser().resolve()
+
+    @property
+    def base_url(self) -> str:
+        """The dashboard's address."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
 class GridLakeSettings(BaseSettings):
     """All of GridLake's configuration, one nested section per service."""
 
@@ -513,6 +592,7 @@ class GridLakeSettings(BaseSettings):
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     ml: MlSettings = Field(default_factory=MlSettings)
     images: ImageSettings = Field(default_factory=ImageSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @field_validator("home")
     @classmethod

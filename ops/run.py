@@ -66,7 +66,9 @@ def run_all(settings: GridLakeSettings) -> RunResult:
     result.pids["simulator"] = start_simulator(settings)
     flink = control.rest_url(settings)
     day = datetime.now(UTC).date()
+    # the dashboard first: it is what a person opens
     result.links = {
+        "Dashboard": settings.web.base_url + "/",
         "API docs": f"{settings.api.base_url}/docs",
         "API example": f"{settings.api.base_url}/api/v1/meters/MTR-000001/energy/15min"
         f"?start={day:%Y-%m-%d}T00:00:00Z&end={day + timedelta(days=1):%Y-%m-%d}T00:00:00Z",

@@ -20,6 +20,7 @@ from infra.settings import (
     HdfsSettings,
     KafkaSettings,
     RedisSettings,
+    WebSettings,
     load_settings,
 )
 from ops.bench.isolation import free_ports
@@ -54,7 +55,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def settings(tmp_path: Path, clean_env: None) -> GridLakeSettings:
     """Settings with a throw-away home and free ports, independent of ``GRIDLAKE_*``."""
-    ports = iter(free_ports(11))
+    ports = iter(free_ports(12))
     return GridLakeSettings(  # type: ignore[call-arg]
         _env_file=None,
         home=tmp_path / "gridlake",
@@ -73,6 +74,7 @@ def settings(tmp_path: Path, clean_env: None) -> GridLakeSettings:
             ],
         ),
         redis=RedisSettings(url=f"redis://127.0.0.1:{next(ports)}/0"),
+        web=WebSettings(port=next(ports)),
     )
 
 

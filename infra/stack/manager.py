@@ -17,6 +17,7 @@ from infra.stack.base import Service, ServiceStatus
 from infra.stack.errors import StackError
 from infra.stack.hdfs import DataNodeService, NameNodeService
 from infra.stack.kafka import KafkaService
+from infra.stack.nginx import NginxService, ensure_nginx, nginx_path
 from infra.stack.redis import RedisService, ensure_redis_server, redis_server_path
 
 logger = logging.getLogger(__name__)
@@ -57,18 +58,20 @@ class Stack:
         self.namenode = NameNodeService(settings)
         self.datanodes = [DataNodeService(settings, dn) for dn in settings.hdfs.datanodes]
         self.kafka = KafkaService(settings)
+        self.nginx = NginxService(settings)
 
     @property
     def services(self) -> list[Service]:
         """Services in start order (a dependency comes before its dependants).
 
         DataNodes are only listed when GridLake manages HDFS; for an external HDFS the
-        NameNode row reports the cluster.
+        NameNode row reports the cluster. Nginx comes last: it only forwards to the API
+        and serves files, so it needs nothing running to start.
         """
         hdfs: list[Service] = [self.namenode]
         if self.settings.hdfs.managed:
             hdfs += self.datanodes
-        return [self.redis, *hdfs, self.kafka]
+        return [self.redis, *hdfs, self.kafka, self.nginx]
 
     def service(self, name: str) -> Service:
         """Return the service called ``name``."""
@@ -126,7 +129,7 @@ class Stack:
         return prereq.check_java(self.settings) if need_java else None
 
     def setup(self, modules: Sequence[str] = DEFAULT_MODULES) -> list[str]:
-        """Check prerequisites, resolve jars and install redis-server when missing.
+        """Check prerequisites, resolve jars, install redis-server and nginx when missing.
 
         Returns:
             The jar modules that were (re)built.
@@ -139,6 +142,8 @@ class Stack:
         built = ensure_jars(self.settings, available_modules(modules))
         if self.settings.redis.managed:
             ensure_redis_server()
+        if self.settings.web.managed:
+            ensure_nginx()
         return built
 
     def _dirs(self) -> None:
@@ -146,8 +151,10 @@ class Stack:
             d.mkdir(parents=True, exist_ok=True)
 
     def needs_setup(self) -> bool:
-        """Whether the stack's jars or redis-server are missing."""
+        """Whether the stack's jars, redis-server or nginx are missing."""
         if stale_modules(self.settings, STACK_MODULES):
+            return True
+        if self.settings.web.managed and nginx_path() is None:
             return True
         return self.settings.redis.managed and redis_server_path() is None
 

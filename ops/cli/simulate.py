@@ -7,8 +7,11 @@ bounded retries, and so does a run in which some messages could not be delivered
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -42,13 +45,13 @@ from mock_devices.config import (
 from mock_devices.defects import DEFECT_TYPES, DefectConfig
 from mock_devices.faults import CATALOGUE, parse_fault
 from mock_devices.fleet import Fleet
-from mock_devices.images import ARCHIVES, SETS, archive_batch, generate_batch
+from mock_devices.images import ARCHIVES, SETS, archive_batch, example_sheet, generate_batch
 from mock_devices.replay import SAMPLE_PATH, ReplayConfig, load_uci, replay_records
 from mock_devices.runner import Progress as RunProgress
 from mock_devices.runner import fleet_stream, run_stream
 from mock_devices.topology import build_topology
 
-app = typer.Typer(help="Mock device fleet: simulate grid telemetry into Kafka.",
+app = typer.Typer(help="Mock device fleet: grid telemetry into Kafka, equipment images.",
                   no_args_is_help=True, add_completion=False)
 out = Console()
 err = Console(stderr=True)
@@ -127,8 +130,6 @@ def _sink(output: Path | None, dry_run: bool, settings: Any, prefix: str,
                     ) from None
                 err.print(f"Kafka at {settings.kafka.bootstrap} unreachable, retrying in "
                           f"{delay:.0f} s ({attempt}/{attempts})")
-                import time
-
                 time.sleep(delay)
                 delay *= 2
     return Publisher.from_settings(settings, topic_prefix=prefix,
@@ -375,14 +376,11 @@ def images(
     min_size: Annotated[int, typer.Option(help="Smallest long side (px).")] = 96,
     max_size: Annotated[int, typer.Option(help="Largest long side (px).")] = 320,
     days: Annotated[int, typer.Option(help="Capture period before today (days).")] = 14,
+    workers: Annotated[int, typer.Option(help="Processes drawing in parallel.")] = 1,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Draw labelled substation equipment images (visible and infrared) for an import."""
-    import csv
-    import time
-    from collections import Counter
-
     if set_ not in SETS:
         raise _fail(f"unknown --set {set_!r}; choose from {', '.join(SETS)}")
     if archive is not None and archive not in ARCHIVES:
@@ -399,7 +397,7 @@ def images(
         try:
             desc = generate_batch(
                 out_dir, count, kind=set_, seed=seed, infrared_share=infrared_share,
-                jpeg_share=jpeg_share, size=(min_size, max_size), days=days,
+                jpeg_share=jpeg_share, size=(min_size, max_size), days=days, workers=workers,
                 on_progress=lambda done, _total: prog.update(task, completed=done))
         except ValueError as e:
             raise _fail(str(e)) from None
@@ -425,3 +423,18 @@ def images(
     out.print(f"{len(rows):,} images, {size_mb:.1f} MB in {seconds:.1f} s = "
               f"[bold]{len(rows) / seconds:,.0f} images/s[/]; descriptions: {desc}"
               + (f"; archive: {packed}" if packed else ""))
+
+
+@app.command("image-examples")
+def image_examples(
+    path: Annotated[Path, typer.Argument(help="PNG file to write.")] = Path(
+        "docs/images/generated_examples.png"),
+    seed: Annotated[int, typer.Option(help="Seed of the scenes.")] = 2,
+    cell: Annotated[int, typer.Option(help="Width of one example (px).")] = 144,
+) -> None:
+    """Draw a contact sheet: each component normal and with each of its defects."""
+    if not 64 <= cell <= 512:
+        raise _fail(f"--cell must be within 64..512, got {cell}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    example_sheet(seed, cell).save(path, optimize=True)
+    out.print(f"wrote {path} ({path.stat().st_size / 1000:.0f} kB)")
