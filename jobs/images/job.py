@@ -453,13 +453,24 @@ class Lake:
         return True
 
     def write_rows(self, rows: list[dict[str, Any]]) -> None:
-        """One Hudi upsert of the index rows."""
+        """One Hudi upsert of the index rows.
+
+        Raises:
+            LakeError: The write failed (the files stay on HDFS; a rerun writes the rows).
+
+        """
         table = ODS_EQUIPMENT_IMAGE
         frame = pd.DataFrame(rows, columns=table.field_names)
-        typed = frame_to_spark(self.session(), table, frame)
-        path = hudi_table_path(self.settings, table)
-        with_retries(lambda: typed.write.format("hudi").options(
-            **write_options(self.settings, table)).mode("append").save(path), table.name)
+        try:
+            typed = frame_to_spark(self.session(), table, frame)
+            path = hudi_table_path(self.settings, table)
+            with_retries(lambda: typed.write.format("hudi").options(
+                **write_options(self.settings, table)).mode("append").save(path),
+                table.name)
+        except Exception as err:  # noqa: BLE001 - py4j wraps the JVM's error: said, not hidden
+            raise LakeError(f"writing {len(rows)} row(s) to {table.name} failed (the files "
+                            f"are on HDFS; import again to write them): "
+                            f"{str(err)[:500]}") from err
 
 
 # ------------------------------------------------------------------------ the run
@@ -549,7 +560,11 @@ def _run(settings: GridLakeSettings, result: ImportResult, items: list[_Item],
 
     def upload(item: _Item) -> None:
         assert item.info is not None and item.local is not None
-        data = item.local.read_bytes()
+        try:
+            data = item.local.read_bytes()
+        except OSError as err:
+            item.status, item.refusal = "", Refusal("upload_failed", f"cannot be read: {err}")
+            return
         if sha256(data) != item.info.image_id:
             item.status, item.refusal = "", Refusal(
                 "upload_failed", "the file changed while it was being imported")
