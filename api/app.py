@@ -39,7 +39,7 @@ from api.lake_reader import LakeReader, LakeReadError
 from api.metrics import ScrapeGauges, install_metrics
 from api.output import QueryError
 from api.query import EntityNotFound, QueryService
-from api.routes import alarms, devices, feed, health, indicators, jobs, ml, ops, users
+from api.routes import alarms, devices, feed, health, images, indicators, jobs, ml, ops, users
 from api.security import (
     AuthError,
     Forbidden,
@@ -78,6 +78,8 @@ TAGS = [
     {"name": "devices", "description": "Device master data; changes go to Kafka as "
      "registry events."},
     {"name": "jobs", "description": "Backfill jobs."},
+    {"name": "images", "description": "Equipment images in the lake, their files and "
+     "their image model results."},
     {"name": "ml", "description": "The ML microservice, with your identity and roles."},
     {"name": "feed", "description": "Real-time values and alarms (Server-Sent Events)."},
     {"name": "alarms", "description": "Stored alarms: list, acknowledge, close."},
@@ -221,9 +223,10 @@ def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
         return _error(503, str(exc), {"Retry-After": "2"})
 
     for router in (ops.router, users.router, indicators.router, health.router,
-                   devices.router, jobs.router, feed.router, alarms.router):
+                   images.router, devices.router, jobs.router, feed.router, alarms.router):
         app.include_router(router, prefix=PREFIX)
     app.include_router(ml.router, prefix=PREFIX, max_body_size=cfg.api.ml_max_body_bytes)
+    app.include_router(images.ml_router, prefix=PREFIX, max_body_size=cfg.images.max_bytes)
     app.add_middleware(CacheFastPath)
     install_metrics(app)  # last: its middleware is the outermost, counting every answer
     return app

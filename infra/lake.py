@@ -209,13 +209,25 @@ class WebHdfs:
         """
         return self._request("GET", path, "OPEN").content
 
-    def write(self, path: str, data: bytes, overwrite: bool = True) -> None:
-        """Create (or replace) a file with ``data``: NameNode first, then the DataNode."""
+    def write(self, path: str, data: bytes, overwrite: bool = True,
+              replication: int | None = None) -> None:
+        """Create (or replace) a file with ``data``: NameNode first, then the DataNode.
+
+        Args:
+            path: Absolute HDFS path (missing parent folders are created).
+            data: The content.
+            overwrite: Replace an existing file.
+            replication: Replication factor of the file; None: the client's
+                (``settings.hdfs.replication`` from :meth:`from_settings`), else the
+                NameNode's ``dfs.replication``.
+
+        """
         params = {"overwrite": str(overwrite).lower()}
-        if self.replication is not None:
+        factor = self.replication if replication is None else replication
+        if factor is not None:
             # a client-side default of 3 on a 2-DataNode cluster leaves every block
             # under-replicated: the stack's factor is sent with each CREATE
-            params["replication"] = str(self.replication)
+            params["replication"] = str(factor)
         first = self._request("PUT", path, "CREATE", params, follow_redirects=False)
         location = first.headers.get("location")
         if first.status_code != 307 or not location:

@@ -232,6 +232,17 @@ def bench_health(settings: GridLakeSettings) -> dict[str, Any]:
     return health_bench.run_benchmark()
 
 
+def bench_images_import(settings: GridLakeSettings) -> dict[str, Any]:
+    """Image import: images/s and MB/s for 2,000 generated images (isolated lake root).
+
+    Count from ``GRIDLAKE_BENCH_IMAGES``; see :mod:`ops.bench.images`.
+    """
+    # lazy: Pillow, the simulator's topology
+    from ops.bench import images
+
+    return images.run_benchmark(settings)
+
+
 def bench_api_filter_stall(settings: GridLakeSettings) -> dict[str, Any]:
     """/health latency idle and under worst-case filters (in process, no stack)."""
     return api_stall.run_benchmark(settings)
@@ -245,7 +256,7 @@ def bench_api(settings: GridLakeSettings) -> dict[str, Any]:
 #: Benchmarks that measure the running platform; ``gridlake run`` is ensured first.
 NEEDS_PLATFORM = {"publish_to_api", "memory"}
 #: Benchmarks that need the local stack (Kafka, HDFS, Redis) and start their own jobs.
-NEEDS_STACK = {"lakehouse", "simulator", "ml_lake", "backfill"}
+NEEDS_STACK = {"lakehouse", "simulator", "ml_lake", "backfill", "images_import"}
 
 BENCHMARKS: dict[str, Benchmark] = {
     "cold_up": bench_cold_up,
@@ -258,6 +269,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "ml": bench_ml,
     "ml_ablation": bench_ml_ablation,
     "health": bench_health,
+    "images_import": bench_images_import,
     "backfill": bench_backfill,
     "publish_to_api": bench_publish_to_api,
     "memory": bench_memory,

@@ -48,6 +48,7 @@ GROUPS: dict[str, Group] = {
                       "Mock device fleet: grid telemetry into Kafka, equipment images."),
     "tables": Group("ops.cli.tables", "The lakehouse table catalog."),
     "health": Group("ops.cli.health", "Asset health index (transformers, ESS banks)."),
+    "images": Group("ops.cli.images", "Equipment images: import into the lake."),
     "service": Group("ops.cli.service",
                      "Run one service in the foreground (the main process of a container)."),
     "bench": Group("ops.cli.bench",
