@@ -1,4 +1,4 @@
-"""``gridlake simulate``: run the mock device fleet or a public-data replay.
+"""``gridlake simulate``: run the mock device fleet or a public-data replay, or draw images.
 
 Every option is validated before anything is published; an invalid value prints one
 ``error:`` line and exits with code 2. An unreachable Kafka exits with code 1 after
@@ -42,6 +42,7 @@ from mock_devices.config import (
 from mock_devices.defects import DEFECT_TYPES, DefectConfig
 from mock_devices.faults import CATALOGUE, parse_fault
 from mock_devices.fleet import Fleet
+from mock_devices.images import ARCHIVES, SETS, archive_batch, generate_batch
 from mock_devices.replay import SAMPLE_PATH, ReplayConfig, load_uci, replay_records
 from mock_devices.runner import Progress as RunProgress
 from mock_devices.runner import fleet_stream, run_stream
@@ -358,3 +359,69 @@ def topology(
     for k, v in topo.summary().items():
         table.add_row(k, f"{v:,}")
     out.print(table)
+
+
+@app.command()
+def images(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write (images, descriptions.csv).")],
+    count: Annotated[int, typer.Option(help="Number of images.")] = 200,
+    set_: Annotated[str, typer.Option("--set", help="balanced (half defective) or "
+                                      "imbalanced (9 % defective).")] = "balanced",
+    seed: Annotated[int, typer.Option(help="Seed; the same seed writes the same files.")] = 0,
+    archive: Annotated[str | None, typer.Option(
+        help="Also pack the folder as zip or tar.gz beside it.")] = None,
+    infrared_share: Annotated[float, typer.Option(help="Share of infrared views.")] = 0.2,
+    jpeg_share: Annotated[float, typer.Option(help="Share written as JPEG.")] = 0.15,
+    min_size: Annotated[int, typer.Option(help="Smallest long side (px).")] = 96,
+    max_size: Annotated[int, typer.Option(help="Largest long side (px).")] = 320,
+    days: Annotated[int, typer.Option(help="Capture period before today (days).")] = 14,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Draw labelled substation equipment images (visible and infrared) for an import."""
+    import csv
+    import time
+    from collections import Counter
+
+    if set_ not in SETS:
+        raise _fail(f"unknown --set {set_!r}; choose from {', '.join(SETS)}")
+    if archive is not None and archive not in ARCHIVES:
+        raise _fail(f"unknown --archive {archive!r}; choose from {', '.join(ARCHIVES)}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise _fail(f"{out_dir} exists and is not a folder")
+    started = time.perf_counter()
+    with Progress(
+        SpinnerColumn(), TextColumn("images"), BarColumn(),
+        TextColumn("{task.completed:>7,}/{task.total:,}"), TimeElapsedColumn(),
+        console=err, disable=quiet,
+    ) as prog:
+        task = prog.add_task("images", total=count)
+        try:
+            desc = generate_batch(
+                out_dir, count, kind=set_, seed=seed, infrared_share=infrared_share,
+                jpeg_share=jpeg_share, size=(min_size, max_size), days=days,
+                on_progress=lambda done, _total: prog.update(task, completed=done))
+        except ValueError as e:
+            raise _fail(str(e)) from None
+    packed = archive_batch(out_dir, archive) if archive else None
+    seconds = time.perf_counter() - started
+    with desc.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    counts = Counter((r["label"], r["camera"]) for r in rows)
+    size_mb = sum((out_dir / r["file"]).stat().st_size for r in rows) / 1e6
+    if as_json:
+        out.print_json(json.dumps({
+            "descriptions": str(desc), "archive": str(packed) if packed else None,
+            "images": len(rows), "seconds": round(seconds, 2), "megabytes": round(size_mb, 2),
+            "counts": {f"{lab}/{cam}": n for (lab, cam), n in sorted(counts.items())}}))
+        return
+    table = Table(title=f"{len(rows):,} images ({set_}, seed {seed}) in {out_dir}")
+    table.add_column("label")
+    for cam in ("visible", "infrared"):
+        table.add_column(cam, justify="right")
+    for lab in sorted({lab for lab, _ in counts}):
+        table.add_row(lab, *(f"{counts.get((lab, cam), 0):,}" for cam in ("visible", "infrared")))
+    out.print(table)
+    out.print(f"{len(rows):,} images, {size_mb:.1f} MB in {seconds:.1f} s = "
+              f"[bold]{len(rows) / seconds:,.0f} images/s[/]; descriptions: {desc}"
+              + (f"; archive: {packed}" if packed else ""))
