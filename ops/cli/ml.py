@@ -8,6 +8,10 @@ and a labelled test period with the benchmark's fault plan), from files
 :class:`ml.data.lake_source.LakeSource`). Models go to the registry ``settings.ml`` describes
 (``--registry local`` overrides it). ``gridlake ml score`` scores a range of the lake with
 a registered model and writes scores, intervals and alarms (:mod:`ml.lake_scoring`).
+
+``gridlake ml images ...`` does the same for equipment images: ``train --kind
+classifier|autoencoder --data FOLDER | --lake``, ``evaluate``, ``score`` (lake images into
+``ads_image_anomaly``, :mod:`ml.images.scoring`) and ``models``.
 """
 
 from __future__ import annotations
