@@ -31,8 +31,10 @@ from PIL import Image, UnidentifiedImageError
 
 from infra.lake import WebHdfs
 from infra.settings import GridLakeSettings
+from jobs.common.ddl import sql_string
 from lakehouse.contracts.images import DEFECT_KINDS, DESCRIPTION_FIELDS, NORMAL
 from lakehouse.contracts.tables import ODS_EQUIPMENT_IMAGE
+from ml.data.lake_source import LakeReadError, load_table
 
 logger = logging.getLogger(__name__)
 
@@ -264,10 +266,6 @@ def lake_index(spark: Any, settings: GridLakeSettings, batches: Iterable[str] = 
         ml.data.lake_source.LakeReadError: The table cannot be read.
 
     """
-    # lazy: pyspark-backed helpers are only needed for lake reads
-    from jobs.common.ddl import sql_string
-    from ml.data.lake_source import LakeReadError, load_table
-
     df = load_table(spark, settings, ODS_EQUIPMENT_IMAGE)
     batches, ids = list(batches), list(image_ids)
     if batches:

@@ -850,6 +850,8 @@ def images_train(
                                                 "(for inputs below ~128 px)."),
     depth: int = typer.Option(3, help="Autoencoder: down-sampling stages."),
     latent: int = typer.Option(16, help="Autoencoder: bottleneck channels."),
+    top_k: float = typer.Option(0.02, help="Autoencoder: share of the anomaly map's largest "
+                                           "values averaged into the score."),
     epochs: int = typer.Option(10, help="Passes over the training split."),
     batch_size: int = typer.Option(32, help="Images per step."),
     lr: float = typer.Option(5e-3, help="Peak learning rate."),
@@ -871,7 +873,7 @@ def images_train(
                                             small_input=small_input)
                        if kind is ImageKind.CLASSIFIER else
                        ImageAutoencoderConfig(image_size=size, base=width, depth=depth,
-                                              latent=latent))
+                                              latent=latent, top_k=top_k))
     tc = _guarded(lambda: ImageTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr,
                                            seed=seed, defect_prob=defect_prob, progress=True))
     images = _image_set(settings, data, lake, batch, since, size)
@@ -899,8 +901,6 @@ def images_evaluate(
 ) -> None:
     """Accuracy, ROC AUC, PR AUC, F1 of an image model on labelled images."""
     # lazy: torch (the optional ml extra), loaded by the commands that use it
-    import numpy as np
-
     from ml.images.data import split_indices
     from ml.images.inference import load_image_model
     from ml.images.training import evaluate_image_model
