@@ -32,8 +32,9 @@ from ml.models.image_autoencoder import ImageAutoencoderConfig
 from ml.models.resnet import ResNetConfig
 from mock_devices.images import generate_batch
 
-CLASSIFIER = ResNetConfig(image_size=96, width=16, small_input=False)
-AUTOENCODER = ImageAutoencoderConfig(image_size=64, base=16, depth=3, latent=16)
+#: the configurations of the docs/images.md table (CPU-sized)
+CLASSIFIER = ResNetConfig(image_size=128, width=16, small_input=False)
+AUTOENCODER = ImageAutoencoderConfig(image_size=96, base=16, depth=4, latent=16, top_k=0.005)
 
 
 def _infer_speed(outcome: ImageFitOutcome, data: ImageSet, n: int) -> float:
@@ -78,8 +79,8 @@ def run_benchmark(count: int = 400, epochs: int = 3, threads: int = 1,
         ae = fit_image_model("image_autoencoder", ae_data, AUTOENCODER, tc)
         return {"images": count, "epochs": epochs, "threads": threads,
                 "decode_images_per_s": round(decode, 1),
-                "classifier_config": "ResNet-18, 96 px, width 16, standard stem",
-                "autoencoder_config": "64 px, base 16, depth 3, latent 16",
+                "classifier_config": "ResNet-18, 128 px, width 16, standard stem",
+                "autoencoder_config": "96 px, base 16, depth 4, latent 16, top-k 0.5 %",
                 **_figures("classifier", clf, clf_data, infer_images),
                 **_figures("autoencoder", ae, ae_data, infer_images)}
     finally:
