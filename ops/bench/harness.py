@@ -200,6 +200,18 @@ def bench_ml(settings: GridLakeSettings) -> dict[str, Any]:
     return run_benchmark(settings)
 
 
+def bench_images_ml(settings: GridLakeSettings) -> dict[str, Any]:
+    """Image models: training time and CPU inference images/s of both (no stack).
+
+    Quick by default (a generated batch of 400 images, 3 epochs); sizes from
+    ``GRIDLAKE_BENCH_IMAGES_COUNT`` / ``_EPOCHS`` / ``_THREADS``. docs/images.md keeps the
+    full-size metrics table.
+    """
+    from ops.bench import images_ml  # lazy: torch
+
+    return images_ml.run_benchmark(**images_ml.options_from_env())
+
+
 def bench_ml_ablation(settings: GridLakeSettings) -> dict[str, Any]:
     """AnomalyBERT ablation: old vs faithful degradations and each scaler.
 
@@ -268,6 +280,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "ml_lake": bench_ml_lake,
     "ml": bench_ml,
     "ml_ablation": bench_ml_ablation,
+    "images_ml": bench_images_ml,
     "health": bench_health,
     "images_import": bench_images_import,
     "backfill": bench_backfill,
