@@ -10,27 +10,17 @@ could not be imported (bad description file, no device registry, HDFS unreachabl
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
 
-from infra.lake import LakeError
-from infra.settings import load_settings
-from jobs.images.checks import ImportBatchError
-from jobs.images.job import ImportResult, new_batch_id, run_import
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from jobs.images.job import ImportResult
 
 app = typer.Typer(name="images", help="Equipment images: import into the lake.",
                   no_args_is_help=True, add_completion=False)
-console = Console()
 
 
 @app.callback()
@@ -38,7 +28,9 @@ def _main() -> None:
     """Equipment images: import into the lake."""
 
 
-def _show(result: ImportResult, report: Path) -> None:
+def _show(console: Console, result: ImportResult, report: Path) -> None:
+    from rich.table import Table  # kept out of `--help`
+
     counts = result.counts()
     table = Table("outcome", "files", title=f"import {result.batch_id}")
     for key in ("accepted", "already_imported", "refused"):
@@ -66,6 +58,29 @@ def import_(
                    "<home>/images/reports/<batch>.csv and .json)."),
 ) -> None:
     """Import image files and their descriptions into HDFS and ods_equipment_image."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    # lazy: the import job (pandas, pyarrow, Pillow, Spark helpers); `--help` needs none
+    from infra.lake import LakeError
+
+    # lazy: see above
+    from infra.settings import load_settings
+
+    # lazy: see above
+    from jobs.images.checks import ImportBatchError
+
+    # lazy: see above
+    from jobs.images.job import new_batch_id, run_import
+
+    console = Console()
     settings = load_settings()
     batch = batch_id or new_batch_id()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -90,4 +105,4 @@ def import_(
         result.write_report(base.with_suffix(".json"))
         report = base.with_suffix(".csv")
     result.write_report(report)
-    _show(result, report)
+    _show(console, result, report)

@@ -877,6 +877,8 @@ def _image_set(settings: GridLakeSettings, data: Path | None, lake: bool,
 
 def _count_rows(path: Path) -> int:
     """Rows of a description file (for the progress bar; 0 when unknown)."""
+    import pyarrow.parquet as pq  # heavy: only when a count is wanted
+
     desc = path
     if path.is_dir():
         desc = next((path / n for n in ("descriptions.csv", "descriptions.parquet")
@@ -955,6 +957,8 @@ def images_evaluate(
     registry: str | None = REGISTRY,
 ) -> None:
     """Accuracy, ROC AUC, PR AUC, F1 of an image model on labelled images."""
+    import numpy as np
+
     # lazy: torch (the optional ml extra), loaded by the commands that use it
     from ml.images.data import split_indices
     from ml.images.inference import load_image_model

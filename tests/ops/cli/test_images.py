@@ -40,7 +40,7 @@ def test_refusals_are_reported_not_fatal(tmp_path: Path, clean_env: None,
             FileReport("b", "a.png", "accepted", image_id="ab" * 32, bytes=10),
             FileReport("b", "x.png", "refused", "not_an_image", "not an image")], rows=1)
 
-    monkeypatch.setattr(images, "run_import", fake)
+    monkeypatch.setattr("jobs.images.job.run_import", fake)
     report = tmp_path / "r.json"
     res = CliRunner().invoke(images.app, ["import", str(tmp_path), "--batch-id", "b7",
                                           "--report", str(report)])
