@@ -90,13 +90,13 @@ def crack(img: np.ndarray, scene: Scene, rng: np.random.Generator, sev: float) -
     bw, bh = x1 - x0, y1 - y0
     cx = (x0 + x1) / 2
     im, d = _layer(w, h)
-    width = max(1, int(round(bw / 40 + rng.uniform(0.0, 0.8))))
+    width = max(1, int(round(bw / 32 + rng.uniform(0.0, 0.8))))
     if sheds:  # along the housing
-        x, y = cx + bw * 0.35 * rng.uniform(-1, 1), y0 + bh * 0.1
+        x, y = cx + bw * 0.15 * rng.uniform(-1, 1), y0 + bh * 0.1  # over the core
         steps = 3 * len(sel) + 1
         pts = [(x, y)]
         for i in range(steps):
-            x += bw * rng.uniform(-0.07, 0.07)
+            x = float(np.clip(x + bw * rng.uniform(-0.06, 0.06), cx - bw * 0.2, cx + bw * 0.2))
             pts.append((x, y0 + bh * (0.1 + 0.85 * (i + 1) / steps)))
     else:  # radially across the disc's top face to its rim
         side = 1.0 if rng.random() < 0.5 else -1.0
@@ -199,18 +199,21 @@ def rust(img: np.ndarray, scene: Scene, rng: np.random.Generator, sev: float) ->
 
 
 def oil_leak(img: np.ndarray, scene: Scene, rng: np.random.Generator, sev: float) -> None:
-    """A dark glossy stain running down from a flange, seam or valve."""
+    """A dark glossy stain running down from a gasket: bushing cap or flange, tank seam."""
     h, w = scene.mat.shape
-    starts: list[tuple[float, float, float]] = []
-    for f in scene.parts.get("flanges", []):  # from the gasket, over the flange
+    starts: list[tuple[float, float, float, bool]] = []
+    for f in scene.parts.get("flanges", []):  # from the flange gasket onto the cover
         starts.append((rng.uniform(f[0] + (f[2] - f[0]) * 0.2, f[2] - (f[2] - f[0]) * 0.2),
-                       f[1] + (f[3] - f[1]) * 0.3, (f[2] - f[0]) * 0.45))
+                       f[1] + (f[3] - f[1]) * 0.3, (f[2] - f[0]) * 0.45, True))
+    for c in scene.parts.get("caps", []):  # from the cap gasket down the sheds
+        starts.append((rng.uniform(c[0] + (c[2] - c[0]) * 0.3, c[2] - (c[2] - c[0]) * 0.3),
+                       c[3], (c[2] - c[0]) * 0.5, False))
     for s in scene.parts.get("seams", []):
         starts.append((rng.uniform(s[0] + (s[2] - s[0]) * 0.1, s[2] - (s[2] - s[0]) * 0.1),
-                       s[1], (s[2] - s[0]) * 0.08))
-    x, y, width = starts[int(rng.integers(0, len(starts)))]
-    width *= rng.uniform(0.5, 1.3)
-    bottom = y + (h - y) * rng.uniform(0.3, 0.85)
+                       s[1], (s[2] - s[0]) * 0.08, False))
+    x, y, width, pool = starts[int(rng.integers(0, len(starts)))]
+    width *= rng.uniform(0.6, 1.3)
+    bottom = y + (h - y) * (rng.uniform(0.7, 1.0) if pool else rng.uniform(0.3, 0.85))
     im, d = _layer(w, h)
     d.polygon([(x - width * 0.3, y), (x + width * 0.3, y), (x + width * 0.6, y + (bottom - y)
                * 0.45), (x - width * 0.6, y + (bottom - y) * 0.45)], fill=255)
@@ -221,7 +224,7 @@ def oil_leak(img: np.ndarray, scene: Scene, rng: np.random.Generator, sev: float
                width=int(max(1, width * rng.uniform(0.08, 0.2))))
         d.ellipse((rx - width * 0.1, ry - width * 0.1, rx + width * 0.1, ry + width * 0.1),
                   fill=255)
-    if scene.parts.get("flanges"):  # oil pools on the cover below the flange
+    if pool:  # oil pools on the cover below the flange
         pw, ph = width * rng.uniform(0.8, 1.6), (bottom - y) * rng.uniform(0.15, 0.3)
         py = y + (bottom - y) * rng.uniform(0.45, 0.7)
         d.ellipse((x - pw, py - ph, x + pw, py + ph), fill=255)

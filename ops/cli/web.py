@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from ops.web import TYPES_FILE, WEB, build, bundle_size, write_types
-
 app = typer.Typer(help="The web dashboard (web/): API types, build.", no_args_is_help=True)
 
 
 @app.command()
 def types() -> None:
     """Write web/src/api/schema.ts from the API's OpenAPI document."""
+    # lazy: ops.web builds the API app (FastAPI and more); `--help` must not import it
+    from ops.web import TYPES_FILE, write_types
+
     path = write_types(TYPES_FILE)
     typer.echo(f"wrote {path}")
 
@@ -21,6 +22,9 @@ def build_cmd(
     force: bool = typer.Option(False, "--force", help="Build even when web/dist is fresh."),
 ) -> None:
     """Run `npm ci` and `npm run build` in web/ when web/dist is older than the sources."""
+    # lazy: as above
+    from ops.web import WEB, build, bundle_size
+
     try:
         result = build(force=force)
     except RuntimeError as err:

@@ -97,3 +97,14 @@ def test_infrared_follows_the_thermal_model() -> None:
 def test_bad_specs_are_refused(kwargs: dict[str, object], needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
         ImageSpec(seed=1, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("component", INFRARED_COMPONENTS)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_hot_spot_is_local_and_hotter_than_the_winding(component: str, seed: int) -> None:
+    spec = ImageSpec(seed=seed, camera="infrared", component=component, defect="hot_spot",
+                     width=200, height=150, load_factor=0.8, ambient_c=25.0)
+    hot, normal = render_infrared(spec), render_infrared(dataclasses.replace(spec, defect=None))
+    assert normal.temperature_c.max() < normal.hot_spot_c < hot.temperature_c.max() - 5
+    changed = np.abs(hot.temperature_c - normal.temperature_c) > 1.0
+    assert 0 < changed.sum() < 0.05 * changed.size
