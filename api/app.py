@@ -30,6 +30,7 @@ from api.context import AppContext, RateLimited, SessionGuard
 from api.datasets import DATASETS
 from api.db import Conflict, LastAdmin, UserStore, database_url
 from api.docs import install_docs
+from api.embed import EmbedGuard, EmbedTokens
 from api.errors import error_response, install_error_handlers, openapi_with_errors
 from api.events import EventHub
 from api.fastpath import CacheFastPath
@@ -148,6 +149,7 @@ def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
         context.catalog.start()
         context.hub.start()
         app.state.ctx = context
+        app.state.embed = EmbedTokens(cfg)
         app.state.settings = cfg
         app.state.feed = feed.FeedScanner(context.queries)
         app.state.feed_slots = feed.ConnectionSlots(cfg.api.feed_connections_per_user)
@@ -212,4 +214,6 @@ def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
         app.include_router(router, prefix=PREFIX)
     app.include_router(ml.router, prefix=PREFIX, max_body_size=cfg.api.ml_max_body_bytes)
     app.add_middleware(CacheFastPath)
+    # outermost: an embed token is checked against its view before anything else
+    app.add_middleware(EmbedGuard)
     return app

@@ -48,6 +48,7 @@ GROUPS: dict[str, Group] = {
     "health": Group("ops.cli.health", "Asset health index (transformers, ESS banks)."),
     "service": Group("ops.cli.service",
                      "Run one service in the foreground (the main process of a container)."),
+    "embed": Group("ops.cli.embed", "Signed embed URLs of dashboard views."),
     "bench": Group("ops.cli.bench",
                    "Run the benchmarks, print a table and write .gridlake/bench/results.json."),
 }

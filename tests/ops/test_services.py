@@ -69,6 +69,7 @@ def test_every_stack_service_and_the_apps_are_runnable(settings: GridLakeSetting
         "datanode-slave1",
         "datanode-slave2",
         "kafka",
+        "nginx",
     ]
 
 
