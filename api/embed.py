@@ -70,12 +70,18 @@ class Endpoint:
 
     def matches(self, path: str, query: list[tuple[str, str]],
                 params: Mapping[str, str]) -> bool:
-        """Whether ``path?query`` is this request for a token with ``params``."""
+        """Whether ``path?query`` is this request for a token with ``params``.
+
+        A token parameter that is not a path segment (an optional ``start``/``end``)
+        must be in the query with exactly its value.
+        """
         want, got = self.path.split("/"), path.split("/")
         if len(want) != len(got):
             return False
+        in_path = set()
         for w, g in zip(want, got, strict=True):
             if w.startswith("{") and w.endswith("}"):
+                in_path.add(w[1:-1])
                 if params.get(w[1:-1]) != g:
                     return False
             elif w != g:
@@ -84,17 +90,27 @@ class Endpoint:
         if len(names) != len(set(names)):
             return False
         seen = dict(query)
-        if any(k not in self.fixed and k not in self.free for k in seen):
+        fixed = {**self.fixed, **{k: v for k, v in params.items() if k not in in_path}}
+        if any(k not in fixed and k not in self.free for k in seen):
             return False
-        return all(seen.get(k) == v for k, v in self.fixed.items())
+        return all(seen.get(k) == v for k, v in fixed.items())
 
 
 @dataclass(frozen=True)
 class View:
-    """An embeddable view: the parameters it takes and the requests it makes."""
+    """An embeddable view: the parameters it takes and the requests it makes.
+
+    Attributes:
+        params: Parameters every token of the view names.
+        endpoints: The requests the view makes.
+        optional: Parameters a token may also fix (then the requests must carry them with
+            exactly that value), e.g. the time range of a load curve.
+
+    """
 
     params: tuple[str, ...]
     endpoints: tuple[Endpoint, ...]
+    optional: tuple[str, ...] = ()
 
 
 _RANGE = frozenset({"start", "end"})
@@ -105,15 +121,19 @@ VIEWS: dict[str, View] = {
     "load_curve": View(("entity_type", "entity_id"), (
         Endpoint("/api/v1/entities/{entity_type}/{entity_id}/load-curve",
                  free=_RANGE | {"fields", "format"}),
-    )),
+    ), optional=("start", "end")),
     # one asset's health history with its factors
     "asset_health": View(("asset_type", "asset_id"), (
         Endpoint("/api/v1/asset-health/{asset_type}/{asset_id}", free=_RANGE),
-    )),
-    # the system load curve (the regions' curves), current alarms and data freshness
+    ), optional=("start", "end")),
+    # the system load curve (the regions' curves), current alarms (overloaded
+    # transformers, then the alarm feed) and data freshness
     "overview": View((), (
         Endpoint("/api/v1/datasets/load_curve", fixed={"entity_type": "region"},
                  free=_RANGE | {"fields", "sort", "limit", "offset", "format"}),
+        Endpoint("/api/v1/datasets/transformer_daily",
+                 fixed={"filter": "loading_rate_pct>100"},
+                 free=_RANGE | {"fields", "sort", "limit"}),
         Endpoint("/api/v1/feed", fixed={"datasets": "load_curve", "entity_types": "region"}),
         Endpoint("/api/v1/feed", fixed={"alarms_only": "true"}),
         Endpoint("/api/v1/freshness"),
@@ -135,8 +155,10 @@ def check_claims(view: str, params: Mapping[str, str], regions: list[str] | None
     spec = VIEWS.get(view)
     if spec is None:
         raise EmbedTokenError(f"unknown view {view!r}; views: {', '.join(VIEWS)}")
-    if set(params) != set(spec.params):
+    if not set(spec.params) <= set(params) <= set(spec.params) | set(spec.optional):
         need = ", ".join(spec.params) or "no parameters"
+        if spec.optional:
+            need += f" (and optionally {', '.join(spec.optional)})"
         raise EmbedTokenError(f"view {view} takes {need}; got {', '.join(params) or 'none'}")
     for key, value in params.items():
         if not isinstance(value, str) or not _VALUE.match(value):

@@ -157,10 +157,13 @@ def up(
 
 
 @app.command()
-def down() -> None:
+def down(
+    only: list[str] = typer.Option(None, "--only", help="Stop only these services (e.g. "
+                                   "nginx, to start it again with new settings)."),
+) -> None:
     """Stop the services GridLake started; data is kept for the next ``up``."""
     try:
-        stopped = Stack(_settings()).down()
+        stopped = Stack(_settings()).down(only or None)
     except StackError as err:
         _fail(err)
     console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")

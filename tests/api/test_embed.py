@@ -101,6 +101,18 @@ def test_other_view_params_and_routes_are_refused(client: TestClient,
     assert refused(client.get("/api/v1/feed", params={"alarms_only": "1"}, headers=o))
 
 
+def test_a_token_may_fix_the_time_range(client: TestClient,
+                                        app_settings: GridLakeSettings) -> None:
+    h = bearer(token(app_settings, params={**LOAD_CURVE, **RANGE}))
+    assert past_guard(client.get(CURVE_PATH, params=RANGE, headers=h))
+    assert refused(client.get(CURVE_PATH, params={**RANGE, "start": "2026-01-01T00:00:00Z"},
+                              headers=h))
+    assert refused(client.get(CURVE_PATH, params={"end": RANGE["end"]}, headers=h))
+    with pytest.raises(EmbedTokenError, match="optionally start, end"):
+        sign("k" * 40, "load_curve", {**LOAD_CURVE, "limit": "5"}, regions=None, ttl_s=60,
+             subject="s")
+
+
 def test_every_other_api_route_is_refused(client: TestClient,
                                           app_settings: GridLakeSettings) -> None:
     """Users, devices, jobs, ML, rankings ...: every route the API has, with each view."""
@@ -183,7 +195,8 @@ _names = st.sampled_from(["start", "end", "fields", "format", "entity_type", "en
                           "datasets", "entity_types", "alarms_only", "limit", "filter",
                           "regions", "token"]) | st.text(max_size=6)
 _values = st.sampled_from(["region", "feeder", "FDR-0001", "load_curve", "true", "1",
-                           "R2"]) | st.text(max_size=6)
+                           "R2", "2026-03-01T00:00:00Z", "loading_rate_pct>100"]
+                          ) | st.text(max_size=6)
 _queries = st.lists(st.tuples(_names, _values), max_size=5)
 _methods = st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"])
 
@@ -196,12 +209,16 @@ def _is_view_request(view: str, params: dict[str, str], path: str,
         return False
     if view == "load_curve":
         return (path == f"/api/v1/entities/{params['entity_type']}/{params['entity_id']}"
-                "/load-curve" and set(q) <= {"start", "end", "fields", "format"})
+                "/load-curve" and set(q) <= {"start", "end", "fields", "format"}
+                and all(q.get(k) == params[k] for k in ("start", "end") if k in params))
     if view == "asset_health":
         return (path == f"/api/v1/asset-health/{params['asset_type']}/{params['asset_id']}"
                 and set(q) <= {"start", "end"})
     if path == "/api/v1/freshness":
         return not q
+    if path == "/api/v1/datasets/transformer_daily":
+        return q.get("filter") == "loading_rate_pct>100" and set(q) <= {
+            "filter", "start", "end", "fields", "sort", "limit"}
     if path == "/api/v1/datasets/load_curve":
         return q.get("entity_type") == "region" and set(q) <= {
             "entity_type", "start", "end", "fields", "sort", "limit", "offset", "format"}
@@ -211,12 +228,19 @@ def _is_view_request(view: str, params: dict[str, str], path: str,
     return False
 
 
+_VIEW_PARAMS: dict[str, dict[str, str]] = {
+    "load_curve": LOAD_CURVE, "overview": {},
+    "asset_health": {"asset_type": "transformer", "asset_id": "TX-1"},
+    "load_curve_range": {**LOAD_CURVE, "start": "2026-03-01T00:00:00Z"}}
+
+
 @settings(max_examples=400, deadline=None)
-@given(view=st.sampled_from(sorted(VIEWS)), method=_methods, path=_paths, query=_queries)
-def test_random_requests_never_leave_the_view(view: str, method: str, path: str,
+@given(case=st.sampled_from(sorted(_VIEW_PARAMS)), method=_methods, path=_paths,
+       query=_queries)
+def test_random_requests_never_leave_the_view(case: str, method: str, path: str,
                                               query: list[tuple[str, str]]) -> None:
-    params = {"load_curve": LOAD_CURVE, "overview": {},
-              "asset_health": {"asset_type": "transformer", "asset_id": "TX-1"}}[view]
+    params = _VIEW_PARAMS[case]
+    view = case.removesuffix("_range")
     grant = Grant(view, params, _WHO)
     allowed = grant.allows(method, path, query)
     assert allowed == (method == "GET" and _is_view_request(view, params, path, query))
