@@ -25,6 +25,8 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from api.alarm_recorder import AlarmRecorder
+from api.alarm_store import AlarmStore
 from api.catalog import DeviceCatalog
 from api.context import AppContext, RateLimited, SessionGuard
 from api.datasets import DATASETS
@@ -32,12 +34,13 @@ from api.db import Conflict, LastAdmin, UserStore, database_url
 from api.docs import install_docs
 from api.embed import EmbedGuard, EmbedTokens
 from api.errors import error_response, install_error_handlers, openapi_with_errors
-from api.events import EventHub
+from api.events import EventHub, alarm_channel
 from api.fastpath import CacheFastPath
 from api.lake_reader import LakeReader, LakeReadError
+from api.metrics import ScrapeGauges, install_metrics
 from api.output import QueryError
 from api.query import EntityNotFound, QueryService
-from api.routes import devices, feed, health, indicators, jobs, ml, ops, users
+from api.routes import alarms, devices, feed, health, images, indicators, jobs, ml, ops, users
 from api.security import (
     AuthError,
     Forbidden,
@@ -76,8 +79,11 @@ TAGS = [
     {"name": "devices", "description": "Device master data; changes go to Kafka as "
      "registry events."},
     {"name": "jobs", "description": "Backfill jobs."},
+    {"name": "images", "description": "Equipment images in the lake, their files and "
+     "their image model results."},
     {"name": "ml", "description": "The ML microservice, with your identity and roles."},
     {"name": "feed", "description": "Real-time values and alarms (Server-Sent Events)."},
+    {"name": "alarms", "description": "Stored alarms: list, acknowledge, close."},
     {"name": "users", "description": "User administration and the audit log."},
     {"name": "ops", "description": "Health, readiness, freshness."},
 ]
@@ -153,9 +159,18 @@ def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
         app.state.settings = cfg
         app.state.feed = feed.FeedScanner(context.queries)
         app.state.feed_slots = feed.ConnectionSlots(cfg.api.feed_connections_per_user)
+        app.state.alarms = AlarmStore(context.users.engine)
+        await asyncio.to_thread(app.state.alarms.create_schema)
+        recorder = AlarmRecorder(
+            app.state.alarms, context.hub, app.state.feed, context.catalog, cfg.api.alarms,
+            lambda payload: context.serving.client.publish(
+                alarm_channel(cfg.redis.key_prefix), payload))
+        recorder.start()
+        app.state.scrape_gauges = ScrapeGauges(context, app.state.alarms)
         try:
             yield
         finally:
+            await recorder.stop()
             await context.hub.stop()
             await asyncio.to_thread(context.catalog.stop)
             await context.serving.client.aclose()  # type: ignore[attr-defined]
@@ -210,10 +225,12 @@ def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
         return _error(503, str(exc), {"Retry-After": "2"})
 
     for router in (ops.router, users.router, indicators.router, health.router,
-                   devices.router, jobs.router, feed.router):
+                   images.router, devices.router, jobs.router, feed.router, alarms.router):
         app.include_router(router, prefix=PREFIX)
     app.include_router(ml.router, prefix=PREFIX, max_body_size=cfg.api.ml_max_body_bytes)
+    app.include_router(images.ml_router, prefix=PREFIX, max_body_size=cfg.images.max_bytes)
     app.add_middleware(CacheFastPath)
-    # outermost: an embed token is checked against its view before anything else
+    # an embed token is checked against its view before the fast path and routing
     app.add_middleware(EmbedGuard)
+    install_metrics(app)  # last: its middleware is the outermost, counting every answer
     return app

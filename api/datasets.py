@@ -11,9 +11,11 @@ entity over a range computes its serving-copy keys directly instead of scanning 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
-from lakehouse.contracts.schema import TableContract
+from lakehouse.contracts.precision import roundings
+from lakehouse.contracts.schema import Field, FieldType, TableContract
 from lakehouse.contracts.serving import KEY_SEPARATOR
 from lakehouse.contracts.tables import (
     ADS_ASSET_HEALTH,
@@ -38,6 +40,13 @@ ENTITY_TYPES: tuple[str, ...] = ("region", "substation", "feeder", "transformer"
 METER_LEVELS: tuple[str, ...] = ("meter", "transformer", "feeder", "substation", "region")
 """Entity types of the meter-based summaries (load, voltage)."""
 
+PARTIAL = Field(
+    "partial", FieldType.BOOLEAN,
+    description="True while the row's window is not complete: it has not ended, the stream's "
+    "watermark has not passed its end, or it is the newest window the stream has written. "
+    "Computed by the API from the window and the current time; not stored in the lake.")
+"""The column the API adds to every row of a dataset with a grain (docs/api.md)."""
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -52,6 +61,7 @@ class Dataset:
         entity_id_field: Column holding the entity id.
         entity_type_field: Column holding the entity type, when rows mix several.
         region_field: Column holding the row's region, when the table has one.
+        streamed: Written by the streaming job (its newest window is still filling).
 
     """
 
@@ -63,6 +73,7 @@ class Dataset:
     entity_id_field: str
     entity_type_field: str | None = None
     region_field: str | None = None
+    streamed: bool = False
 
     @property
     def grain_ms(self) -> int | None:
@@ -73,6 +84,21 @@ class Dataset:
     def fields(self) -> list[str]:
         """Column names in contract order."""
         return self.table.field_names
+
+    @property
+    def answer_fields(self) -> tuple[Field, ...]:
+        """Columns of an answer: the table's, then ``partial`` when the rows have a grain."""
+        return (*self.table.fields, PARTIAL) if self.grain else self.table.fields
+
+    @property
+    def answer_names(self) -> list[str]:
+        """Names of :attr:`answer_fields`."""
+        return [f.name for f in self.answer_fields]
+
+    @cached_property
+    def roundings(self) -> list[tuple[str, int]]:
+        """(column, decimals) of the double columns (:mod:`lakehouse.contracts.precision`)."""
+        return roundings(self.table.fields)
 
     @property
     def keyed_by_entity_and_time(self) -> bool:
@@ -116,7 +142,7 @@ def _ds(table: TableContract, grain: str | None, types: tuple[str, ...], id_fiel
         type_field: str | None = None, region_field: str | None = None) -> Dataset:
     score = {**SERVING_SCORE, **ML_SERVING_SCORE, **HEALTH_SERVING_SCORE}[table.name]
     return Dataset(table.name.removeprefix("ads_"), table, score, grain, types, id_field,
-                   type_field, region_field)
+                   type_field, region_field, streamed=table.name in SERVING_SCORE)
 
 
 DATASETS: dict[str, Dataset] = {d.name: d for d in (

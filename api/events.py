@@ -7,7 +7,9 @@ responses are keyed by the generations of the datasets they read, so the first r
 after new data lands misses the cache and reads the new rows.
 
 Generations live in this process (each worker has its own subscription) and start from a
-random nonce, so no worker ever reads an entry computed before a change it has seen. When
+random nonce, so no worker ever reads an entry computed before a change it has seen. The same
+subscription carries the workers' alarm lifecycle changes (:func:`alarm_channel`) to the
+feed's listeners (:meth:`EventHub.announce`). When
 the subscription breaks, every generation is bumped on reconnect (events may have been
 missed) and :attr:`EventHub.listening` is False meanwhile: the cache is bypassed.
 """
@@ -27,6 +29,14 @@ from lakehouse.contracts.serving import events_channel
 
 log = logging.getLogger(__name__)
 
+#: Prefix of the queue items that carry an alarm lifecycle change (JSON after it).
+ALARM_ITEM = "alarm_changed:"
+
+
+def alarm_channel(key_prefix: str) -> str:
+    """The channel on which workers announce alarm lifecycle changes to each other."""
+    return f"{key_prefix}alarm-events"
+
 
 class EventHub:
     """Subscribes to the events channels; keeps generations; wakes feed listeners."""
@@ -34,6 +44,7 @@ class EventHub:
     def __init__(self, url: str, key_prefix: str, datasets: Iterable[Dataset]) -> None:
         self.url = url
         self.datasets = {events_channel(key_prefix, d.table): d.name for d in datasets}
+        self.alarm_channel = alarm_channel(key_prefix)
         self.nonce = secrets.token_hex(4)
         self.generations: dict[str, int] = dict.fromkeys(self.datasets.values(), 0)
         self.listening = False
@@ -78,6 +89,14 @@ class EventHub:
             except asyncio.QueueFull:  # a stalled client loses events, not the hub
                 pass
 
+    def announce(self, payload: str) -> None:
+        """Hand an alarm lifecycle change (JSON) to the feed listeners of this worker."""
+        for q in list(self._listeners):
+            try:
+                q.put_nowait(ALARM_ITEM + payload)
+            except asyncio.QueueFull:
+                pass
+
     def invalidate_all(self) -> None:
         """Move every generation (safe from another thread: wakes no listener)."""
         for name in self.generations:
@@ -103,7 +122,7 @@ class EventHub:
                                        socket_connect_timeout=2, health_check_interval=5)
             pubsub = client.pubsub()
             try:
-                await pubsub.subscribe(*self.datasets)
+                await pubsub.subscribe(*self.datasets, self.alarm_channel)
                 # Whatever landed while not subscribed was missed: invalidate everything.
                 for name in self.generations:
                     for callback in self._callbacks:
@@ -113,6 +132,9 @@ class EventHub:
                 while True:
                     msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if msg is not None and msg.get("type") == "message":
+                        if msg["channel"] == self.alarm_channel:
+                            self.announce(str(msg["data"]))
+                            continue
                         changed: str | None = self.datasets.get(msg["channel"])
                         if changed is not None:
                             self.bump(changed)

@@ -43,7 +43,7 @@ from infra.lake import (
     snapshot_files,
 )
 from infra.settings import GridLakeSettings
-from lakehouse.contracts.schema import FieldType
+from lakehouse.contracts.schema import FieldType, TableContract
 from lakehouse.time import dt_range, from_ms
 
 log = logging.getLogger(__name__)
@@ -143,6 +143,76 @@ class LakeReader:
                 out.extend(_filtered(t, ds, t0, t1, equals))
         return out
 
+    def version(self, table: TableContract) -> str | None:
+        """The newest completed instant of ``table`` ("" when none); None: no table.
+
+        Raises:
+            LakeReadError: WebHDFS unreachable or the table not readable without Spark.
+
+        """
+        try:
+            tl = self.timeline(lake_path(self.settings, table.layer, table.name))
+        except LakeNotFound:
+            return None
+        except LakeError as err:
+            raise LakeReadError(f"lake unavailable: {err}") from err
+        return max(tl.completed, default="")
+
+    def read_all(self, table: TableContract) -> tuple[str | None, list[dict[str, Any]]]:
+        """Every row of a small table's snapshot, every partition (no time range).
+
+        For index tables the API keeps whole in memory (the image index): rows decoded
+        as :meth:`read` decodes them.
+
+        Returns:
+            The table's :meth:`version` the rows are of, and the rows (none without a
+            table).
+
+        Raises:
+            LakeReadError: WebHDFS unreachable or the table not readable without Spark.
+
+        """
+        base = lake_path(self.settings, table.layer, table.name)
+        columns = table.field_names
+        types = {f.name: f.type for f in table.fields}
+        try:
+            tl = self.timeline(base)
+        except LakeNotFound:
+            return None, []
+        except LakeError as err:
+            raise LakeReadError(f"lake unavailable: {err}") from err
+        out: list[dict[str, Any]] = []
+        try:
+            folders = ([f"{base}/{e.name}" for e in self.fs.list_status(base)
+                        if e.is_dir and not e.name.startswith(".")]
+                       if table.partition_fields else [base])
+            for folder in folders:
+                try:
+                    names = snapshot_files(self.fs.list_status(folder), tl)
+                except LakeNotFound:  # a partition removed meanwhile (cleaned)
+                    continue
+                for n in names:
+                    out.extend(_decoded(self._file(f"{folder}/{n}", columns).to_pylist(),
+                                        types))
+        except NeedsSpark as err:
+            raise LakeReadError(str(err)) from err
+        except LakeError as err:
+            raise LakeReadError(f"lake unavailable: {err}") from err
+        return max(tl.completed, default=""), out
+
+
+def _decoded(rows: list[dict[str, Any]], types: Mapping[str, FieldType]
+             ) -> list[dict[str, Any]]:
+    """Timestamps as UTC datetimes, NaN as None (in place)."""
+    for row in rows:
+        for name, value in row.items():
+            if types.get(name) is FieldType.TIMESTAMP and isinstance(value, datetime):
+                row[name] = value.replace(tzinfo=UTC) if value.tzinfo is None else (
+                    value.astimezone(UTC))
+            elif isinstance(value, float) and value != value:  # NaN: no value
+                row[name] = None
+    return rows
+
 
 def _filtered(t: pa.Table, ds: Dataset, t0: datetime, t1: datetime,
               equals: Mapping[str, set[str]] | None) -> list[dict[str, Any]]:
@@ -154,13 +224,4 @@ def _filtered(t: pa.Table, ds: Dataset, t0: datetime, t1: datetime,
     mask = pc.and_(pc.greater_equal(col, lo), pc.less(col, hi))
     for name, values in (equals or {}).items():
         mask = pc.and_(mask, pc.is_in(t.column(name), value_set=pa.array(sorted(values))))
-    rows = t.filter(mask).to_pylist()
-    types = {f.name: f.type for f in ds.table.fields}
-    for row in rows:
-        for name, value in row.items():
-            if types[name] is FieldType.TIMESTAMP and isinstance(value, datetime):
-                row[name] = value.replace(tzinfo=UTC) if value.tzinfo is None else (
-                    value.astimezone(UTC))
-            elif isinstance(value, float) and value != value:  # NaN: no value
-                row[name] = None
-    return rows
+    return _decoded(t.filter(mask).to_pylist(), {f.name: f.type for f in ds.table.fields})

@@ -17,7 +17,9 @@ from typing import Any
 
 import orjson
 
+from lakehouse.contracts.precision import rounded
 from lakehouse.contracts.schema import Field, FieldType
+from lakehouse.time import to_ms
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -142,6 +144,38 @@ def parse_fields(names: Sequence[str], expr: str | None, param: str = "fields") 
     if bad:
         raise QueryError(param, f"unknown column {bad[0]!r}")
     return wanted
+
+
+def finish_rows(rows: list[dict[str, Any]], roundings: Sequence[tuple[str, int]], *,
+                time_field: str | None = None, grain_ms: int | None = None,
+                complete_before_ms: int | None = None) -> list[dict[str, Any]]:
+    """Rows as answered: values rounded to their unit's decimals, windows marked partial.
+
+    The one place answers round (the lake and the serving copy keep full precision): NaN
+    and infinities become None. With a grain, each row gets ``partial``: whether its window
+    ``[time, time + grain)`` ends after ``complete_before_ms`` (see
+    :meth:`api.query.QueryService.complete_before`). Rows are changed in place.
+
+    Args:
+        rows: Decoded rows.
+        roundings: (column, decimals) of the double columns.
+        time_field: The rows' window start column (with ``grain_ms``).
+        grain_ms: Window length; None: no ``partial`` column.
+        complete_before_ms: Windows ending at or before this instant are complete (None:
+            no ``partial`` column).
+
+    """
+    for r in rows:
+        for name, places in roundings:
+            v = r.get(name)
+            if v is not None:
+                r[name] = rounded(v, places)
+    if grain_ms is not None and time_field is not None and complete_before_ms is not None:
+        for r in rows:
+            t = r.get(time_field)
+            start = to_ms(t) if isinstance(t, datetime) else t
+            r["partial"] = start is None or start + grain_ms > complete_before_ms
+    return rows
 
 
 def dumps(value: Any) -> str:

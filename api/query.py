@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,11 +31,15 @@ from api.datasets import Dataset
 from api.events import EventHub
 from api.lake_reader import LakeReader
 from api.models import decode_row
+from api.output import finish_rows
 from api.security import Principal
 from infra.serving_store import ServingStore, ServingUnavailable
 from infra.settings import GridLakeSettings
+from lakehouse.contracts.tables import GRAINS
 
 log = logging.getLogger(__name__)
+
+QUARTER_MS = GRAINS["15min"]
 
 
 class EntityNotFound(LookupError):
@@ -47,6 +52,8 @@ class Rows:
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     sources: set[str] = field(default_factory=set)
+    frontier_ms: int | None = None
+    """Start of the newest window the serving copy holds of the dataset (None: unknown)."""
 
 
 @dataclass
@@ -79,8 +86,10 @@ class QueryService:
     """Reads datasets for a caller, from the serving copy and the lake."""
 
     def __init__(self, settings: GridLakeSettings, serving: ServingStore, lake: LakeReader,
-                 catalog: DeviceCatalog, hub: EventHub) -> None:
+                 catalog: DeviceCatalog, hub: EventHub,
+                 clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
+        self.clock = clock
         self.serving = serving
         self.lake = lake
         self.catalog = catalog
@@ -171,6 +180,7 @@ class QueryService:
                 lake_until = serving_from = end_ms
             elif cov.first_ms > start_ms:
                 lake_until = serving_from = min(end_ms, cov.first_ms)
+            out.frontier_ms = cov.last_ms
             if serving_from < end_ms:
                 out.rows = await self._serving(ds, serving_from, end_ms, who, entity,
                                                entity_types)
@@ -213,12 +223,41 @@ class QueryService:
         row_ok = None if entity is not None else self.row_filter(ds, who, entity_types)
         return rows if row_ok is None else [r for r in rows if row_ok(r)]
 
+    # ---------------------------------------------------------------------- answers
+    def settled_before(self) -> int:
+        """The instant the stream's watermark has passed: now − ``flink.watermark_delay``."""
+        return int(self.clock() * 1000) - self.settings.flink.watermark_delay_ms
+
+    def complete_before(self, ds: Dataset, frontier_ms: int | None) -> int:
+        """Windows ending at or before this instant are complete (not ``partial``).
+
+        A window is complete once the watermark has passed its end (its readings are in,
+        bar late ones, which are flagged ``late``) and the stream has written a later
+        window (the serving copy's newest window is still filling: in a replay of history
+        "now" is far ahead of the data). The second test applies to the streaming job's
+        datasets only: a batch job (health) writes whole days.
+        """
+        settled = self.settled_before()
+        if frontier_ms is None or not ds.streamed:
+            return settled
+        return min(settled, frontier_ms)
+
+    def answer(self, ds: Dataset, got: Rows) -> list[dict[str, Any]]:
+        """The rows of ``got`` as answered: rounded, and marked partial (with a grain)."""
+        return finish_rows(got.rows, ds.roundings, time_field=ds.time_field,
+                           grain_ms=ds.grain_ms,
+                           complete_before_ms=self.complete_before(ds, got.frontier_ms))
+
     # ----------------------------------------------------------------------- cache
     def cache_key(self, path: str, query: list[tuple[str, str]], who: Principal) -> str:
-        """Key of a response: this worker, the request and the caller's region scope."""
+        """Key of a response: worker, request, caller's region scope and watermark quarter.
+
+        ``partial`` marks change when the watermark enters a new quarter hour, data or not.
+        """
         scope = "*" if who.unscoped else ",".join(sorted(who.regions))
+        quarter = self.settled_before() // QUARTER_MS
         digest = hashlib.sha1(  # noqa: S324 - a cache key, not a security hash
-            f"{path}?{sorted(query)}|{scope}".encode()).hexdigest()
+            f"{path}?{sorted(query)}|{scope}|{quarter}".encode()).hexdigest()
         return f"{self.cache_prefix}{self.hub.nonce}:{digest}"
 
     async def cache_lookup(self, key: str) -> Response | None:

@@ -15,6 +15,8 @@ permission              admin  operator  analyst  viewer
 ``ml:manage``           yes    no        no       no
 ``users:manage``        yes    no        no       no
 ``audit:read``          yes    no        no       no
+``alarms:read``         yes    yes       yes      yes
+``alarms:write``        yes    yes       no       no
 ======================  =====  ========  =======  ======
 
 A user may be scoped to regions: they then see and change only entities of those regions
@@ -76,11 +78,13 @@ class Perm(StrEnum):
     MANAGE_ML = "ml:manage"
     MANAGE_USERS = "users:manage"
     READ_AUDIT = "audit:read"
+    READ_ALARMS = "alarms:read"
+    WRITE_ALARMS = "alarms:write"
 
 
-_EVERYONE = {Perm.READ_INDICATORS, Perm.READ_DEVICES, Perm.READ_FEED}
+_EVERYONE = {Perm.READ_INDICATORS, Perm.READ_DEVICES, Perm.READ_FEED, Perm.READ_ALARMS}
 _ANALYST = _EVERYONE | {Perm.READ_JOBS, Perm.USE_ML}
-_OPERATOR = _ANALYST | {Perm.WRITE_DEVICES, Perm.RUN_JOBS}
+_OPERATOR = _ANALYST | {Perm.WRITE_DEVICES, Perm.RUN_JOBS, Perm.WRITE_ALARMS}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.ADMIN: frozenset(Perm),

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from api.metrics import MULTIPROC_ENV
 from infra.settings import REPO_ROOT, GridLakeSettings
 from infra.stack import process
 
@@ -37,6 +39,19 @@ def command(settings: GridLakeSettings) -> list[str]:
         # Server-Sent Events keep a request open: no worker timeout on idle streams.
         "--timeout", "0", "--graceful-timeout", "10",
     ]
+
+
+def metrics_dir(settings: GridLakeSettings) -> Path:
+    """An empty folder for the workers' shared metric files.
+
+    prometheus_client's multiprocess mode (:mod:`api.metrics`); emptied here, before the
+    server starts, so counters of an earlier run do not add up with this one's.
+    """
+    path = settings.run / "prometheus-api"
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
 
 
 def pid_file(settings: GridLakeSettings) -> Path:
@@ -67,7 +82,8 @@ def start(settings: GridLakeSettings, timeout_s: float = 60.0,
         pid = process.launch(
             command(settings), name="api", marker=MARKER, log_file=log_file(settings),
             pid_file=pid_file(settings), cwd=REPO_ROOT,
-            env={"PYTHONPATH": str(REPO_ROOT), "GRIDLAKE_LOG_JSON": "1", **(env or {})},
+            env={"PYTHONPATH": str(REPO_ROOT), "GRIDLAKE_LOG_JSON": "1",
+                 MULTIPROC_ENV: str(metrics_dir(settings)), **(env or {})},
         )
     url = f"{settings.api.base_url}/api/v1/health"
     deadline = time.monotonic() + timeout_s

@@ -115,18 +115,26 @@ class WebHdfs:
         url: WebHDFS base address, e.g. ``http://127.0.0.1:9870``.
         user: HDFS user the requests act as.
         timeout: Seconds per request (connect and read).
+        replication: Replication factor of the files this client creates
+            (``settings.hdfs.replication``); ``None`` leaves it to the NameNode's default.
 
     """
 
-    def __init__(self, url: str, user: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, user: str, timeout: float = 10.0, replication: int | None = None
+    ) -> None:
+        if replication is not None and replication < 1:
+            raise ValueError(f"replication must be at least 1, got {replication}")
         self.url = url.rstrip("/")
         self.user = user
+        self.replication = replication
         self._http = httpx.Client(timeout=timeout)
 
     @classmethod
     def from_settings(cls, settings: GridLakeSettings, timeout: float = 10.0) -> WebHdfs:
-        """Client of the NameNode in ``settings.hdfs``."""
-        return cls(settings.hdfs.webhdfs_url, settings.hdfs.user, timeout)
+        """Client of the NameNode in ``settings.hdfs``, creating files with its replication."""
+        return cls(settings.hdfs.webhdfs_url, settings.hdfs.user, timeout,
+                   replication=settings.hdfs.replication)
 
     def __enter__(self) -> WebHdfs:
         return self
@@ -201,9 +209,25 @@ class WebHdfs:
         """
         return self._request("GET", path, "OPEN").content
 
-    def write(self, path: str, data: bytes, overwrite: bool = True) -> None:
-        """Create (or replace) a file with ``data``: NameNode first, then the DataNode."""
+    def write(self, path: str, data: bytes, overwrite: bool = True,
+              replication: int | None = None) -> None:
+        """Create (or replace) a file with ``data``: NameNode first, then the DataNode.
+
+        Args:
+            path: Absolute HDFS path (missing parent folders are created).
+            data: The content.
+            overwrite: Replace an existing file.
+            replication: Replication factor of the file; None: the client's
+                (``settings.hdfs.replication`` from :meth:`from_settings`), else the
+                NameNode's ``dfs.replication``.
+
+        """
         params = {"overwrite": str(overwrite).lower()}
+        factor = self.replication if replication is None else replication
+        if factor is not None:
+            # a client-side default of 3 on a 2-DataNode cluster leaves every block
+            # under-replicated: the stack's factor is sent with each CREATE
+            params["replication"] = str(factor)
         first = self._request("PUT", path, "CREATE", params, follow_redirects=False)
         location = first.headers.get("location")
         if first.status_code != 307 or not location:

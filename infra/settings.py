@@ -138,6 +138,18 @@ class FlinkSettings(BaseModel):
     state_backend: str = "rocksdb"
     watermark_delay_ms: int = 300_000
     allowed_lateness_ms: int = DAY_MS
+    #: Port of the streaming job's Prometheus reporter (``None``: no reporter). A range
+    #: (``9249-9259``) lets several TaskManagers of a remote cluster share a host. Flink's
+    #: reporter binds every interface (it has no address option): firewall the port.
+    prometheus_port: str | None = Field(default="9249", pattern=r"^\d{1,5}(-\d{1,5})?$")
+
+    @field_validator("prometheus_port", mode="before")
+    @classmethod
+    def _no_reporter(cls, v: object) -> object:
+        # GRIDLAKE_FLINK__PROMETHEUS_PORT= (empty) or "none" turns the reporter off
+        if isinstance(v, str) and v.strip().lower() in ("", "none", "null", "off"):
+            return None
+        return v
 
 
 #: Pause between two attempts to take a Hudi table lock.
@@ -341,6 +353,16 @@ class ApiSettings(BaseModel):
             the whole home (every worker and the CLI); a launch through the API beyond it is
             429. One by default: a job's Spark takes both cores of the reference machine,
             and concurrent jobs writing the same tables conflict.
+        metrics_public: Whether ``GET /metrics`` (Prometheus) answers without credentials.
+            True by default, as the API binds loopback; when the API is reachable from
+            other hosts, set it False and give the scraper ``metrics_token``
+            (docs/operations.md).
+        metrics_token: Static bearer token a scraper sends to ``/metrics`` when it is not
+            public (``None`` with ``metrics_public`` False: ``/metrics`` answers 404).
+        metrics_cache_s: How long the gauges computed on scrape (Kafka lag, lake and
+            serving freshness, open alarms) are reused.
+        metrics_timeout_s: Longest a scrape waits for those gauges; beyond it the
+            previous values are sent (and the refresh goes on in the background).
 
     """
 
@@ -379,6 +401,10 @@ class ApiSettings(BaseModel):
     feed_connections_per_user: int = Field(default=4, ge=1)
     backfill_max_days: int = Field(default=92, ge=1)
     max_active_jobs: int = Field(default=1, ge=1)
+    metrics_public: bool = True
+    metrics_token: SecretStr | None = None
+    metrics_cache_s: float = Field(default=15.0, ge=0)
+    metrics_timeout_s: float = Field(default=2.0, gt=0)
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -455,6 +481,9 @@ class MlSettings(BaseModel):
         active_model: Model id the service activates at start; ``None`` means the newest.
         score_hours: Look-back of ``gridlake ml score`` when no range is given (hours up
             to now).
+        metrics_public: Whether the service answers ``GET /metrics`` (Prometheus; it binds
+            loopback by default and has no credentials of its own: set False when it is
+            reachable from other hosts and scrape it through a proxy).
 
     """
 
@@ -466,6 +495,7 @@ class MlSettings(BaseModel):
     batch_size: int = 64
     active_model: str | None = None
     score_hours: float = Field(default=24.0, gt=0)
+    metrics_public: bool = True
 
 
 class ImageSettings(BaseModel):
@@ -568,6 +598,24 @@ class WebSettings(BaseModel):
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
+class StartupSettings(BaseModel):
+    """What ``gridlake run`` (``make run``) prepares before the platform goes live.
+
+    Attributes:
+        history_days: Whole days (UTC) of the default fleet's history before today that
+            the first run loads in bulk into ODS and backfills through DIM to ADS, so
+            that the first daily figures cover real days; 0 skips it.
+        train_steps: Training steps of the small AnomalyBERT trained when the model
+            registry is empty.
+        train_hours: Hours of simulated normal data it is trained on.
+
+    """
+
+    history_days: int = Field(default=1, ge=0, le=30)
+    train_steps: int = Field(default=60, ge=1)
+    train_hours: float = Field(default=12.0, gt=0)
+
+
 class GridLakeSettings(BaseSettings):
     """All of GridLake's configuration, one nested section per service."""
 
@@ -591,6 +639,7 @@ class GridLakeSettings(BaseSettings):
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     ml: MlSettings = Field(default_factory=MlSettings)
+    startup: StartupSettings = Field(default_factory=StartupSettings)
     images: ImageSettings = Field(default_factory=ImageSettings)
     web: WebSettings = Field(default_factory=WebSettings)
 

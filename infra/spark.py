@@ -65,6 +65,9 @@ def spark_session(settings: GridLakeSettings, app_name: str = "gridlake") -> Any
         # alone can exhaust the driver heap
         .config("spark.sql.maxPlanStringLength", "65536")
         .config("spark.hadoop.fs.defaultFS", settings.hdfs.uri)
+        # the Hadoop client's own default is 3: on the stack's DataNodes every block
+        # would stay under-replicated
+        .config("spark.hadoop.dfs.replication", str(settings.hdfs.replication))
     )
     log.info("starting Spark session %s on %s", app_name, settings.spark.master)
     return builder.getOrCreate()

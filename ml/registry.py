@@ -1,5 +1,13 @@
 """The model store: one directory per model with ``model.pt`` and ``metadata.json``.
 
+Two families of models share it, told apart by ``metadata.json``'s ``kind``: AnomalyBERT
+series models (``anomalybert``, :class:`ModelMetadata`, loaded by :meth:`ModelRegistry.load`)
+and image models (``image_classifier``, ``image_autoencoder``: :class:`ImageModelMetadata`,
+stored with :meth:`ModelRegistry.save_image` and read back by
+:meth:`ModelRegistry.image_weights`; :mod:`ml.images.inference` rebuilds the network).
+:meth:`ModelRegistry.list_models` lists both; :meth:`ModelRegistry.metadata` and
+:meth:`ModelRegistry.load` are AnomalyBERT's and refuse an image model by id.
+
 ``model.pt`` holds only the network's ``state_dict`` (loaded with
 ``torch.load(weights_only=True)``); ``metadata.json`` holds everything needed to use
 and judge it: the data description (contract, channels, units, step, site), the fitted
@@ -15,6 +23,7 @@ The metadata file is written last, so a model without it is invisible.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -54,6 +63,17 @@ class UnknownModelError(RegistryError):
 
 class CorruptModelError(RegistryError):
     """A model's files exist but cannot be loaded (checksum, format, shapes)."""
+
+
+class WrongKindError(UnknownModelError):
+    """The model exists but is of another kind than the operation needs."""
+
+
+ANOMALYBERT = "anomalybert"
+IMAGE_CLASSIFIER = "image_classifier"
+IMAGE_AUTOENCODER = "image_autoencoder"
+IMAGE_KINDS: tuple[str, ...] = (IMAGE_CLASSIFIER, IMAGE_AUTOENCODER)
+"""Kinds of image model (``ImageModelMetadata.kind``)."""
 
 
 def valid_model_id(model_id: str) -> bool:
@@ -131,6 +151,82 @@ class ModelMetadata:
             parent_id=d.get("parent_id"), extra=dict(d.get("extra") or {}),
             format_version=int(d.get("format_version", FORMAT_VERSION)),
         )
+
+
+@dataclass(frozen=True)
+class ImageModelMetadata:
+    """Everything stored next to an image model's weights.
+
+    Attributes:
+        model_id: Id (directory name).
+        created: Creation time, ISO-8601 UTC.
+        kind: ``image_classifier`` or ``image_autoencoder``.
+        data: Lineage of the training data: ``source`` (``folder`` or ``lake``), the
+            description file and its SHA-256 or the lake selection and the SHA-256 of its
+            sorted image ids, image counts per split and class, the split seed.
+        preprocess: How an image becomes the network's input (``image_size``, ``resize``).
+        model_config: Network hyper-parameters.
+        train_config: Training hyper-parameters.
+        sha256: Checksum of ``model.pt``.
+        calibration: Score normalisation and heat-map scale fitted on validation
+            normals (autoencoder); empty for the classifier.
+        metrics: Test-split metrics (accuracy, ROC AUC, PR AUC, F1, ...), if evaluated.
+        threshold: Decision threshold on the score, chosen on the validation split.
+        extra: Free-form additions (training time, images/s, losses).
+        format_version: Layout version of the stored files.
+
+    """
+
+    model_id: str
+    created: str
+    kind: str
+    data: dict[str, Any]
+    preprocess: dict[str, Any]
+    model_config: dict[str, Any]
+    train_config: dict[str, Any]
+    sha256: str
+    calibration: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Any] | None = None
+    threshold: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def parent_id(self) -> str | None:
+        """Image models are never fine-tuned from another (kept for uniform listings)."""
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ImageModelMetadata:
+        """Inverse of :meth:`to_dict`."""
+        kind = str(d["kind"])
+        if kind not in IMAGE_KINDS:
+            raise ValueError(f"not an image model kind: {kind!r}")
+        return cls(
+            model_id=str(d["model_id"]), created=str(d["created"]), kind=kind,
+            data=dict(d["data"]), preprocess=dict(d["preprocess"]),
+            model_config=dict(d["model_config"]), train_config=dict(d["train_config"]),
+            sha256=str(d["sha256"]),
+            calibration={str(k): float(v) for k, v in (d.get("calibration") or {}).items()},
+            metrics=d.get("metrics"), threshold=d.get("threshold"),
+            extra=dict(d.get("extra") or {}),
+            format_version=int(d.get("format_version", FORMAT_VERSION)),
+        )
+
+
+AnyModelMetadata = ModelMetadata | ImageModelMetadata
+"""Metadata of a model of any kind."""
+
+
+def metadata_from_dict(d: dict[str, Any]) -> AnyModelMetadata:
+    """The metadata class of ``d``'s kind (no kind: AnomalyBERT, the first stored models)."""
+    if d.get("kind") in IMAGE_KINDS:
+        return ImageModelMetadata.from_dict(d)
+    return ModelMetadata.from_dict(d)
 
 
 @dataclass
@@ -216,13 +312,15 @@ class HdfsBackend:
         user: HDFS user (``settings.hdfs.user``).
         root: Registry root on HDFS (``settings.ml.hdfs_root``).
         timeout: Seconds per request.
+        replication: Replication factor of written files (``settings.hdfs.replication``).
 
     """
 
-    def __init__(self, url: str, user: str, root: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, user: str, root: str, timeout: float = 30.0,
+                 replication: int | None = None) -> None:
         self.url = url
         self.root = root.rstrip("/") or "/"
-        self.client = WebHdfs(url, user, timeout)
+        self.client = WebHdfs(url, user, timeout, replication=replication)
 
     def _path(self, path: str) -> str:
         return f"{self.root}/{path}"
@@ -275,7 +373,7 @@ class ModelRegistry:
         if settings.ml.registry != "hdfs":
             raise RegistryError(f"unknown registry backend {settings.ml.registry!r}")
         backend = HdfsBackend(settings.hdfs.webhdfs_url, settings.hdfs.user,
-                              settings.ml.hdfs_root)
+                              settings.ml.hdfs_root, replication=settings.hdfs.replication)
         return cls(backend, cache_dir=local / "cache")
 
     def save(
@@ -297,10 +395,7 @@ class ModelRegistry:
 
         """
         mid = model_id or new_model_id(f"anomalybert-{data.contract}")
-        if not valid_model_id(mid):
-            raise RegistryError(f"malformed model id {mid!r}")
-        if self.backend.exists(f"{mid}/{META_FILE}"):
-            raise RegistryError(f"model {mid} already exists")
+        self._check_new(mid)
         if scaler.n_channels != model.config.n_channels or data.n_channels != scaler.n_channels:
             raise RegistryError("model, scaler and data disagree on the channel count")
         buf = io.BytesIO()
@@ -318,12 +413,57 @@ class ModelRegistry:
         logger.info("saved model %s to %s", mid, self.backend.describe())
         return meta
 
-    def _write_meta(self, meta: ModelMetadata) -> None:
+    def _check_new(self, mid: str) -> None:
+        if not valid_model_id(mid):
+            raise RegistryError(f"malformed model id {mid!r}")
+        if self.backend.exists(f"{mid}/{META_FILE}"):
+            raise RegistryError(f"model {mid} already exists")
+
+    def save_image(
+        self,
+        model: torch.nn.Module,
+        kind: str,
+        model_config: dict[str, Any],
+        data: dict[str, Any],
+        preprocess: dict[str, Any],
+        train_config: dict[str, Any],
+        calibration: dict[str, float] | None = None,
+        metrics: dict[str, Any] | None = None,
+        threshold: float | None = None,
+        extra: dict[str, Any] | None = None,
+        model_id: str | None = None,
+    ) -> ImageModelMetadata:
+        """Store an image model (its ``state_dict``); returns its metadata (with the new id).
+
+        Raises:
+            RegistryError: Unknown kind, malformed or already used id.
+
+        """
+        if kind not in IMAGE_KINDS:
+            raise RegistryError(f"unknown image model kind {kind!r}")
+        mid = model_id or new_model_id(kind.replace("_", "-"))
+        self._check_new(mid)
+        buf = io.BytesIO()
+        torch.save(model.state_dict(), buf)
+        blob = buf.getvalue()
+        meta = ImageModelMetadata(
+            model_id=mid, created=datetime.now(UTC).isoformat(timespec="microseconds"),
+            kind=kind, data=data, preprocess=preprocess, model_config=model_config,
+            train_config=train_config, sha256=hashlib.sha256(blob).hexdigest(),
+            calibration=calibration or {}, metrics=metrics, threshold=threshold,
+            extra=extra or {},
+        )
+        self.backend.write(f"{mid}/{MODEL_FILE}", blob)
+        self._write_meta(meta)
+        logger.info("saved %s model %s to %s", kind, mid, self.backend.describe())
+        return meta
+
+    def _write_meta(self, meta: AnyModelMetadata) -> None:
         text = json.dumps(meta.to_dict(), indent=2, sort_keys=True, allow_nan=True)
         self.backend.write(f"{meta.model_id}/{META_FILE}", text.encode())
 
-    def metadata(self, model_id: str) -> ModelMetadata:
-        """A model's metadata.
+    def info(self, model_id: str) -> AnyModelMetadata:
+        """A model's metadata, whatever its kind.
 
         Raises:
             UnknownModelError: No such model.
@@ -337,21 +477,62 @@ class ModelRegistry:
         except FileNotFoundError:
             raise UnknownModelError(f"no model {model_id!r}") from None
         try:
-            return ModelMetadata.from_dict(json.loads(raw))
+            return metadata_from_dict(json.loads(raw))
         except (ValueError, KeyError, TypeError) as err:
             raise CorruptModelError(f"model {model_id}: unreadable metadata ({err})") from err
 
-    def list_models(self) -> list[ModelMetadata]:
-        """Metadata of every readable model, oldest first (unreadable ones are logged)."""
-        out = []
+    def metadata(self, model_id: str) -> ModelMetadata:
+        """An AnomalyBERT model's metadata.
+
+        Raises:
+            UnknownModelError: No such model.
+            WrongKindError: The model is an image model.
+            CorruptModelError: Unreadable metadata.
+
+        """
+        meta = self.info(model_id)
+        if not isinstance(meta, ModelMetadata):
+            raise WrongKindError(f"model {model_id} is an {meta.kind} model, not AnomalyBERT")
+        return meta
+
+    def image_metadata(self, model_id: str) -> ImageModelMetadata:
+        """An image model's metadata.
+
+        Raises:
+            UnknownModelError: No such model.
+            WrongKindError: The model is not an image model.
+            CorruptModelError: Unreadable metadata.
+
+        """
+        meta = self.info(model_id)
+        if not isinstance(meta, ImageModelMetadata):
+            raise WrongKindError(f"model {model_id} is an AnomalyBERT model, not an image "
+                                 "model")
+        return meta
+
+    def list_models(self) -> list[AnyModelMetadata]:
+        """Metadata of every readable model of any kind, oldest first.
+
+        Unreadable ones are logged and left out.
+        """
+        out: list[AnyModelMetadata] = []
         for mid in self.backend.list_ids():
             if not valid_model_id(mid):
                 continue
             try:
-                out.append(self.metadata(mid))
+                out.append(self.info(mid))
             except RegistryError as err:
                 logger.warning("skipping %s: %s", mid, err)
         return sorted(out, key=lambda m: (m.created, m.model_id))
+
+    def series_models(self) -> list[ModelMetadata]:
+        """The AnomalyBERT models of :meth:`list_models`."""
+        return [m for m in self.list_models() if isinstance(m, ModelMetadata)]
+
+    def image_models(self, kind: str | None = None) -> list[ImageModelMetadata]:
+        """The image models of :meth:`list_models` (of one kind when given), oldest first."""
+        return [m for m in self.list_models()
+                if isinstance(m, ImageModelMetadata) and kind in (None, m.kind)]
 
     def update(self, model_id: str, metrics: Evaluation | None = None,
                threshold: float | None = None) -> ModelMetadata:
@@ -363,7 +544,37 @@ class ModelRegistry:
         self._write_meta(new)
         return new
 
-    def _weights(self, meta: ModelMetadata) -> bytes:
+    def update_image(self, model_id: str, metrics: dict[str, Any] | None = None,
+                     threshold: float | None = None) -> ImageModelMetadata:
+        """Replace an image model's metrics and threshold (the weights never change)."""
+        meta = self.image_metadata(model_id)
+        new = dataclasses.replace(
+            meta, metrics=meta.metrics if metrics is None else metrics,
+            threshold=meta.threshold if threshold is None else threshold)
+        self._write_meta(new)
+        return new
+
+    def image_weights(self, model_id: str) -> tuple[ImageModelMetadata, dict[str, Any]]:
+        """An image model's metadata and ``state_dict`` (checksum verified).
+
+        Raises:
+            UnknownModelError: No such model (or not an image model).
+            CorruptModelError: Checksum mismatch, missing or unreadable checkpoint.
+
+        """
+        meta = self.image_metadata(model_id)
+        blob = self._weights(meta)
+        if hashlib.sha256(blob).hexdigest() != meta.sha256:
+            raise CorruptModelError(f"model {model_id}: {MODEL_FILE} checksum mismatch")
+        try:
+            state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+        except Exception as err:  # any failure to read means a corrupt model
+            raise CorruptModelError(f"model {model_id}: cannot load ({err})") from err
+        if not isinstance(state, dict):
+            raise CorruptModelError(f"model {model_id}: {MODEL_FILE} is not a state_dict")
+        return meta, state
+
+    def _weights(self, meta: AnyModelMetadata) -> bytes:
         cached = None if self.cache_dir is None else self.cache_dir / meta.model_id / MODEL_FILE
         if cached is not None and cached.is_file():
             blob = cached.read_bytes()

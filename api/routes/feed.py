@@ -4,7 +4,9 @@
 client connected (``event: value``) and every alarm such a row raises (``event: alarm``):
 thresholds of ``api.alarms`` on the daily indicators, every interval of the ML
 anomaly table, and every asset whose health category worsened (``asset_health``).
-``event: status`` reports the serving copy going away and coming back.
+``event: status`` reports the serving copy going away and coming back, and
+``event: alarm_changed`` each lifecycle change of a stored alarm (opened, acknowledged,
+closed: :mod:`api.alarm_store`) of the caller's regions.
 
 The trigger is the serving copy's change event. On an event, one scan per worker reads
 the newest rows of the dataset (the last two grains of the index) and keeps those whose
@@ -21,6 +23,7 @@ and the connection's slot is given back when the stream ends, however it ends.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -33,8 +36,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from api.catalog import DeviceCatalog
 from api.context import Ctx, require
 from api.datasets import DATASETS, Dataset
+from api.events import ALARM_ITEM
 from api.output import dumps
 from api.query import QueryService, serving_rows
 from api.security import AuthError, Perm, Principal
@@ -53,9 +58,9 @@ ENTITY_TYPES = tuple(dict.fromkeys(t for d in DATASETS.values() for t in d.entit
 RETRY_AFTER_S = 10
 
 
-def alarms(ds: Dataset, row: dict[str, Any], th: AlarmSettings) -> list[dict[str, Any]]:
-    """The alarms a row raises: (kind, value, threshold) per rule that fires."""
-    rules: dict[str, list[tuple[str, str, float, bool]]] = {
+def threshold_rules(th: AlarmSettings) -> dict[str, list[tuple[str, str, float, bool]]]:
+    """Per dataset: (kind, column, threshold, fires when above) of each threshold rule."""
+    return {
         # dataset: (kind, column, threshold, fires when above)
         "transformer_daily": [("transformer_overload", "loading_rate_pct",
                                th.transformer_loading_pct, True)],
@@ -65,6 +70,15 @@ def alarms(ds: Dataset, row: dict[str, Any], th: AlarmSettings) -> list[dict[str
         "ess_daily": [("ess_overheat", "cell_temp_max_c", th.ess_cell_temp_c, True)],
         "quality_scorecard": [("data_quality_low", "score_pct", th.quality_score_pct, False)],
     }
+
+
+def alarms(ds: Dataset, row: dict[str, Any], th: AlarmSettings) -> list[dict[str, Any]]:
+    """The alarms a row raises: (kind, value, threshold) per rule that fires.
+
+    The one place alarms are derived: the feed sends them, the alarm recorder
+    (:mod:`api.alarm_recorder`) keeps them in the alarm store.
+    """
+    rules = threshold_rules(th)
     etype, eid = ds.row_entity(row)
     base = {"dataset": ds.name, "entity_type": etype, "entity_id": eid,
             "time": row.get(ds.time_field)}
@@ -84,6 +98,30 @@ def alarms(ds: Dataset, row: dict[str, Any], th: AlarmSettings) -> list[dict[str
         if v is not None and (v > limit if above else v < limit):
             out.append({**base, "alarm": kind, "value": v, "threshold": limit})
     return out
+
+
+def alarm_region(catalog: DeviceCatalog, ds: Dataset, row: dict[str, Any],
+                 alarm: dict[str, Any]) -> str | None:
+    """The region of an alarm: the row's, else the device catalog's for its entity."""
+    if ds.region_field:
+        region: str | None = row.get(ds.region_field)
+        return region
+    return catalog.region_of(alarm["entity_type"], alarm["entity_id"])
+
+
+def changed_alarm(item: str, who: Principal, types: set[str] | None) -> str | None:
+    """The ``alarm_changed`` payload of a hub item, when ``who`` may see it."""
+    payload = item[len(ALARM_ITEM):]
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    alarm = data.get("alarm") or {}
+    if not who.sees_region(alarm.get("region_id")):
+        return None
+    if types is not None and alarm.get("entity_type") not in types:
+        return None
+    return payload
 
 
 class FeedScanner:
@@ -222,11 +260,12 @@ async def feed(
     """Changed rows and alarms of your regions as they land.
 
     Events: ``value`` (``{"dataset", "row"}``), ``alarm`` (``{"alarm", "dataset",
-    "entity_type", "entity_id", "region_id", "time", "value", "threshold"}``) and
-    ``status`` (``{"serving": "down" | "up"}``; ``{"session": "ended"}`` last, when the
-    caller's session ends while the stream is open: checked every ``api.auth_recheck_s``,
-    at least every second). At most ``api.feed_connections_per_user`` streams per user
-    and worker (429 beyond).
+    "entity_type", "entity_id", "region_id", "time", "value", "threshold"}``),
+    ``alarm_changed`` (``{"change", "state", "alarm"}``: a stored alarm opened,
+    acknowledged or closed, :mod:`api.alarm_store`) and ``status`` (``{"serving": "down"
+    | "up"}``; ``{"session": "ended"}`` last, when the caller's session ends while the
+    stream is open: checked every ``api.auth_recheck_s``, at least every second). At most
+    ``api.feed_connections_per_user`` streams per user and worker (429 beyond).
     """
     who, names, types = params.who, params.datasets, params.entity_types
     alarms_only = params.alarms_only
@@ -267,6 +306,11 @@ async def feed(
                         yield ServerSentEvent(event="status", raw_data=dumps(
                             {"serving": "up" if up else "down"}))
                     continue
+                if name.startswith(ALARM_ITEM):
+                    change = changed_alarm(name, who, types)
+                    if change is not None:
+                        yield ServerSentEvent(event="alarm_changed", raw_data=change)
+                    continue
                 if name not in filters:
                     continue
                 try:
@@ -281,9 +325,7 @@ async def feed(
                         yield ServerSentEvent(event="value",
                                               raw_data=dumps({"dataset": name, "row": row}))
                     for alarm in alarms(ds, row, c.settings.api.alarms):
-                        etype, eid = alarm["entity_type"], alarm["entity_id"]
-                        alarm["region_id"] = row.get(ds.region_field) if ds.region_field \
-                            else c.catalog.region_of(etype, eid)
+                        alarm["region_id"] = alarm_region(c.catalog, ds, row, alarm)
                         yield ServerSentEvent(event="alarm", raw_data=dumps(alarm))
         finally:
             hub.unlisten(queue)

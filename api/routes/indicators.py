@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from api.context import Ctx, require
-from api.datasets import DAILY_BY_ENTITY, DATASETS, QUARTER_BY_ENTITY, Dataset
+from api.datasets import DAILY_BY_ENTITY, DATASETS, PARTIAL, QUARTER_BY_ENTITY, Dataset
 from api.models import row_model
 from api.output import (
     JSON,
@@ -35,6 +35,7 @@ from api.output import (
 from api.query import EntityNotFound, Rendered
 from api.security import Perm, Principal
 from api.validation import End, Filters, Offset, Start, page_size, time_range
+from lakehouse.contracts.precision import UNIT_DECIMALS, decimals, rounded
 from lakehouse.contracts.tables import ADS_LOAD_CURVE, ADS_METER_ENERGY_15MIN
 from lakehouse.time import from_ms
 
@@ -96,9 +97,9 @@ async def datasets(who: Reader) -> list[DatasetInfo]:
 
 async def _entity_rows(c: Any, who: Principal, ds: Dataset, etype: str, eid: str,
                        s: int, e: int, rows: list[dict[str, Any]], sources: set[str]) -> None:
-    """Read one (authorised) entity's rows of ``ds`` into ``rows``."""
+    """Read one (authorised) entity's rows of ``ds`` into ``rows``, as answered."""
     got = await c.queries.read(ds, s, e, who, entity=(etype, eid))
-    rows.extend(got.rows)
+    rows.extend(c.queries.answer(ds, got))
     sources |= got.sources
 
 
@@ -117,9 +118,9 @@ async def _query_dataset(
             entity_type = dev.get("device_type") if dev else ds.entity_types[0]
         else:
             entity_type = ds.entity_types[0]
-    parsed = parse_filters(ds.table.fields, filters)
-    keys = parse_sort(ds.fields, sort) or _default_sort(ds)
-    cols = parse_fields(ds.fields, fields)
+    parsed = parse_filters(ds.answer_fields, filters)
+    keys = parse_sort(ds.answer_names, sort) or _default_sort(ds)
+    cols = parse_fields(ds.answer_names, fields)
     size = _limit(c, limit)
     known = (c.queries.check_entity(who, entity_type, entity_id)
              if entity_id is not None and entity_type is not None else True)
@@ -134,7 +135,7 @@ async def _query_dataset(
         else:
             got = await c.queries.read(ds, s, e, who, entity_types=(
                 {entity_type} if entity_type else None))
-            rows, sources = got.rows, got.sources
+            rows, sources = c.queries.answer(ds, got), got.sources
         rows = sort_rows(apply_filters(rows, parsed), keys)
         meta = {"dataset": ds.name, "start": from_ms(s), "end": from_ms(e),
                 "total": len(rows), "limit": size, "offset": offset,
@@ -149,7 +150,9 @@ class DatasetPage(BaseModel):
     """A page of rows of a dataset.
 
     The row columns are those of the dataset's table: see the ``*Row`` schemas and
-    ``GET /datasets``.
+    ``GET /datasets``. Doubles are rounded to their unit's decimals (docs/indicators.md);
+    rows of a dataset with a grain also carry ``partial`` (true while the window is not
+    complete: docs/api.md).
     """
 
     dataset: str
@@ -188,7 +191,11 @@ async def dataset_rows(
 
 
 class EntityIndicators(BaseModel):
-    """Indicators of one entity at one grain: rows per dataset, oldest first."""
+    """Indicators of one entity at one grain: rows per dataset, oldest first.
+
+    Each row carries ``partial`` (true while its window is not complete) and its doubles
+    rounded to their unit's decimals.
+    """
 
     entity_type: str
     entity_id: str
@@ -357,6 +364,14 @@ def rank(rk: Ranking, ds: Dataset, rows: list[dict[str, Any]]) -> list[dict[str,
     return out
 
 
+def ranking_decimals(rk: Ranking, ds: Dataset) -> int:
+    """Decimals of a ranking's value: its column's, or a percentage's for a ratio."""
+    if rk.agg == "ratio":
+        return UNIT_DECIMALS["%"]
+    f = next(f for f in ds.table.fields if f.name == rk.value)
+    return decimals(f) or 0
+
+
 class RankingInfo(BaseModel):
     """A ranking."""
 
@@ -423,9 +438,11 @@ async def ranking(
 
     async def compute() -> Rendered:
         got = await c.queries.read(ds, s, e, who, entity_types={etype})
-        ranked = rank(rk, ds, got.rows)
+        ranked = rank(rk, ds, got.rows)  # from full precision; the value rounded once
+        places = ranking_decimals(rk, ds)
         for x in ranked:
             x["region_id"] = c.catalog.region_of(x["entity_type"], x["entity_id"])
+            x["value"] = rounded(x["value"], places)
         cols = ["rank", "entity_type", "entity_id", "region_id", "value", "rows"]
         page = [{k: x[k] for k in cols} for x in ranked[offset:offset + limit]]
         meta = {"ranking": ranking, "description": rk.description, "unit": rk.unit,
@@ -439,7 +456,13 @@ async def ranking(
 
 
 # ------------------------------------------------------------------- meter (v0 route)
-EnergyRow = row_model(ADS_METER_ENERGY_15MIN)
+_EnergyTableRow = row_model(ADS_METER_ENERGY_15MIN)
+
+
+class EnergyRow(_EnergyTableRow):  # type: ignore[valid-type,misc]
+    """A row of ``ads_meter_energy_15min`` as answered (values rounded, ``partial``)."""
+
+    partial: bool | None = Field(default=None, description=PARTIAL.description)
 
 
 class EnergySeries(BaseModel):
@@ -448,7 +471,7 @@ class EnergySeries(BaseModel):
     device_id: str
     start: datetime
     end: datetime
-    rows: list[EnergyRow]  # type: ignore[valid-type]
+    rows: list[EnergyRow]
 
 
 @router.get("/meters/{device_id}/energy/15min", response_model=EnergySeries,

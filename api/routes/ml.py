@@ -50,14 +50,31 @@ def identity_headers(who: Principal, rid: str) -> dict[str, str]:
             "X-GridLake-Regions": ",".join(sorted(who.regions)), "X-Request-ID": rid}
 
 
-async def _forward(c: Any, who: Principal, method: str, path: str,
-                   body: bytes | None = None) -> Response:
+async def forward(c: Any, who: Principal, method: str, path: str,
+                  body: bytes | None = None, *, content_type: str = "application/json",
+                  params: dict[str, str] | None = None) -> Response:
+    """Send a request to the ML service as ``who``; its answer, errors mapped.
+
+    Args:
+        c: The worker's context.
+        who: The caller (identity headers).
+        method: HTTP method.
+        path: Path on the ML service.
+        body: Body to send, if any.
+        content_type: Its content type.
+        params: Query parameters.
+
+    Raises:
+        HTTPException: 503 unreachable, 504 too slow, 502 failing.
+
+    """
     rid = request_id()
     headers = identity_headers(who, rid)
     if body is not None:
-        headers["Content-Type"] = "application/json"
+        headers["Content-Type"] = content_type
     try:
-        resp = await c.ml.request(method, path, content=body, headers=headers)
+        resp = await c.ml.request(method, path, content=body, headers=headers,
+                                  params=params)
     except httpx.TimeoutException:
         raise HTTPException(504, "the ML service did not answer in time") from None
     except httpx.TransportError as err:
@@ -124,13 +141,13 @@ async def _scoped_body(c: Any, who: Principal, request: Request) -> bytes:
 @router.get("/health", summary="The ML service's liveness and active model")
 async def ml_health(c: Ctx, who: Scorer) -> Response:
     """``GET /health`` of the ML service."""
-    return await _forward(c, who, "GET", "/health")
+    return await forward(c, who, "GET", "/health")
 
 
 @router.get("/models", summary="Models in the registry")
 async def ml_models(c: Ctx, who: Scorer) -> Response:
     """``GET /models`` of the ML service: every model, the active one marked."""
-    return await _forward(c, who, "GET", "/models")
+    return await forward(c, who, "GET", "/models")
 
 
 @router.post("/models/{model_id}/activate", summary="Activate a model (admin)")
@@ -143,7 +160,7 @@ async def ml_activate(c: Ctx, who: Manager,
     failure to reach it (503, 504) or of it (502) as ``ml_activate_failed`` with the status.
     """
     try:
-        resp = await _forward(c, who, "POST", f"/models/{model_id}/activate")
+        resp = await forward(c, who, "POST", f"/models/{model_id}/activate")
     except HTTPException as err:
         c.audit(who, "ml_activate_failed", model_id, status=err.status_code,
                 reason=str(err.detail))
@@ -166,7 +183,7 @@ async def ml_score(request: Request, c: Ctx, who: Scorer) -> Response:
     Series naming a ``device_id`` outside your regions are refused (403).
     """
     body = await _scoped_body(c, who, request)
-    return await _forward(c, who, "POST", "/score", body)
+    return await forward(c, who, "POST", "/score", body)
 
 
 @router.post("/score/lake", summary="Score a device's lake series",
@@ -177,4 +194,4 @@ async def ml_score(request: Request, c: Ctx, who: Scorer) -> Response:
 async def ml_score_lake(request: Request, c: Ctx, who: Scorer) -> Response:
     """``POST /score/lake`` of the ML service, for a device of your regions."""
     body = await _scoped_body(c, who, request)
-    return await _forward(c, who, "POST", "/score/lake", body)
+    return await forward(c, who, "POST", "/score/lake", body)

@@ -87,6 +87,35 @@ def site_xml(props: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def client_site(settings: GridLakeSettings) -> dict[str, Any]:
+    """Hadoop client properties every HDFS writer outside the daemons must use.
+
+    A client's own ``dfs.replication`` default is 3: a writer that does not take the
+    stack's factor leaves every block it writes under-replicated on two DataNodes.
+    """
+    return {
+        "fs.defaultFS": settings.hdfs.uri,
+        "dfs.replication": settings.hdfs.replication,
+        "dfs.client.use.datanode.hostname": False,
+    }
+
+
+def write_client_conf(settings: GridLakeSettings) -> Path:
+    """Write ``core-site.xml``/``hdfs-site.xml`` of :func:`client_site`; return the folder.
+
+    The folder goes on a JVM's class path (the streaming job's ``HADOOP_CLASSPATH``), where
+    ``new Configuration()`` and ``HdfsConfiguration`` find both files.
+    """
+    folder = settings.run / "conf" / "hadoop-client"
+    folder.mkdir(parents=True, exist_ok=True)
+    text = site_xml(client_site(settings))
+    for name in ("core-site.xml", "hdfs-site.xml"):
+        path = folder / name
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+    return folder
+
+
 class HdfsDaemon(Service):
     """Common part of the NameNode and DataNode services."""
 

@@ -24,6 +24,7 @@ import psutil
 
 from infra.settings import REPO_ROOT, GridLakeSettings
 from infra.stack import process
+from infra.stack.hdfs import write_client_conf
 from jobs.common.flink_env import flink_launch_env
 from jobs.streaming.flink_rest import FlinkRest, FlinkUnavailable
 from jobs.streaming.runtime import (
@@ -74,6 +75,9 @@ def job_env(settings: GridLakeSettings, extra: dict[str, str] | None = None) -> 
     """Environment of a job process: launcher classpath, JVM flags, PYTHONPATH."""
     env = dict(os.environ)
     env.update(flink_launch_env(settings.jars, settings.flink.heap))
+    # the Hudi writer's Hadoop client reads dfs.replication from the class path
+    env["HADOOP_CLASSPATH"] = os.pathsep.join(
+        [env["HADOOP_CLASSPATH"], str(write_client_conf(settings))])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env["GRIDLAKE_LOG_JSON"] = "1"
     # The PyFlink gateway logs into its own package folder unless told otherwise.

@@ -141,7 +141,27 @@ def flink_config(settings: GridLakeSettings, job_name: str) -> dict[str, str]:
         conf.update({"execution.target": "remote", "rest.address": host, "rest.port": port})
     if f.resume_from:
         conf["execution.state-recovery.path"] = f.resume_from
+    conf.update(prometheus_reporter(settings))
     return conf
+
+
+#: Factory of Flink's Prometheus reporter (jar ``flink-metrics-prometheus``, resolved with
+#: the connectors: ``jobs/streaming/connectors/pom.xml``).
+PROMETHEUS_FACTORY = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+
+
+def prometheus_reporter(settings: GridLakeSettings) -> dict[str, str]:
+    """Flink options of the job's Prometheus reporter.
+
+    Every job, operator and checkpoint metric at ``http://<host>:<flink.prometheus_port>/``;
+    no options (no reporter) when the port is unset.
+    """
+    port = settings.flink.prometheus_port
+    if not port:
+        return {}
+    return {"metrics.reporters": "prom",
+            "metrics.reporter.prom.factory.class": PROMETHEUS_FACTORY,
+            "metrics.reporter.prom.port": port}
 
 
 NDU_CHECK = {"table.optimizer.non-deterministic-update.strategy": "TRY_RESOLVE"}

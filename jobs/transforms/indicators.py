@@ -37,8 +37,7 @@ def meter_energy_15min_sql(meter_energy: str, d: Dialect = FLINK) -> str:
         f"  {d.ts(f'`window_ms` + {QUARTER_MS}')} AS `window_end`,\n"
         "  `energy_import_kwh` AS `energy_kwh`, `energy_import_kwh_last` AS `register_last_kwh`,\n"
         "  `readings`,\n"
-        "  CASE WHEN `has_previous` THEN 'previous_interval' ELSE 'first_reading' END"
-        " AS `baseline`,\n"
+        "  `energy_import_kwh_baseline` AS `baseline`,\n"
         f"  {_tail(d)}\n"
         f"FROM {quote(meter_energy)}"
     )

@@ -8,11 +8,17 @@ Roll-ups keep sums and counts, so an hourly mean is the exact mean of its readin
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from jobs.common.ddl import project_sql, quote
 from jobs.transforms.dialect import FLINK, Dialect
-from lakehouse.contracts.schema import TableContract
+from lakehouse.contracts.messages import FEEDER_SCADA, METER_READING
+from lakehouse.contracts.quality import (
+    REGISTER_RESET_KWH,
+    REGISTER_ROLLOVER_SHARE,
+    REGISTER_TOLERANCE_KWH,
+)
+from lakehouse.contracts.schema import MessageContract, TableContract
 from lakehouse.contracts.tables import ENTITY_LEVELS, GRAINS, HIERARCHY
 
 QUARTER_MS = GRAINS["15min"]
@@ -57,23 +63,57 @@ def register_intervals_sql(
     )
 
 
-def register_energy_sql(intervals: str, registers: dict[str, str], carry: Sequence[str]) -> str:
-    """Energy per device and interval from register differences.
+def register_cases(last: str, first: str, prev: str, has_prev: str,
+                   maximum: float | None) -> list[tuple[str, str, str]]:
+    """(condition, energy, baseline) of one register's interval, tried in order.
+
+    The register rules of :data:`lakehouse.contracts.quality.REGISTER_RULES`: a fall within
+    the tolerance is jitter (energy 0), a fall from the top of a declared range to its
+    bottom a rollover, a fall to (near) 0 a reset, any other fall a decrease (no energy).
+    """
+    dbl0, null = "CAST(0 AS DOUBLE)", "CAST(NULL AS DOUBLE)"
+    cases = [
+        (f"NOT ({has_prev})", f"{last} - {first}", "first_reading"),
+        (f"{last} >= {prev}", f"{last} - {prev}", "previous_interval"),
+        (f"{last} >= {prev} - {REGISTER_TOLERANCE_KWH!r}", dbl0, "previous_interval"),
+    ]
+    if maximum is not None:
+        share = round(REGISTER_ROLLOVER_SHARE * maximum, 6)
+        cases.append((f"{prev} >= {round(maximum - share, 6)!r} AND {last} <= {share!r}",
+                      f"{maximum!r} - {prev} + {last}", "register_rollover"))
+    cases += [(f"{first} <= {REGISTER_RESET_KWH!r}", last, "register_reset"),
+              ("TRUE", null, "register_decrease")]  # the last case is the ELSE
+    return cases
+
+
+def register_energy_sql(intervals: str, registers: dict[str, str], carry: Sequence[str],
+                        maxima: Mapping[str, float | None] | None = None) -> str:
+    """Energy per device and interval from register differences, with the register rules.
 
     ``energy = last(k) − last(k−1)`` when the previous interval has readings, else
-    ``last(k) − first(k)``: exact under duplicates, disorder and late arrival.
+    ``last(k) − first(k)``: exact under duplicates, disorder and late arrival. A register
+    that fell is handled by the rules of :func:`register_cases` (docs/indicators.md);
+    ``<energy>_baseline`` names the case.
 
     Args:
         intervals: View from :func:`register_intervals_sql`.
         registers: Register column → output energy column.
         carry: Columns of the interval view passed through.
+        maxima: Register column → its declared maximum (rollover), when it has one.
 
     """
     cols = ["c.`device_id`", "c.`window_ms`"]
+    has_prev = "p.`device_id` IS NOT NULL"
     for reg, out in registers.items():
         last, first = quote(reg + "_last"), quote(reg + "_first")
-        cols.append(f"c.{last} - COALESCE(p.{last}, c.{first}) AS {quote(out)}")
-    cols.append("p.`device_id` IS NOT NULL AS `has_previous`")
+        cases = register_cases(f"c.{last}", f"c.{first}", f"p.{last}", has_prev,
+                               (maxima or {}).get(reg))
+        *tried, (_, no_energy, fallen) = cases
+        energy = " ".join(f"WHEN {c} THEN {e}" for c, e, _ in tried) + f" ELSE {no_energy}"
+        baseline = " ".join(f"WHEN {c} THEN '{b}'" for c, _, b in tried) + f" ELSE '{fallen}'"
+        cols.append(f"CASE {energy} END AS {quote(out)}")
+        cols.append(f"CASE {baseline} END AS {quote(out + '_baseline')}")
+    cols.append(f"{has_prev} AS `has_previous`")
     cols += [f"c.{quote(c)}" for c in carry]
     return (
         "SELECT " + ",\n  ".join(cols) + "\n"
@@ -81,6 +121,10 @@ def register_energy_sql(intervals: str, registers: dict[str, str], carry: Sequen
         f"LEFT JOIN {quote(intervals)} AS p\n"
         f"  ON p.`device_id` = c.`device_id` AND p.`window_ms` = c.`window_ms` - {QUARTER_MS}"
     )
+
+
+def _maxima(message: MessageContract, registers: Sequence[str]) -> dict[str, float | None]:
+    return {r: message.field(r).maximum for r in registers}
 
 
 def meter_intervals_sql(dwd_meter: str) -> str:
@@ -103,6 +147,7 @@ def meter_energy_sql(intervals: str) -> str:
         intervals, {"energy_import_kwh": "energy_import_kwh",
                     "energy_export_kwh": "energy_export_kwh"},
         carry=("energy_import_kwh_last", "readings", *HIERARCHY),
+        maxima=_maxima(METER_READING, ("energy_import_kwh", "energy_export_kwh")),
     )
     return (
         "SELECT e.*, (e.`energy_import_kwh` - e.`energy_export_kwh`) * 4 AS `load_kw`\n"
@@ -246,6 +291,7 @@ def feeder_energy_sql(intervals: str) -> str:
         intervals, {"energy_import_kwh": "energy_import_kwh",
                     "energy_export_kwh": "energy_export_kwh"},
         carry=("readings", "p_sum", "q_sum", "p_max", "u_sum", "u_max", "v_sum"),
+        maxima=_maxima(FEEDER_SCADA, ("energy_import_kwh", "energy_export_kwh")),
     )
 
 

@@ -9,6 +9,10 @@ S, INT, D, B, TS, BOOL = (
     FieldType.BOOLEAN,
 )
 
+METER_REGISTER_MAX_KWH = 999_999.99
+"""Largest value of a meter's energy registers (6 + 2 digits): the next count rolls over to
+0 (quality rule ``register_rollover``, docs/indicators.md)."""
+
 METER_READING = MessageContract(
     name="meter_reading",
     topic="meter.readings",
@@ -21,12 +25,12 @@ METER_READING = MessageContract(
         Field(
             "energy_import_kwh", D, "kWh",
             "Cumulative forward (import) active energy register; never decreases.",
-            minimum=0.0,
+            minimum=0.0, maximum=METER_REGISTER_MAX_KWH,
         ),
         Field(
             "energy_export_kwh", D, "kWh",
             "Cumulative reverse (export) active energy register; never decreases.",
-            minimum=0.0,
+            minimum=0.0, maximum=METER_REGISTER_MAX_KWH,
         ),
         Field("voltage_v", D, "V", "Phase-A RMS voltage.", minimum=0.0, maximum=500.0),
         Field("current_a", D, "A", "Phase-A RMS current.", minimum=0.0, maximum=1000.0),

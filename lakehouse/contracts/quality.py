@@ -68,6 +68,32 @@ RULES: tuple[Rule, ...] = (
 
 SPIKE_RATIO = 4.0
 
+REGISTER_TOLERANCE_KWH = 0.01
+"""A cumulative register reading at most this much below the previous interval's is jitter
+(re-reads, rounding of the display): the interval's energy is 0, no rule fires."""
+
+REGISTER_RESET_KWH = 1.0
+"""A register that fell and whose smallest reading in the interval is at most this has been
+reset (meter replaced or cleared): the interval's energy counts from 0."""
+
+REGISTER_ROLLOVER_SHARE = 0.1
+"""A register with a declared maximum that fell from the top share of its range to the bottom
+share has rolled over: energy = maximum − before + after."""
+
+REGISTER_RULES: tuple[Rule, ...] = (
+    Rule("register_rollover", False,
+         "The register fell from within `REGISTER_ROLLOVER_SHARE` of its declared maximum to "
+         "within that share of 0: energy = maximum − previous last + last."),
+    Rule("register_reset", False,
+         "The register fell and the interval's smallest reading is at most "
+         "`REGISTER_RESET_KWH`: energy = the interval's last reading (counted from 0)."),
+    Rule("register_decrease", True,
+         "The register fell by more than `REGISTER_TOLERANCE_KWH`, neither a rollover nor a "
+         "reset: the interval's energy is not computed (NULL, left out of sums)."),
+)
+"""Rules of the 15-minute register energies (meters and feeders), in the order they are
+tried; the name is the interval's ``baseline`` in ``ads_meter_energy_15min``."""
+
 
 @dataclass(frozen=True)
 class Measure:

@@ -333,10 +333,12 @@ ADS_METER_ENERGY_15MIN = TableContract(
         Field("energy_kwh", D, "kWh",
               "Import energy in the interval: last register in it minus the last register "
               "of the previous interval (or the first register in it when the previous "
-              "interval has no reading)."),
+              "interval has no reading); a fallen register follows the register rules "
+              "(docs/indicators.md): empty after a decrease."),
         Field("register_last_kwh", D, "kWh", "Last (largest) import register in the interval."),
         Field("readings", B, "", "Distinct usable readings in the interval."),
-        Field("baseline", S, "", "previous_interval or first_reading."),
+        Field("baseline", S, "", "previous_interval or first_reading; register_rollover, "
+              "register_reset or register_decrease when the register fell."),
         UPDATED,
         Field("dt", S, description="Partition: interval date (UTC) yyyy-MM-dd."),
     ),

@@ -3,6 +3,7 @@
 Endpoints:
 
 * ``GET /health`` - liveness and the active model id;
+* ``GET /metrics`` - Prometheus metrics (:mod:`ml.service.metrics`);
 * ``GET /models`` - every model in the registry (the active one marked);
 * ``POST /models/{model_id}/activate`` - load a model and swap it in (thread-safe, no
   restart; in-flight requests finish with the model they started with);
@@ -13,6 +14,21 @@ Endpoints:
   table, through :class:`ml.data.lake_source.LakeSource`, as ``gridlake ml score`` reads it):
   scores, flags and anomalous intervals; nothing is written. The Spark session starts
   with the first such request and lives as long as the service.
+
+Equipment images (issue 21), with the image models of the same registry:
+
+* ``POST /images/predict?kind=classifier|autoencoder[&model_id=ID]`` - score the posted
+  image file (raw bytes, ``image/*`` or ``application/octet-stream``);
+* ``POST /images/lake/{image_id}/predict`` - score an image of ``ods_equipment_image``
+  (file read from HDFS at its ``path``);
+* ``GET /images/models`` - the image models, the active one of each kind marked.
+
+The active image model of a kind is ``settings.images.active_classifier`` /
+``active_autoencoder``, else the newest of that kind, resolved at the first request of
+that kind (restart the service to pick up a newer model, or pass ``model_id``). Bad
+images get 400 (not an image, truncated, too many pixels) or 413 (over
+``settings.images.max_bytes``), no model of the kind 409 (saying how to train one), a
+corrupt image model 409 with the reason, an unknown model or lake image 404.
 
 Bad input gets a 4xx with a one-line ``detail``: wrong channel count, a series shorter
 than one window, NaN/infinite/null values (422); unknown model id (404); a corrupt
@@ -31,25 +47,38 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import FastAPI, HTTPException, Path, Request
+from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
+from infra.lake import LakeError, LakeNotFound, WebHdfs
 from infra.settings import GridLakeSettings, load_settings
 from infra.spark import spark_session
 from lakehouse.time import from_ms, to_ms
 from ml.data.lake_source import LakeReadError, LakeSource, NoDataError
 from ml.data.sources import SourceError, contract_by_name
 from ml.detection import score_devices
+from ml.images.data import ImageDecodeError, decode_image, lake_index
+from ml.images.inference import (
+    LoadedImageModel,
+    NoImageModelError,
+    active_image_model_id,
+    load_image_model,
+)
 from ml.inference import InputError, Scorer
 from ml.registry import (
+    IMAGE_AUTOENCODER,
+    IMAGE_CLASSIFIER,
+    AnyModelMetadata,
     CorruptModelError,
+    ImageModelMetadata,
     LoadedModel,
-    ModelMetadata,
     ModelRegistry,
     RegistryError,
     UnknownModelError,
 )
+from ml.service.metrics import install_metrics, scoring
 
 logger = logging.getLogger(__name__)
 
@@ -129,21 +158,51 @@ class LakeScoreResponse(BaseModel):
 
 
 class ModelInfo(BaseModel):
-    """A model in the registry."""
+    """A model in the registry (series fields are null for image models)."""
 
     model_id: str
+    kind: str = Field(description="anomalybert, image_classifier or image_autoencoder.")
     created: str
     active: bool
-    contract: str
+    contract: str | None
     channels: list[str]
-    step_ms: int
-    site: str
-    window: int
+    step_ms: int | None
+    site: str | None
+    window: int | None
     parent_id: str | None
     threshold: float | None
     f1: float | None
     pa_f1: float | None
     auc_pr: float | None
+
+
+class ImageModelInfo(BaseModel):
+    """An image model in the registry."""
+
+    model_id: str
+    kind: str
+    created: str
+    active: bool = Field(description="The model the predict endpoints use for its kind.")
+    image_size: int
+    threshold: float | None
+    metrics: dict[str, Any] | None = Field(description="Test-split metrics: accuracy, "
+                                           "roc_auc, pr_auc, f1, precision, recall.")
+    data: dict[str, Any] = Field(description="Training data lineage.")
+
+
+class ImagePrediction(BaseModel):
+    """Result of scoring one image."""
+
+    image_id: str | None
+    model_id: str
+    model_kind: str
+    score: float
+    threshold: float
+    defect: bool
+    label: str = Field(description="defect or normal.")
+    heatmap: list[list[float]] | None = Field(
+        description="Autoencoder: anomaly per cell of a coarse grid, 0..1 (row-major).")
+    heatmap_shape: list[int] | None
 
 
 class HealthOut(BaseModel):
@@ -153,12 +212,19 @@ class HealthOut(BaseModel):
     active_model: str | None
 
 
-def model_info(meta: ModelMetadata, active_id: str | None) -> ModelInfo:
+def model_info(meta: AnyModelMetadata, active_id: str | None) -> ModelInfo:
     """The public summary of a model."""
     metrics = meta.metrics or {}
     cfg = meta.model_config
+    if isinstance(meta, ImageModelMetadata):
+        return ModelInfo(
+            model_id=meta.model_id, kind=meta.kind, created=meta.created,
+            active=meta.model_id == active_id, contract=None, channels=[], step_ms=None,
+            site=None, window=None, parent_id=None, threshold=meta.threshold,
+            f1=metrics.get("f1"), pa_f1=None, auc_pr=metrics.get("pr_auc"))
     return ModelInfo(
-        model_id=meta.model_id, created=meta.created, active=meta.model_id == active_id,
+        model_id=meta.model_id, kind=meta.kind, created=meta.created,
+        active=meta.model_id == active_id,
         contract=meta.data.contract, channels=list(meta.data.channels),
         step_ms=meta.data.step_ms, site=meta.data.site,
         window=int(cfg.get("patch_size", 0)) * int(cfg.get("n_patches", 0)),
@@ -200,6 +266,83 @@ class ModelManager:
         """Id of the active model."""
         snap = self.snapshot()
         return None if snap is None else snap[0].model_id
+
+
+class ImageModels:
+    """Loaded image models by id, and the active id of each kind (resolved once)."""
+
+    def __init__(self, registry: ModelRegistry, settings: GridLakeSettings) -> None:
+        self.registry = registry
+        self.configured = {IMAGE_CLASSIFIER: settings.images.active_classifier,
+                           IMAGE_AUTOENCODER: settings.images.active_autoencoder}
+        self.batch_size = settings.ml.batch_size
+        self._lock = threading.Lock()
+        self._loaded: dict[str, LoadedImageModel] = {}
+        self._active: dict[str, str] = {}
+
+    def active_id(self, kind: str) -> str:
+        """The active model of ``kind`` (raises NoImageModelError / UnknownModelError)."""
+        with self._lock:
+            known = self._active.get(kind)
+        if known is not None:
+            return known
+        mid = active_image_model_id(self.registry, kind, self.configured[kind])
+        with self._lock:
+            self._active[kind] = mid
+        return mid
+
+    def active_ids(self) -> set[str]:
+        """Ids resolved as active so far (and the configured ones)."""
+        with self._lock:
+            return set(self._active.values()) | {v for v in self.configured.values() if v}
+
+    def get(self, kind: str, model_id: str | None) -> LoadedImageModel:
+        """The model to score with (loaded on first use, then kept).
+
+        Raises:
+            HTTPException: 409 no model of the kind, or a corrupt model (with the reason).
+            UnknownModelError: No such image model (404).
+
+        """
+        try:
+            mid = model_id or self.active_id(kind)
+            with self._lock:
+                loaded = self._loaded.get(mid)
+            if loaded is None:
+                loaded = load_image_model(self.registry, mid, self.batch_size)
+                with self._lock:
+                    self._loaded[mid] = loaded
+        except NoImageModelError as err:
+            raise HTTPException(409, str(err)) from None
+        except CorruptModelError as err:
+            raise HTTPException(409, f"image model unusable: {err}") from None
+        if loaded.metadata.kind != kind:
+            raise HTTPException(422, f"model {loaded.model_id} is an "
+                                     f"{loaded.metadata.kind}, not an {kind} (kind=...)")
+        return loaded
+
+
+def image_prediction(loaded: LoadedImageModel, image: np.ndarray,
+                     image_id: str | None) -> ImagePrediction:
+    """Score one decoded image ``(S, S, 3)``."""
+    pred = loaded.model.predict(image[None])
+    score = float(pred.scores[0])
+    th = loaded.threshold
+    heat = None if pred.heatmaps is None else pred.heatmaps[0]
+    return ImagePrediction(
+        image_id=image_id, model_id=loaded.model_id, model_kind=loaded.metadata.kind,
+        score=score, threshold=th, defect=score >= th,
+        label="defect" if score >= th else "normal",
+        heatmap=None if heat is None else heat.astype(float).tolist(),
+        heatmap_shape=None if heat is None else list(heat.shape))
+
+
+def _image_kind(kind: str) -> str:
+    if kind in ("classifier", IMAGE_CLASSIFIER):
+        return IMAGE_CLASSIFIER
+    if kind in ("autoencoder", IMAGE_AUTOENCODER):
+        return IMAGE_AUTOENCODER
+    raise HTTPException(422, f"kind: classifier or autoencoder, not {kind!r}")
 
 
 def _to_array(index: int, s: SeriesIn, n_channels: int) -> np.ndarray:
@@ -244,6 +387,8 @@ ERROR_STATUS: dict[type[Exception], int] = {
     UnknownModelError: 404,
     CorruptModelError: 422,
     NoDataError: 404,
+    ImageDecodeError: 400,
+    NoImageModelError: 409,
     LakeReadError: 503,
     SourceError: 422,
     RegistryError: 503,
@@ -273,11 +418,13 @@ def create_app(
     app = FastAPI(title="GridLake ML", version="0.1.0",
                   description="Equipment anomaly detection (AnomalyBERT).")
     app.state.manager = manager
+    images = ImageModels(reg, cfg)
+    app.state.images = images
 
     wanted = activate or cfg.ml.active_model
     try:
         if wanted is None:
-            models = reg.list_models()
+            models = reg.series_models()
             wanted = models[-1].model_id if models else None
         if wanted is not None:
             manager.activate(wanted)
@@ -305,7 +452,9 @@ def create_app(
         except OSError as err:
             raise HTTPException(503, f"model registry unreachable: {err}") from err
         active = manager.active_id
-        return [model_info(m, active) for m in metas]
+        image_active = images.active_ids()
+        return [model_info(m, m.model_id if m.model_id in image_active else active)
+                for m in metas]
 
     @app.post("/models/{model_id}/activate", response_model=ModelInfo)
     def activate_model(
@@ -334,7 +483,9 @@ def create_app(
                 scorer.check(arr)
             except InputError as err:
                 raise InputError(f"series {i}: {err}") from None
-        scores = scorer.score(arrays)
+        with scoring(loaded.metadata.kind, "score") as scored:
+            scores = scorer.score(arrays)
+            scored(total)
         th = loaded.metadata.threshold
         results = []
         for s, sc in zip(request.series, scores, strict=True):
@@ -364,11 +515,13 @@ def create_app(
         source = LakeSource(cfg, start_ms, end_ms, contract_by_name(data.contract),
                             (request.device_id,), channels=data.channels,
                             step_ms=data.step_ms, spark=lake_spark())
-        series = source.load()
         th = loaded.metadata.threshold
-        # without a threshold nothing is flagged: the scores alone are returned
-        result = score_devices(scorer, series, float("inf") if th is None else th,
-                               data.step_ms)[0]
+        with scoring(loaded.metadata.kind, "score_lake") as scored:
+            series = source.load()
+            # without a threshold nothing is flagged: the scores alone are returned
+            result = score_devices(scorer, series, float("inf") if th is None else th,
+                                   data.step_ms)[0]
+            scored(len(result.ts_ms))
         return LakeScoreResponse(
             model_id=loaded.model_id, device_id=request.device_id, contract=data.contract,
             channels=list(data.channels), step_ms=data.step_ms, threshold=th,
@@ -382,4 +535,87 @@ def create_app(
                        for i in result.intervals],
         )
 
+    @app.get("/images/models", response_model=list[ImageModelInfo])
+    def image_models() -> list[ImageModelInfo]:
+        """The image models in the registry, oldest first, the active ones marked."""
+        try:
+            metas = reg.image_models()
+        except OSError as err:
+            raise HTTPException(503, f"model registry unreachable: {err}") from err
+        active = set()
+        for kind in (IMAGE_CLASSIFIER, IMAGE_AUTOENCODER):
+            try:
+                active.add(images.active_id(kind))
+            except (NoImageModelError, UnknownModelError):
+                pass  # no model of that kind: nothing to mark
+        return [ImageModelInfo(model_id=m.model_id, kind=m.kind, created=m.created,
+                               active=m.model_id in active,
+                               image_size=int(m.preprocess.get("image_size", 0)),
+                               threshold=m.threshold, metrics=m.metrics, data=m.data)
+                for m in metas]
+
+    async def _body(request: Request) -> bytes:
+        ctype = request.headers.get("content-type", "application/octet-stream").lower()
+        if not (ctype.startswith("image/") or ctype.startswith("application/octet-stream")):
+            raise HTTPException(400, f"not an image: Content-Type {ctype!r} (send the raw "
+                                     "file as image/* or application/octet-stream)")
+        limit = cfg.images.max_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise HTTPException(413, f"image too large: {declared} bytes (limit {limit})")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, f"image too large: over {limit} bytes")
+            chunks.append(chunk)
+        if not size:
+            raise HTTPException(400, "not an image: empty body")
+        return b"".join(chunks)
+
+    @app.post("/images/predict", response_model=ImagePrediction)
+    async def predict_image(
+        request: Request,
+        kind: Annotated[str, Query(description="classifier or autoencoder")] = "classifier",
+        model_id: Annotated[str | None, Query(max_length=128)] = None,
+    ) -> ImagePrediction:
+        """Score an uploaded image (raw bytes) with the active or given image model."""
+        wanted = _image_kind(kind)
+        data = await _body(request)
+        loaded = await run_in_threadpool(images.get, wanted, model_id)
+        image = await run_in_threadpool(decode_image, data, loaded.model.image_size,
+                                        cfg.images.max_pixels)
+        return await run_in_threadpool(image_prediction, loaded, image, None)
+
+    def _lake_image(image_id: str, size: int) -> np.ndarray:
+        index = lake_index(lake_spark(), cfg, image_ids=[image_id])
+        if not len(index):
+            raise HTTPException(404, f"no image {image_id} in ods_equipment_image")
+        path = str(index.iloc[0]["path"])
+        try:
+            with WebHdfs.from_settings(cfg, timeout=60.0) as fs:
+                data = fs.read(path)
+        except LakeNotFound:
+            raise HTTPException(404, f"image {image_id}: file {path} is missing on HDFS") \
+                from None
+        except LakeError as err:
+            raise HTTPException(503, f"HDFS unreadable: {err}") from None
+        try:
+            return decode_image(data, size, cfg.images.max_pixels)
+        except ImageDecodeError as err:
+            raise HTTPException(422, f"image {image_id} in the lake is unusable: {err}") \
+                from None
+
+    @app.post("/images/lake/{image_id}/predict", response_model=ImagePrediction)
+    def predict_lake_image(
+        image_id: Annotated[str, Path(pattern=r"^[0-9a-fA-F]{64}$")],
+        kind: Annotated[str, Query(description="classifier or autoencoder")] = "classifier",
+        model_id: Annotated[str | None, Query(max_length=128)] = None,
+    ) -> ImagePrediction:
+        """Score an image already imported into the lake."""
+        loaded = images.get(_image_kind(kind), model_id)
+        image = _lake_image(image_id.lower(), loaded.model.image_size)
+        return image_prediction(loaded, image, image_id.lower())
+
+    install_metrics(app, cfg.ml.metrics_public, manager.snapshot)
     return app

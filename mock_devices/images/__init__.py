@@ -10,7 +10,8 @@ registry's. numpy and Pillow only.
 * :func:`render` draws one :class:`ImageSpec` (pure in the spec);
 * :func:`plan` decides a balanced or imbalanced set, :func:`iter_batch` yields its
   images in memory, :func:`generate_batch` writes the folder an import reads
-  (``descriptions.csv`` plus images), :func:`archive_batch` packs it.
+  (``descriptions.csv`` plus images), :func:`archive_batch` packs it;
+* :func:`example_sheet` draws every defect beside its normal twin (docs/images/).
 """
 
 from mock_devices.images.batch import (
@@ -26,6 +27,7 @@ from mock_devices.images.batch import (
     render,
 )
 from mock_devices.images.infrared import Thermogram, render_infrared
+from mock_devices.images.sheet import example_sheet
 from mock_devices.images.spec import (
     INFRARED_COMPONENTS,
     INFRARED_DEFECTS,
@@ -36,6 +38,6 @@ from mock_devices.images.visible import render_visible
 
 __all__ = [
     "ARCHIVES", "COLUMNS", "DESCRIPTIONS", "INFRARED_COMPONENTS", "INFRARED_DEFECTS", "SETS",
-    "VISIBLE_DEFECTS", "BatchItem", "ImageSpec", "Thermogram", "archive_batch",
+    "VISIBLE_DEFECTS", "BatchItem", "ImageSpec", "Thermogram", "archive_batch", "example_sheet",
     "generate_batch", "iter_batch", "plan", "render", "render_infrared", "render_visible",
 ]

@@ -14,8 +14,10 @@ import csv
 import logging
 import shutil
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +52,19 @@ ARCHIVES: dict[str, str] = {"zip": "zip", "tar.gz": "gztar"}
 _ASSET_TYPE = {"insulator": "substation", "switchgear": "substation",
                "bushing": "transformer", "transformer_tank": "transformer"}
 _VIS_COMPONENTS = tuple(VISIBLE_DEFECTS)
+
+
+def _defect_component_mix() -> np.ndarray:
+    """Share of each component among defective visible images (kinds even, fits uniform)."""
+    kinds = {d for ds in VISIBLE_DEFECTS.values() for d in ds}
+    mix = np.zeros(len(_VIS_COMPONENTS))
+    for d in kinds:
+        fits = [i for i, c in enumerate(_VIS_COMPONENTS) if d in VISIBLE_DEFECTS[c]]
+        mix[fits] += 1.0 / len(fits)
+    return mix / mix.sum()
+
+
+_NORMAL_MIX = _defect_component_mix()
 
 
 @dataclass(frozen=True)
@@ -135,9 +150,10 @@ def plan(count: int, *, kind: str = "balanced", seed: int = 0,
         defect = None if label == NORMAL else label
         if cam == "infrared":
             comp = str(rng.choice(INFRARED_COMPONENTS))
+        elif defect is None:  # the defective images' mix: the component tells nothing
+            comp = str(rng.choice(_VIS_COMPONENTS, p=_NORMAL_MIX))
         else:
-            fits = [c for c in _VIS_COMPONENTS if defect is None or defect in VISIBLE_DEFECTS[c]]
-            comp = str(rng.choice(fits))
+            comp = str(rng.choice([c for c in _VIS_COMPONENTS if defect in VISIBLE_DEFECTS[c]]))
         w, h = _size(rng, cam, *size)
         if _ASSET_TYPE[comp] == "transformer":
             t = int(rng.integers(0, len(tx_ids)))
@@ -165,8 +181,18 @@ def iter_batch(count: int, **kwargs: object) -> Iterator[tuple[dict[str, str], n
         yield item.row, render(item.spec)
 
 
+def _write(item: BatchItem, out: Path) -> None:
+    path = out / item.row["file"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im = Image.fromarray(render(item.spec))
+    if item.fmt == "JPEG":
+        im.save(path, "JPEG", quality=90)
+    else:  # fast compression: the noise makes PNGs big whatever the level
+        im.save(path, "PNG", compress_level=1)
+
+
 def generate_batch(out_dir: Path | str, count: int, *, kind: str = "balanced", seed: int = 0,
-                   on_progress: Callable[[int, int], None] | None = None,
+                   workers: int = 1, on_progress: Callable[[int, int], None] | None = None,
                    **kwargs: object) -> Path:
     """Write a batch folder (images and ``descriptions.csv``); return the description path.
 
@@ -175,23 +201,31 @@ def generate_batch(out_dir: Path | str, count: int, *, kind: str = "balanced", s
         count: Number of images.
         kind: ``balanced`` or ``imbalanced``.
         seed: Seed; the same arguments write the same files.
+        workers: Processes drawing in parallel (each image is pure in its spec, so the files
+            are the same for any number).
         on_progress: Called with (images written, total) after every image.
         **kwargs: More :func:`plan` arguments (config, until, days, shares, size).
 
+    Raises:
+        ValueError: On bad :func:`plan` arguments or ``workers`` below 1.
+
     """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     out = Path(out_dir)
     items = plan(count, kind=kind, seed=seed, **kwargs)  # type: ignore[arg-type]
     out.mkdir(parents=True, exist_ok=True)
-    for n, item in enumerate(items, 1):
-        path = out / item.row["file"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        im = Image.fromarray(render(item.spec))
-        if item.fmt == "JPEG":
-            im.save(path, "JPEG", quality=90)
-        else:
-            im.save(path, "PNG", compress_level=1)
-        if on_progress:
-            on_progress(n, count)
+    if workers == 1:
+        for n, item in enumerate(items, 1):
+            _write(item, out)
+            if on_progress:
+                on_progress(n, count)
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            chunk = max(1, min(64, count // (workers * 8)))
+            for n, _ in enumerate(pool.map(_write, items, repeat(out), chunksize=chunk), 1):
+                if on_progress:
+                    on_progress(n, count)
     desc = out / DESCRIPTIONS
     with desc.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(COLUMNS), lineterminator="\n")

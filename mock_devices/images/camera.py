@@ -25,15 +25,20 @@ def homography(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _coeffs(m: np.ndarray) -> tuple[float, ...]:
-    inv = np.linalg.inv(m)
-    inv /= inv[2, 2]
-    return tuple(float(v) for v in inv.flatten()[:8])
+    # The adjugate of a 3×3 matrix: LAPACK's inv costs milliseconds of thread start-up.
+    (a, b, c), (d, e, f), (g, h, i) = m.tolist()
+    inv = (e * i - f * h, c * h - b * i, b * f - c * e,
+           f * g - d * i, a * i - c * g, c * d - a * f,
+           d * h - e * g, b * g - a * h, a * e - b * d)
+    return tuple(v / inv[8] for v in inv[:8])
+
+
+def warp_image(im: Image.Image, m: np.ndarray) -> Image.Image:
+    """Warp a Pillow image by ``m`` (bilinear; outside the source: zero)."""
+    return im.transform(im.size, Image.Transform.PERSPECTIVE, _coeffs(m),
+                        Image.Resampling.BILINEAR)
 
 
 def warp(arr: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Warp an image array (uint8 L/RGB/RGBA or float32 single channel) by ``m``."""
-    h, w = arr.shape[:2]
-    im = Image.fromarray(arr)
-    out = im.transform((w, h), Image.Transform.PERSPECTIVE, _coeffs(m),
-                       Image.Resampling.BILINEAR)
-    return np.asarray(out)
+    return np.asarray(warp_image(Image.fromarray(arr), m))

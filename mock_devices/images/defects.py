@@ -90,13 +90,13 @@ def crack(img: np.ndarray, scene: Scene, rng: np.random.Generator, sev: float) -
     bw, bh = x1 - x0, y1 - y0
     cx = (x0 + x1) / 2
     im, d = _layer(w, h)
-    width = max(1, int(round(bw / 50 + rng.uniform(0.0, 0.7))))
+    width = max(1, int(round(bw / 32 + rng.uniform(0.0, 0.8))))
     if sheds:  # along the housing
-        x, y = cx + bw * 0.35 * rng.uniform(-1, 1), y0 + bh * 0.1
+        x, y = cx + bw * 0.15 * rng.uniform(-1, 1), y0 + bh * 0.1  # over the core
         steps = 3 * len(sel) + 1
         pts = [(x, y)]
         for i in range(steps):
-            x += bw * rng.uniform(-0.07, 0.07)
+            x = float(np.clip(x + bw * rng.uniform(-0.06, 0.06), cx - bw * 0.2, cx + bw * 0.2))
             pts.append((x, y0 + bh * (0.1 + 0.85 * (i + 1) / steps)))
     else:  # radially across the disc's top face to its rim
         side = 1.0 if rng.random() < 0.5 else -1.0
@@ -109,6 +109,11 @@ def crack(img: np.ndarray, scene: Scene, rng: np.random.Generator, sev: float) -
             pts.append((x + (end_x - x) * f + bw * rng.uniform(-0.03, 0.03),
                         y + (y1 - bh * 0.05 - y) * f + bh * rng.uniform(-0.12, 0.12)))
     d.line(pts, fill=255, width=width)
+    if rng.random() < 0.4:  # a chip broken out of the rim where the crack ends
+        ex, ey = pts[-1]
+        r = max(1.5, bw * rng.uniform(0.03, 0.07))
+        d.polygon([(ex - r, ey), (ex + r * rng.uniform(0.3, 1), ey - r), (ex + r, ey + r * 0.4),
+                   (ex, ey + r * 0.6)], fill=210)
     if rng.random() < 0.5:  # a branch
         bx, by = pts[len(pts) // 2]
         d.line([(bx, by), (bx + bw * rng.uniform(-0.2, 0.2), by + bh * rng.uniform(0.1, 0.3))],
@@ -194,18 +199,21 @@ def rust(img: np.ndarray, scene: Scene, rng: np.random.Generator, sev: float) ->
 
 
 def oil_leak(img: np.ndarray, scene: Scene, rng: np.random.Generator, sev: float) -> None:
-    """A dark glossy stain running down from a flange, seam or valve."""
+    """A dark glossy stain running down from a gasket: bushing cap or flange, tank seam."""
     h, w = scene.mat.shape
-    starts: list[tuple[float, float, float]] = []
-    for f in scene.parts.get("flanges", []):  # from the gasket, over the flange
+    starts: list[tuple[float, float, float, bool]] = []
+    for f in scene.parts.get("flanges", []):  # from the flange gasket onto the cover
         starts.append((rng.uniform(f[0] + (f[2] - f[0]) * 0.2, f[2] - (f[2] - f[0]) * 0.2),
-                       f[1] + (f[3] - f[1]) * 0.3, (f[2] - f[0]) * 0.45))
+                       f[1] + (f[3] - f[1]) * 0.3, (f[2] - f[0]) * 0.45, True))
+    for c in scene.parts.get("caps", []):  # from the cap gasket down the sheds
+        starts.append((rng.uniform(c[0] + (c[2] - c[0]) * 0.3, c[2] - (c[2] - c[0]) * 0.3),
+                       c[3], (c[2] - c[0]) * 0.5, False))
     for s in scene.parts.get("seams", []):
         starts.append((rng.uniform(s[0] + (s[2] - s[0]) * 0.1, s[2] - (s[2] - s[0]) * 0.1),
-                       s[1], (s[2] - s[0]) * 0.08))
-    x, y, width = starts[int(rng.integers(0, len(starts)))]
-    width *= rng.uniform(0.5, 1.3)
-    bottom = y + (h - y) * rng.uniform(0.3, 0.85)
+                       s[1], (s[2] - s[0]) * 0.08, False))
+    x, y, width, pool = starts[int(rng.integers(0, len(starts)))]
+    width *= rng.uniform(0.6, 1.3)
+    bottom = y + (h - y) * (rng.uniform(0.7, 1.0) if pool else rng.uniform(0.3, 0.85))
     im, d = _layer(w, h)
     d.polygon([(x - width * 0.3, y), (x + width * 0.3, y), (x + width * 0.6, y + (bottom - y)
                * 0.45), (x - width * 0.6, y + (bottom - y) * 0.45)], fill=255)
@@ -216,7 +224,7 @@ def oil_leak(img: np.ndarray, scene: Scene, rng: np.random.Generator, sev: float
                width=int(max(1, width * rng.uniform(0.08, 0.2))))
         d.ellipse((rx - width * 0.1, ry - width * 0.1, rx + width * 0.1, ry + width * 0.1),
                   fill=255)
-    if scene.parts.get("flanges"):  # oil pools on the cover below the flange
+    if pool:  # oil pools on the cover below the flange
         pw, ph = width * rng.uniform(0.8, 1.6), (bottom - y) * rng.uniform(0.15, 0.3)
         py = y + (bottom - y) * rng.uniform(0.45, 0.7)
         d.ellipse((x - pw, py - ph, x + pw, py + ph), fill=255)
@@ -227,6 +235,28 @@ def oil_leak(img: np.ndarray, scene: Scene, rng: np.random.Generator, sev: float
     dh.line([(x + width * 0.15, y + 2), (x + width * 0.25, y + (bottom - y) * 0.5)], fill=255,
             width=1)
     img += (_arr(hl, 0.6) * mask * 0.35)[..., None]
+
+
+def weathering(img: np.ndarray, scene: Scene, rng: np.random.Generator) -> None:
+    """Harmless marks of a normal unit: grey grime, dust and bird droppings.
+
+    They are drawn from the scene's own stream (normal and defective twins both have
+    them), so a model has to tell rust and oil from dirt rather than spot any blotch.
+    """
+    h, w = scene.mat.shape
+    if rng.random() < 0.5:
+        bw, bh = w * rng.uniform(0.15, 0.5), h * rng.uniform(0.1, 0.35)
+        bx, by = rng.uniform(0, w - bw), rng.uniform(h * 0.2, h - bh)
+        mask = _blotches(w, h, (bx, by, bx + bw, by + bh), rng, 5, rng.uniform(0.4, 0.7))
+        img *= (1.0 - 0.22 * mask * (scene.mat > 0))[..., None]
+    if rng.random() < 0.25:
+        im, d = _layer(w, h)
+        ys, xs = np.nonzero(scene.mat)
+        for _ in range(int(rng.integers(1, 5))):
+            k = int(rng.integers(0, len(ys)))
+            r = max(0.8, w * rng.uniform(0.004, 0.012))
+            d.ellipse((xs[k] - r, ys[k] - r, xs[k] + r, ys[k] + r * 2), fill=220)
+        _blend(img, _arr(im) * (scene.mat > 0), np.array([0.9, 0.9, 0.86], np.float32))
 
 
 PAINTERS: dict[str, Painter] = {"crack": crack, "flashover": flashover, "rust": rust,

@@ -8,9 +8,10 @@ cools upwards, bare metal looks colder than it is (low emissivity), and the term
 with the square of the current. A ``hot_spot`` is a bad connection: a small region much
 hotter than the model's winding hot spot, at a terminal or a cover bolt.
 
-The colour scale is fixed per image (``lo`` = ambient − 10 °C rounded, a span of 60 to
-100 K), so a loaded unit looks brighter than a lightly loaded one, as on a camera set to a
-manual range; the scale bar on the right shows it.
+The colour scale is a manual range, as an inspector sets it: from ``lo`` = ambient − 10 °C
+(rounded) over a span of 60 to 100 K, widened in steps of 10 K where the unit's top oil
+would not fit (never because of the defect), so a loaded unit looks brighter than a
+lightly loaded one and a bad connection may saturate; the scale bar on the right shows it.
 """
 
 from __future__ import annotations
@@ -155,7 +156,8 @@ def render_infrared(spec: ImageSpec) -> Thermogram:
     rng_n = np.random.default_rng([spec.seed, 2])
     field = field + rng_n.standard_normal((h, w), np.float32) * rng_n.uniform(0.1, 0.4)
     lo = math.floor(amb) - 10.0
-    hi = lo + span
+    # A manual range that keeps the normal unit on the scale; a bad connection may burn out.
+    hi = lo + max(span, 10.0 * math.ceil((top_oil + 12.0 - lo) / 10.0))
     idx = np.clip((field - lo) / (hi - lo) * 255.0, 0, 255).astype(np.uint8)
     img = Image.fromarray(IRONBOW[idx]).filter(ImageFilter.GaussianBlur(0.7))
     _scale_bar(img, lo, hi)

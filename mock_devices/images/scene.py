@@ -73,6 +73,12 @@ class _Painter:
         self._m.line(pts, fill=mat, width=width)
         self._s.line(pts, fill=int(shade * 128), width=width)
 
+    def hole(self, box: Box, frac: float = 0.6) -> None:
+        """The empty hole a missing bolt or fitting leaves."""
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        rx, ry = (box[2] - box[0]) * frac / 2, (box[3] - box[1]) * frac / 2
+        self.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), DARK, 0.35)
+
     def outline(self, box: Box, mat: int, width: int, shade: float = 0.45) -> None:
         self._m.rectangle(box, outline=mat, width=width)
         self._s.rectangle(box, outline=int(shade * 128), width=width)
@@ -173,10 +179,10 @@ def bushing(w: int, h: int, rng: np.random.Generator, light: float,
     p.line([(0, lid), (w, lid)], DARK, max(1, h // 90))
     parts: dict[str, list[tuple[float, ...]]] = {"sheds": [], "terminals": [], "caps": [],
                                                  "bolts": [], "flanges": []}
-    # missing[1] picks a shed (< 0.6) or a flange bolt.
+    # missing[1] picks a shed (mostly) or a flange bolt.
     n_sheds, n_bolts = sheds * count, 5 * count
-    gone_shed = _pick(missing, n_sheds) if missing and missing[1] < 0.6 else -1
-    gone_bolt = _pick(missing, n_bolts) if missing and missing[1] >= 0.6 else -1
+    gone_shed = _pick(missing, n_sheds) if missing and missing[1] < 0.75 else -1
+    gone_bolt = _pick(missing, n_bolts) if missing and missing[1] >= 0.75 else -1
     for k, cx in enumerate(xs):
         flange = (cx - r * 0.8, lid - h * 0.06, cx + r * 0.8, lid)
         p.cyl_rect(flange, METAL, 0.4, 1.2)
@@ -214,8 +220,8 @@ def transformer_tank(w: int, h: int, rng: np.random.Generator, light: float,
     # missing[1] picks what is gone: a radiator fin, a cover bushing or a cover bolt.
     what = -1.0 if missing is None else missing[1]
     gone_fin = _pick(missing, len(fins)) if 0 <= what < 0.4 else -1
-    gone_bushing = _pick(missing, 3) if 0.4 <= what < 0.75 else -1
-    gone_bolt = _pick(missing, nb) if what >= 0.75 else -1
+    gone_bushing = _pick(missing, 3) if 0.4 <= what < 0.8 else -1
+    gone_bolt = _pick(missing, nb) if what >= 0.8 else -1
     for a, b in sides:  # radiator headers behind the fins
         p.rect((a, ty0 + h * 0.04, b, ty0 + h * 0.07), METAL, 0.7)
         p.rect((a, ty1 - h * 0.06, b, ty1 - h * 0.03), METAL, 0.7)
@@ -233,6 +239,8 @@ def transformer_tank(w: int, h: int, rng: np.random.Generator, light: float,
         bolt = (bx - w * 0.008, cover[1] + h * 0.008, bx + w * 0.008, cover[3] - h * 0.008)
         if j != gone_bolt:
             p.ellipse(bolt, METAL, 1.3)
+        else:
+            p.hole(bolt)
         bolts.append(bolt)
     plate = (tx0 + (tx1 - tx0) * 0.6, ty0 + (ty1 - ty0) * 0.25,
              tx0 + (tx1 - tx0) * 0.82, ty0 + (ty1 - ty0) * 0.4)
@@ -300,15 +308,21 @@ def switchgear(w: int, h: int, rng: np.random.Generator, light: float,
             bolts.append((bx - br, by - br, bx + br, by + br))
     for vent in vent_boxes:
         p.rect(vent, DARK, 0.6)
-    by_handle = missing is not None and missing[1] < 0.6
+    by_handle = missing is not None and missing[1] < 0.75
     gone_h = _pick(missing, len(handles)) if by_handle else -1
     gone_b = _pick(missing, len(bolts)) if missing is not None and not by_handle else -1
     for j, hb in enumerate(handles):
         if j != gone_h:
             p.cyl_rect(hb, METAL, 0.5, 1.4)
+        else:  # the two mounting holes of the handle remain
+            hw = hb[2] - hb[0]
+            p.hole((hb[0], hb[1], hb[2], hb[1] + hw), 0.7)
+            p.hole((hb[0], hb[3] - hw, hb[2], hb[3]), 0.7)
     for j, bb in enumerate(bolts):
         if j != gone_b:
             p.ellipse(bb, METAL, 1.3)
+        else:
+            p.hole(bb)
     p.rect((x0, y1, x1, min(h - 1, y1 + h * 0.04)), DARK, 0.7)
     return p.scene({"cabinets": cabinets, "vents": vent_boxes, "handles": handles,
                     "bolts": bolts}, (0, 0, 0, 0))

@@ -75,11 +75,23 @@ def gridlake_processes(settings: GridLakeSettings) -> dict[str, list[psutil.Proc
     return groups
 
 
+#: Pid-file names of every part ``gridlake run`` starts (the memory figure names the ones
+#: that were not running when it was taken).
+PLATFORM_PARTS = ("redis", "namenode", "datanode-slave1", "datanode-slave2", "kafka",
+                  "stream-lakehouse", "api", "ml", "simulator")
+
+
 def bench_memory(settings: GridLakeSettings) -> dict[str, Any]:
-    """Resident memory of every GridLake process (stack, streaming job, API, simulator)."""
+    """Resident memory of every GridLake process (stack, streaming job, API, ML, simulator).
+
+    ``not_running`` names the parts of the platform that had no process: a total without
+    them is not the whole platform's.
+    """
     out: dict[str, Any] = {}
     total = 0
-    for name, procs in gridlake_processes(settings).items():
+    groups = gridlake_processes(settings)
+    out["not_running"] = [p for p in PLATFORM_PARTS if p not in groups]
+    for name, procs in groups.items():
         rss = 0
         for p in procs:
             try:
@@ -189,6 +201,18 @@ def bench_ml(settings: GridLakeSettings) -> dict[str, Any]:
     return run_benchmark(settings)
 
 
+def bench_images_ml(settings: GridLakeSettings) -> dict[str, Any]:
+    """Image models: training time and CPU inference images/s of both (no stack).
+
+    Quick by default (a generated batch of 400 images, 3 epochs); sizes from
+    ``GRIDLAKE_BENCH_IMAGES_COUNT`` / ``_EPOCHS`` / ``_THREADS``. docs/images.md keeps the
+    full-size metrics table.
+    """
+    from ops.bench import images_ml  # lazy: torch
+
+    return images_ml.run_benchmark(**images_ml.options_from_env())
+
+
 def bench_ml_ablation(settings: GridLakeSettings) -> dict[str, Any]:
     """AnomalyBERT ablation: old vs faithful degradations and each scaler.
 
@@ -221,6 +245,17 @@ def bench_health(settings: GridLakeSettings) -> dict[str, Any]:
     return health_bench.run_benchmark()
 
 
+def bench_images_import(settings: GridLakeSettings) -> dict[str, Any]:
+    """Image import: images/s and MB/s for 2,000 generated images (isolated lake root).
+
+    Count from ``GRIDLAKE_BENCH_IMAGES``; see :mod:`ops.bench.images`.
+    """
+    # lazy: Pillow, the simulator's topology
+    from ops.bench import images
+
+    return images.run_benchmark(settings)
+
+
 def bench_api_filter_stall(settings: GridLakeSettings) -> dict[str, Any]:
     """/health latency idle and under worst-case filters (in process, no stack)."""
     return api_stall.run_benchmark(settings)
@@ -239,7 +274,7 @@ def bench_api(settings: GridLakeSettings) -> dict[str, Any]:
 #: Benchmarks that measure the running platform; ``gridlake run`` is ensured first.
 NEEDS_PLATFORM = {"publish_to_api", "memory"}
 #: Benchmarks that need the local stack (Kafka, HDFS, Redis) and start their own jobs.
-NEEDS_STACK = {"lakehouse", "simulator", "ml_lake", "backfill", "dashboard"}
+NEEDS_STACK = {"lakehouse", "simulator", "ml_lake", "backfill", "images_import", "dashboard"}
 
 BENCHMARKS: dict[str, Benchmark] = {
     "cold_up": bench_cold_up,
@@ -252,7 +287,9 @@ BENCHMARKS: dict[str, Benchmark] = {
     "ml_lake": bench_ml_lake,
     "ml": bench_ml,
     "ml_ablation": bench_ml_ablation,
+    "images_ml": bench_images_ml,
     "health": bench_health,
+    "images_import": bench_images_import,
     "backfill": bench_backfill,
     "publish_to_api": bench_publish_to_api,
     "memory": bench_memory,

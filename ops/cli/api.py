@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from api import service
-from api.app import _bootstrap_admin
-from api.db import Conflict, LastAdmin, NotFound, UserStore, database_url
-from api.security import USERNAME_PATTERN, Role, WeakPassword, check_password, hash_password
-from infra.settings import load_settings
+if TYPE_CHECKING:
+    from api.db import UserStore
 
 app = typer.Typer(help="The API service.", no_args_is_help=True)
 users_app = typer.Typer(help="Users of the API (the same database the service uses).",
@@ -25,6 +23,12 @@ console = Console()
 @app.command()
 def serve() -> None:
     """Run the API in the foreground (gunicorn with uvicorn workers)."""
+    # lazy: the API's modules (FastAPI, SQLAlchemy, Kafka); `--help` needs none
+    from api import service
+
+    # lazy: see above
+    from infra.settings import load_settings
+
     cmd = service.command(load_settings())
     os.execv(cmd[0], cmd)  # noqa: S606 - replace this process with the server
 
@@ -32,6 +36,12 @@ def serve() -> None:
 @app.command()
 def start() -> None:
     """Start the API detached and wait until it answers."""
+    # lazy: the API's modules (FastAPI, SQLAlchemy, Kafka); `--help` needs none
+    from api import service
+
+    # lazy: see above
+    from infra.settings import load_settings
+
     settings = load_settings()
     try:
         pid = service.start(settings)
@@ -48,11 +58,23 @@ def start() -> None:
 @app.command()
 def stop() -> None:
     """Stop the detached API."""
+    # lazy: the API's modules (FastAPI, SQLAlchemy, Kafka); `--help` needs none
+    from api import service
+
+    # lazy: see above
+    from infra.settings import load_settings
+
     console.print("API: " + ("stopped" if service.stop(load_settings()) else "was not running"))
 
 
 def _check(password: str, username: str) -> None:
     """Apply the API's password policy; exit 2 with its message when it refuses."""
+    # lazy: the API's modules (FastAPI, SQLAlchemy, Kafka); `--help` needs none
+    from api.security import WeakPassword, check_password
+
+    # lazy: see above
+    from infra.settings import load_settings
+
     try:
         check_password(password, username, load_settings().api.password_min_length)
     except WeakPassword as err:
@@ -61,6 +83,15 @@ def _check(password: str, username: str) -> None:
 
 
 def _store() -> UserStore:
+    # lazy: the API's modules (FastAPI, SQLAlchemy, Kafka); `--help` needs none
+    from api.app import _bootstrap_admin
+
+    # lazy: see above
+    from api.db import UserStore, database_url
+
+    # lazy: see above
+    from infra.settings import load_settings
+
     settings = load_settings()
     store = UserStore(database_url(settings))
     _bootstrap_admin(settings, store)
@@ -88,6 +119,12 @@ def users_add(
                                  confirmation_prompt=True),
 ) -> None:
     """Create a user (the password policy of the API applies)."""
+    # lazy: the API's modules (FastAPI, SQLAlchemy, Kafka); `--help` needs none
+    from api.db import Conflict
+
+    # lazy: see above
+    from api.security import USERNAME_PATTERN, Role, hash_password
+
     if role not in {r.value for r in Role}:
         console.print(f"[bold red]error:[/] unknown role {role!r}")
         raise typer.Exit(2)
@@ -120,6 +157,12 @@ def users_set(
     The password policy of the API applies, and the last active administrator cannot be
     demoted or deactivated. Any change ends the user's access tokens.
     """
+    # lazy: the API's modules (FastAPI, SQLAlchemy, Kafka); `--help` needs none
+    from api.db import LastAdmin, NotFound
+
+    # lazy: see above
+    from api.security import Role, hash_password
+
     if role is not None and role not in {r.value for r in Role}:
         console.print(f"[bold red]error:[/] unknown role {role!r}")
         raise typer.Exit(2)

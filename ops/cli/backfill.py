@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from infra.settings import load_settings
-from jobs.batch.backfill import (
-    BackfillError,
-    BackfillRequest,
-    Scope,
-    TableResult,
-    parse_day,
-    planned_outputs,
-    planned_serving,
-    validate,
-)
-from jobs.batch.history.files import HistoryError
-from jobs.batch.history.load import ImportResult, check_stream_stopped, run_import
-from jobs.batch.history.plan import ImportPlan, followup_request, plan_import
-from jobs.batch.runner import execute, request_to_dict
-from jobs.batch.tracking import JobNotFound, JobState, JobStore
+if TYPE_CHECKING:
+    from jobs.batch.backfill import BackfillRequest
+    from jobs.batch.history.load import ImportResult
+    from jobs.batch.history.plan import ImportPlan
+    from jobs.batch.tracking import JobState
 
 app = typer.Typer(help="Batch backfills (PySpark) on the lake's tables.", no_args_is_help=True)
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -38,6 +28,9 @@ def _fail(message: str) -> typer.Exit:
 
 def _request(start: str, end: str, layer: str, device_type: list[str], region: str | None,
              feeder: str | None) -> BackfillRequest:
+    # lazy: Spark jobs, the job store and settings; `--help` needs none
+    from jobs.batch.backfill import BackfillRequest, Scope, parse_day, validate
+
     request = BackfillRequest(
         start=parse_day(start, "--start"), end=parse_day(end, "--end"), from_layer=layer,
         scope=Scope(tuple(device_type), region, feeder),
@@ -68,6 +61,18 @@ def run(
     detach: bool = typer.Option(False, help="Run as a background job; print its id."),
 ) -> None:
     """Recompute DWD/DWS/ADS (from ``--layer`` down) for a range of days from ODS."""
+    # lazy: Spark jobs, the job store and settings; `--help` needs none
+    from infra.settings import load_settings
+
+    # lazy: see above
+    from jobs.batch.backfill import BackfillError, planned_outputs, planned_serving
+
+    # lazy: see above
+    from jobs.batch.runner import execute, request_to_dict
+
+    # lazy: see above
+    from jobs.batch.tracking import JobStore
+
     try:
         request = _request(start, end, layer, device_type, region, feeder)
     except BackfillError as err:
@@ -107,6 +112,12 @@ def run(
 @app.command("list")
 def list_jobs() -> None:
     """Every backfill job, newest first."""
+    # lazy: Spark jobs, the job store and settings; `--help` needs none
+    from infra.settings import load_settings
+
+    # lazy: see above
+    from jobs.batch.tracking import JobStore
+
     table = Table("id", "kind", "state", "progress", "rows", "created", "error")
     for j in JobStore(load_settings()).list():
         table.add_row(j.id, j.kind, j.state, f"{j.progress_pct:.0f} %", str(j.rows), j.created,
@@ -117,6 +128,15 @@ def list_jobs() -> None:
 @app.command()
 def status(job_id: str) -> None:
     """State, progress and per-table figures of a job."""
+    # lazy: Spark jobs, the job store and settings; `--help` needs none
+    from infra.settings import load_settings
+
+    # lazy: see above
+    from jobs.batch.backfill import TableResult
+
+    # lazy: see above
+    from jobs.batch.tracking import JobNotFound, JobStore
+
     try:
         job = JobStore(load_settings()).get(job_id)
     except JobNotFound as err:
@@ -131,6 +151,12 @@ def status(job_id: str) -> None:
 @app.command()
 def log(job_id: str, lines: int = typer.Option(40, help="Lines from the end.")) -> None:
     """The end of a job's log."""
+    # lazy: Spark jobs, the job store and settings; `--help` needs none
+    from infra.settings import load_settings
+
+    # lazy: see above
+    from jobs.batch.tracking import JobStore
+
     store = JobStore(load_settings())
     path = store.log_file(job_id)
     if not path.exists():
@@ -142,6 +168,12 @@ def log(job_id: str, lines: int = typer.Option(40, help="Lines from the end.")) 
 @app.command()
 def cancel(job_id: str) -> None:
     """Stop a running job (tables it finished stay written; resume continues)."""
+    # lazy: Spark jobs, the job store and settings; `--help` needs none
+    from infra.settings import load_settings
+
+    # lazy: see above
+    from jobs.batch.tracking import JobNotFound, JobStore
+
     try:
         _show(JobStore(load_settings()).cancel(job_id))
     except JobNotFound as err:
@@ -151,6 +183,12 @@ def cancel(job_id: str) -> None:
 @app.command()
 def resume(job_id: str) -> None:
     """Continue a failed or cancelled job in the background, skipping finished tables."""
+    # lazy: Spark jobs, the job store and settings; `--help` needs none
+    from infra.settings import load_settings
+
+    # lazy: see above
+    from jobs.batch.tracking import JobNotFound, JobStore
+
     store = JobStore(load_settings())
     try:
         job = store.get(job_id)
@@ -208,6 +246,18 @@ def import_history(
                                        "(`gridlake backfill run`)."),
 ) -> None:
     """Import history files into ``ods_<kind>``; bad rows go to ``ods_quarantine``."""
+    # lazy: Spark jobs, the job store and settings; `--help` needs none
+    from infra.settings import load_settings
+
+    # lazy: see above
+    from jobs.batch.history.files import HistoryError
+
+    # lazy: see above
+    from jobs.batch.history.load import check_stream_stopped, run_import
+
+    # lazy: see above
+    from jobs.batch.history.plan import followup_request, plan_import
+
     settings = load_settings()
     try:
         plan = plan_import(files, kind, fmt, settings.kafka.topic_prefix)

@@ -6,9 +6,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra.settings import load_settings
-from ops.bench.harness import BENCHMARKS, run_benchmarks
-
 app = typer.Typer(add_completion=False)
 console = Console()
 
@@ -18,6 +15,12 @@ def bench(
     only: list[str] = typer.Option(None, "--only", help="Run only these benchmarks."),
 ) -> None:
     """Run the benchmarks, print a table and write .gridlake/bench/results.json."""
+    # lazy: every benchmark's dependencies (API, Spark, torch); `--help` needs none
+    from infra.settings import load_settings
+
+    # lazy: see above
+    from ops.bench.harness import BENCHMARKS, run_benchmarks
+
     settings = load_settings()
     names = only or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]

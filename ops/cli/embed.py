@@ -12,9 +12,6 @@ from urllib.parse import quote
 
 import typer
 
-from api.embed import VIEWS, EmbedTokenError, embed_secret, sign
-from infra.settings import load_settings
-
 app = typer.Typer(name="embed", help="Signed embed URLs of dashboard views.",
                   no_args_is_help=True, add_completion=False)
 
@@ -38,7 +35,7 @@ def _params(items: list[str]) -> dict[str, str]:
 
 @app.command("sign")
 def sign_url(
-    view: str = typer.Option(..., help=f"The view: {', '.join(VIEWS)}."),
+    view: str = typer.Option(..., help="The view: load_curve, asset_health or overview."),
     param: list[str] = typer.Option([], "--param", help="A view parameter, key=value "
                                     "(repeat): load_curve takes entity_type and entity_id, "
                                     "asset_health asset_type and asset_id, overview none."),
@@ -50,6 +47,12 @@ def sign_url(
                                 "token's sub, in the API's logs)."),
 ) -> None:
     """Print a signed URL of one dashboard view for a portal's iframe."""
+    # lazy: the API's modules import FastAPI; `gridlake embed --help` must stay instant
+    from api.embed import EmbedTokenError, embed_secret, sign
+
+    # lazy: the settings import pydantic-settings (see above)
+    from infra.settings import load_settings
+
     settings = load_settings()
     lifetime = ttl or settings.web.embed_token_ttl_s
     if lifetime > settings.web.embed_max_ttl_s:

@@ -13,10 +13,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import typer
 
-from infra.lake import LakeError
-from infra.settings import load_settings
-from jobs.health.job import HealthJobError, run_health
-
 app = typer.Typer(name="health", help="Asset health index (transformers, ESS banks).",
                   no_args_is_help=True, add_completion=False)
 
@@ -45,6 +41,15 @@ def run(
     write: bool = typer.Option(True, help="Write (--no-write: compute and report only)."),
 ) -> None:
     """Compute the health index of every asset for each day of a range."""
+    # lazy: the health job (pandas, pyarrow, Spark helpers); `--help` needs none
+    from infra.lake import LakeError
+
+    # lazy: see above
+    from infra.settings import load_settings
+
+    # lazy: see above
+    from jobs.health.job import HealthJobError, run_health
+
     last = _day(end, "--end", datetime.now(UTC).date() - timedelta(days=1))
     first = _day(start, "--start", last)
     try:

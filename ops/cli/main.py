@@ -8,25 +8,26 @@ ML's modules take seconds to import, and ``gridlake --help`` should not wait for
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import typer
-from rich.console import Console
-from rich.table import Table
 from typer.core import TyperCommand, TyperGroup
 
 from infra.logs import configure_logging
-from infra.settings import GridLakeSettings, load_settings
-from infra.stack.base import ServiceStatus
-from infra.stack.errors import StackError
-from infra.stack.manager import Stack
-from ops.run import run_all, stop_all
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from infra.settings import GridLakeSettings
+    from infra.stack.base import ServiceStatus
 
 
 class Group(NamedTuple):
@@ -43,9 +44,11 @@ GROUPS: dict[str, Group] = {
     "backfill": Group("ops.cli.backfill", "Batch backfills (PySpark) on the lake's tables."),
     "api": Group("ops.cli.api", "The API service."),
     "ml": Group("ops.cli.ml", "Equipment anomaly detection (AnomalyBERT)."),
-    "simulate": Group("ops.cli.simulate", "Mock device fleet: simulate grid telemetry into Kafka."),
+    "simulate": Group("ops.cli.simulate",
+                      "Mock device fleet: grid telemetry into Kafka, equipment images."),
     "tables": Group("ops.cli.tables", "The lakehouse table catalog."),
     "health": Group("ops.cli.health", "Asset health index (transformers, ESS banks)."),
+    "images": Group("ops.cli.images", "Equipment images: import into the lake."),
     "service": Group("ops.cli.service",
                      "Run one service in the foreground (the main process of a container)."),
     "embed": Group("ops.cli.embed", "Signed embed URLs of dashboard views."),
@@ -61,7 +64,19 @@ def load_group(name: str) -> Any:
     group = GROUPS[name]
     command = typer.main.get_command(importlib.import_module(group.module).app)
     command.name = name
+    _plain_help(command)
     return command
+
+
+def _plain_help(command: Any) -> None:
+    """Format ``command``'s help (and its subcommands') without Typer's rich panels.
+
+    Typer's rich help imports rich's Markdown, Syntax and Traceback (Pygments,
+    markdown-it): about a second before any help page, more than the page is worth.
+    """
+    command.rich_markup_mode = None
+    for sub in getattr(command, "commands", {}).values():
+        _plain_help(sub)
 
 
 class _LazyGroups(TyperGroup):
@@ -94,9 +109,24 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     cls=_LazyGroups,
+    rich_markup_mode=None,  # see _plain_help
+    pretty_exceptions_enable=False,
 )
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+@functools.cache
+def _console(stderr: bool = False) -> Console:
+    """The (stdout or stderr) console; rich's Console is imported by the commands only."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 160)
+
+
+def _new_table(title: str) -> Table:
+    from rich.table import Table
+
+    return Table(title=title)
 
 
 @app.callback()
@@ -110,16 +140,19 @@ def _main(
 
 
 def _settings() -> GridLakeSettings:
+    # lazy: settings (pydantic) take a second to import; ``--help`` does not need them
+    from infra.settings import load_settings
+
     return load_settings()
 
 
 def _fail(err: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True)
+    _console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False, markup=True)
     raise typer.Exit(1)
 
 
 def _table(statuses: Sequence[ServiceStatus], title: str) -> Table:
-    table = Table(title=title)
+    table = _new_table(title)
     for col in ("service", "role", "address", "pid", "health", "detail"):
         table.add_column(col)
     for s in statuses:
@@ -132,11 +165,20 @@ def _table(statuses: Sequence[ServiceStatus], title: str) -> Table:
 @app.command()
 def setup() -> None:
     """Check prerequisites, resolve jars with Maven, install redis-server if missing."""
-    try:
-        built = Stack(_settings()).setup()
-    except StackError as err:
-        _fail(err)
-    console.print(f"setup done; jars rebuilt: {', '.join(built) or 'none (up to date)'}")
+    # lazy: the stack's modules are only needed by the commands that manage it
+    from infra.stack.errors import StackError
+
+    # lazy: see above
+    from infra.stack.manager import Stack
+
+    # Maven prints nothing while it resolves: say what is happening and for how long
+    with _console().status("setup: prerequisites; jars (the first time Maven resolves "
+                           "them: about 2 min on a 2-core machine, then seconds)"):
+        try:
+            built = Stack(_settings()).setup()
+        except StackError as err:
+            _fail(err)
+    _console().print(f"setup done; jars rebuilt: {', '.join(built) or 'none (up to date)'}")
 
 
 @app.command()
@@ -144,6 +186,12 @@ def up(
     timeout: float = typer.Option(180.0, help="Seconds to wait for readiness."),
 ) -> None:
     """Start every managed service (in dependency order), wait until ready, create topics."""
+    # lazy: the stack's modules are only needed by the commands that manage it
+    from infra.stack.errors import StackError
+
+    # lazy: see above
+    from infra.stack.manager import Stack
+
     t0 = time.monotonic()
     try:
         result = Stack(_settings()).up(timeout_s=timeout)
@@ -151,9 +199,9 @@ def up(
         _fail(err)
     took = time.monotonic() - t0
     started = ", ".join(result.started) or "nothing (already up)"
-    console.print(_table(result.statuses, f"GridLake up in {took:.1f} s; started: {started}"))
+    _console().print(_table(result.statuses, f"GridLake up in {took:.1f} s; started: {started}"))
     if result.topics_created:
-        console.print(f"created topics: {', '.join(result.topics_created)}")
+        _console().print(f"created topics: {', '.join(result.topics_created)}")
 
 
 @app.command()
@@ -162,52 +210,120 @@ def down(
                                    "nginx, to start it again with new settings)."),
 ) -> None:
     """Stop the services GridLake started; data is kept for the next ``up``."""
+    # lazy: the stack's modules are only needed by the commands that manage it
+    from infra.stack.errors import StackError
+
+    # lazy: see above
+    from infra.stack.manager import Stack
+
     try:
         stopped = Stack(_settings()).down(only or None)
     except StackError as err:
         _fail(err)
-    console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+    _console().print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
 
 
 @app.command()
 def status(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
+    timeout: float = typer.Option(1.5, help="Seconds each probe may take."),
 ) -> None:
-    """Show every service: address, pid and health (exit 1 when any is unhealthy)."""
-    statuses = Stack(_settings()).status()
+    """Show every part: stack services, streaming job, API, ML service, simulator.
+
+    All parts are probed at once (about ``--timeout`` seconds in all). Exit 1 when any
+    part is down; its line says what to do.
+    """
+    # lazy: the probes import the stack and streaming modules; --help does not need them
+    from ops.status import platform_status
+
+    t0 = time.monotonic()
+    parts = platform_status(_settings(), timeout)
+    took = time.monotonic() - t0
     if as_json:
-        typer.echo(json.dumps([s.to_dict() for s in statuses], indent=2))
+        typer.echo(json.dumps([p.to_dict() for p in parts], indent=2))
     else:
-        console.print(_table(statuses, "GridLake status"))
-    if not all(s.healthy for s in statuses):
+        table = _new_table(f"GridLake status ({took:.1f} s)")
+        for col in ("part", "kind", "address", "pid", "health", "detail"):
+            table.add_column(col)
+        for p in parts:
+            health = "[green]healthy[/]" if p.healthy else "[red]down[/]"
+            table.add_row(p.name, p.kind, p.address, str(p.pid or "-"), health, p.detail)
+        _console().print(table)
+    if not all(p.healthy for p in parts):
         raise typer.Exit(1)
 
 
 @app.command()
 def run() -> None:
-    """Start everything (stack, streaming job, API, simulator) and print where to look."""
+    """Start everything (stack, history, streaming job, API, ML service, simulator)."""
+    # lazy: run pulls in the stack, the streaming control and the API service modules
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    # lazy: see above
+    from ops.run import Step, run_all
+
     settings = _settings()
+    console = _console()
+    t0 = time.monotonic()
+    bar = Progress(TextColumn("history: {task.description}"), BarColumn(),
+                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                   console=console, transient=True)
+    task: list[Any] = []
+    spinner: list[Any] = []
+
+    def progress(step: Step, message: str) -> None:
+        for live in spinner:  # the step's spinner (or lag bar) ends with its result
+            live.stop()
+        spinner.clear()
+        if task:
+            bar.stop()
+            task.clear()
+        console.print(f"[bold]{step.name}[/]: {message}", highlight=False)
+        if message.startswith("expected"):
+            spinner.append(console.status(f"{step.name} ({message})"))
+            spinner[0].start()
+
+    labels = {"ods": "days simulated into ODS", "backfill": "tables backfilled"}
+
+    def on_history(phase: str, done: int, total: int) -> None:
+        if not task:
+            for live in spinner:  # one live display at a time: the bar replaces it
+                live.stop()
+            spinner.clear()
+            bar.start()
+        if not task or task[-1][0] != phase:
+            task.append((phase, bar.add_task(labels.get(phase, phase), total=total or None)))
+        bar.update(task[-1][1], completed=done, total=total or None)
+
     try:
-        result = run_all(settings)
+        result = run_all(settings, progress, on_history)
     except Exception as err:  # noqa: BLE001 - one-line error for the operator
         console.print(f"[bold red]error:[/] {err}")
         raise typer.Exit(1) from err
-    table = Table(title="GridLake is running")
+    finally:
+        for live in spinner:
+            live.stop()
+        bar.stop()
+    console.print(f"ready in {time.monotonic() - t0:.0f} s", highlight=False)
+    table = _new_table("GridLake is running")
     table.add_column("what")
     table.add_column("where")
     for name, link in result.links.items():
         table.add_row(name, link)
-    console.print(table)
-    console.print("Stop with `make stop` (or `gridlake stop`); data is kept.")
+    _console().print(table)
+    _console().print("Stop with `make stop` (or `gridlake stop`); data is kept.")
 
 
 @app.command()
 def stop(
     keep_stack: bool = typer.Option(False, help="Leave Kafka/HDFS/Redis running."),
 ) -> None:
-    """Stop the simulator, API, streaming job and the local stack (data is kept)."""
-    stopped = stop_all(load_settings(), stack=not keep_stack)
-    console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+    """Stop the simulator, ML service, API, streaming job and the stack (data is kept)."""
+    # lazy: see ``run``
+    from ops.run import stop_all
+
+    stopped = stop_all(_settings(), stack=not keep_stack)
+    _console().print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@ and a labelled test period with the benchmark's fault plan), from files
 :class:`ml.data.lake_source.LakeSource`). Models go to the registry ``settings.ml`` describes
 (``--registry local`` overrides it). ``gridlake ml score`` scores a range of the lake with
 a registered model and writes scores, intervals and alarms (:mod:`ml.lake_scoring`).
+
+``gridlake ml images ...`` does the same for equipment images: ``train --kind
+classifier|autoencoder --data FOLDER | --lake``, ``evaluate``, ``score`` (lake images into
+``ads_image_anomaly``, :mod:`ml.images.scoring`) and ``models``.
 """
 
 from __future__ import annotations
@@ -21,27 +25,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
-import pandas as pd
-import pyarrow.parquet as pq
 import typer
 
-from infra.lake import LakeError
-from infra.settings import GridLakeSettings, load_settings
-from lakehouse.contracts.messages import ESS_BMS
-from lakehouse.time import HOUR_MS, parse_time_ms
-from ml.data.lake_source import LakeSource, check_disjoint, lake_session, parse_devices
-from ml.data.sources import (
-    GENERIC_CONTRACT,
-    DataDescription,
-    FileSource,
-    GenericFileSource,
-    SourceError,
-    contract_by_name,
-)
-from mock_devices.ml_source import SiteScenario
+if TYPE_CHECKING:
+    from infra.settings import GridLakeSettings
+    from ml.data.sources import DataDescription, FileSource, GenericFileSource
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -99,6 +89,9 @@ class _LakeQuery:
 
 
 def _ms(text: str, option: str) -> int:
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from lakehouse.time import parse_time_ms
+
     try:
         return parse_time_ms(text)
     except ValueError as err:
@@ -107,6 +100,12 @@ def _ms(text: str, option: str) -> int:
 
 def _lake_data(settings: GridLakeSettings, q: _LakeQuery, contract: str,
                chans: tuple[str, ...] | None, with_test: bool) -> _Data:
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from ml.data.lake_source import LakeSource, check_disjoint, lake_session, parse_devices
+
+    # lazy: see above
+    from ml.data.sources import contract_by_name
+
     if q.start is None or q.end is None:
         raise typer.BadParameter("--source lake needs --start and --end (the training range)")
     train_range = (_ms(q.start, "--start"), _ms(q.end, "--end"))
@@ -202,6 +201,12 @@ class _FileOpts:
 
 def _has_contract_columns(path: Path, contract_name: str) -> bool:
     """Whether a CSV/Parquet file has the key and time columns of a message contract."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from ml.data.sources import contract_by_name
+
     c = contract_by_name(contract_name)
     try:
         if path.suffix.lower() == ".csv":
@@ -223,6 +228,12 @@ def _file_source(path: Path, contract: str | None, chans: tuple[str, ...] | None
     ``--columns``, ``--map``...) is given, for ``.npy``/``.npz``, or, with no
     ``--contract``, when the file lacks the ``ess_bms`` key and time columns.
     """
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from lakehouse.contracts.messages import ESS_BMS
+
+    # lazy: see above
+    from ml.data.sources import GENERIC_CONTRACT, FileSource, GenericFileSource, contract_by_name
+
     generic = (contract == GENERIC_CONTRACT or opts.given()
                or path.suffix.lower() in (".npy", ".npz")
                or (contract is None and not _has_contract_columns(path, ESS_BMS.name)))
@@ -254,6 +265,15 @@ def _model_file_series(path: Path, data: DataDescription, opts: _FileOpts,
         SourceError: The file does not yield the model's channels.
 
     """
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from ml.data.sources import (
+        GENERIC_CONTRACT,
+        FileSource,
+        GenericFileSource,
+        SourceError,
+        contract_by_name,
+    )
+
     if data.contract != GENERIC_CONTRACT:
         return FileSource(path, contract_by_name(data.contract), data.channels).load()
     stored = _FileOpts.of_model(data, labels)
@@ -272,6 +292,9 @@ def _model_file_series(path: Path, data: DataDescription, opts: _FileOpts,
 
 
 def _settings(registry: str | None) -> GridLakeSettings:
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from infra.settings import load_settings
+
     settings = load_settings()
     if registry:
         settings = settings.model_copy(
@@ -284,6 +307,15 @@ def _data(source: SourceKind, file: Path | None, test_file: Path | None, contrac
           with_test: bool = True, lake: _LakeQuery | None = None,
           settings: GridLakeSettings | None = None,
           file_opts: _FileOpts | None = None) -> _Data:
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from lakehouse.contracts.messages import ESS_BMS
+
+    # lazy: see above
+    from ml.data.sources import GenericFileSource
+
+    # lazy: see above
+    from mock_devices.ml_source import SiteScenario
+
     chans = tuple(c.strip() for c in channels.split(",") if c.strip()) if channels else None
     if source is SourceKind.LAKE:
         if lake is None or settings is None:
@@ -320,6 +352,9 @@ def _guarded(make: Callable[[], _T]) -> _T:
     cannot be read) are all ``ValueError`` subclasses here, registry problems
     ``RegistryError``, HDFS not answering ``LakeError``.
     """
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from infra.lake import LakeError
+
     # lazy: torch (the optional ml extra), loaded by the commands that use it
     from ml.registry import RegistryError
 
@@ -514,6 +549,9 @@ def transfer(
     step_ms: int | None = STEP_MS,
 ) -> None:
     """Fine-tune a registered model on another site's data and register the result."""
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from ml.data.sources import GENERIC_CONTRACT
+
     # lazy: torch (the optional ml extra), loaded by the commands that use it
     from ml.evaluation import ThresholdMethod
     from ml.pipeline import fit_model, register
@@ -572,9 +610,18 @@ def evaluate(
     site: str | None = SITE,
 ) -> None:
     """Evaluate a model's stored threshold on labelled test data."""
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from ml.data.lake_source import LakeSource, parse_devices
+
+    # lazy: see above
+    from ml.data.sources import GENERIC_CONTRACT, contract_by_name
+
     # lazy: torch (the optional ml extra), loaded by the commands that use it
     from ml.evaluation import evaluate_model
     from ml.registry import ModelRegistry
+
+    # lazy: see above
+    from mock_devices.ml_source import SiteScenario
 
     settings = _settings(registry)
     reg = ModelRegistry.from_settings(settings)
@@ -628,6 +675,12 @@ def _score_file(loaded: Any, path: Path, output: Path, opts: _FileOpts,
         SourceError: Bad file, wrong channels, unsupported output type, nothing scorable.
 
     """
+    import numpy as np
+    import pandas as pd
+
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from ml.data.sources import SourceError
+
     # lazy: torch (the optional ml extra), loaded by the commands that use it
     from ml.detection import score_devices
     from ml.inference import InputError
@@ -702,6 +755,12 @@ def score(
     """
     import time
 
+    # lazy: torch, pandas, Spark and settings; `--help` needs none
+    from lakehouse.time import HOUR_MS
+
+    # lazy: see above
+    from ml.data.lake_source import parse_devices
+
     settings = _settings(registry)
     if source is ScoreSource.FILE:
         if file is None or output is None:
@@ -747,3 +806,213 @@ def serve(
     settings = _settings(registry)
     uvicorn.run(create_app(settings, activate=model), host=host or settings.ml.host,
                 port=port or settings.ml.port, log_level="info")
+
+
+# ------------------------------------------------------------------------------ images
+images_app = typer.Typer(name="images", no_args_is_help=True, add_completion=False,
+                         help="Equipment image anomaly models: a ResNet-18 classifier and "
+                              "an unsupervised autoencoder (train, evaluate, score the lake).")
+app.add_typer(images_app)
+
+
+class ImageKind(StrEnum):
+    """Which image model."""
+
+    CLASSIFIER = "classifier"
+    AUTOENCODER = "autoencoder"
+
+    @property
+    def model_kind(self) -> str:
+        """The registry's kind."""
+        return f"image_{self.value}"
+
+
+IMG_DATA = typer.Option(None, "--data", help="Folder with descriptions.csv/.parquet, or the "
+                                             "description file itself.")
+IMG_LAKE = typer.Option(False, "--lake", help="Read the images from the lake "
+                                              "(ods_equipment_image + HDFS) instead.")
+IMG_BATCH = typer.Option(None, "--batch", help="Lake: only this import batch (repeatable).")
+IMG_SINCE = typer.Option(None, help="Lake: only images imported since (ISO, UTC).")
+
+
+def _image_set(settings: GridLakeSettings, data: Path | None, lake: bool,
+               batches: list[str] | None, since: str | None, size: int) -> Any:
+    """Decode a folder's or the lake's images (progress bar; bad files reported)."""
+    # lazy: torch, Pillow and (for the lake) Spark
+    from ml.data.lake_source import lake_session
+    from ml.images.data import lake_index, load_folder, load_lake_rows
+    from ml.progress import progress_bar
+
+    if (data is None) == (not lake):
+        raise typer.BadParameter("give either --data FOLDER_OR_DESCRIPTIONS or --lake")
+    if data is not None:
+        path = data
+
+        def read_folder() -> Any:
+            with progress_bar(True, _count_rows(path), "reading images") as advance:
+                return load_folder(path, size, settings.images.max_pixels,
+                                   settings.images.upload_workers, advance)
+
+        out = _guarded(read_folder)
+    else:
+        since_ms = _ms(since, "--since") if since else None
+
+        def read_lake() -> Any:
+            with lake_session(settings, "gridlake-ml-images") as spark:
+                index = lake_index(spark, settings, batches or (), since_ms)
+            with progress_bar(True, len(index), "reading images") as advance:
+                return load_lake_rows(settings, index, size, advance,
+                                      {"batches": batches or [], "since": since})
+
+        out = _guarded(read_lake)
+    for s in out.skipped[:20]:
+        typer.echo(f"skipped {s.item}: {s.reason}", err=True)
+    if len(out.skipped) > 20:
+        typer.echo(f"... and {len(out.skipped) - 20} more skipped", err=True)
+    if not len(out):
+        typer.echo("error: no usable image", err=True)
+        raise typer.Exit(2)
+    return out
+
+
+def _count_rows(path: Path) -> int:
+    """Rows of a description file (for the progress bar; 0 when unknown)."""
+    desc = path
+    if path.is_dir():
+        desc = next((path / n for n in ("descriptions.csv", "descriptions.parquet")
+                     if (path / n).is_file()), path)
+    try:
+        if desc.suffix.lower() == ".parquet":
+            return int(pq.read_metadata(desc).num_rows)
+        with desc.open("rb") as f:
+            return max(0, sum(1 for _ in f) - 1)
+    except OSError:
+        return 0
+
+
+@images_app.command("train")
+def images_train(
+    kind: ImageKind = typer.Option(..., help="classifier (ResNet-18, needs labels) or "
+                                             "autoencoder (unsupervised, normal images)."),
+    data: Path | None = IMG_DATA,
+    lake: bool = IMG_LAKE,
+    batch: list[str] | None = IMG_BATCH,
+    since: str | None = IMG_SINCE,
+    size: int = typer.Option(64, help="Input size in pixels (images are resized to it)."),
+    width: int = typer.Option(16, help="Classifier: first-stage channels (64: standard "
+                                       "ResNet-18). Autoencoder: first encoder channels."),
+    small_input: bool = typer.Option(True, help="Classifier: 3×3 stem without max-pool "
+                                                "(for inputs below ~128 px)."),
+    depth: int = typer.Option(3, help="Autoencoder: down-sampling stages."),
+    latent: int = typer.Option(16, help="Autoencoder: bottleneck channels."),
+    top_k: float = typer.Option(0.02, help="Autoencoder: share of the anomaly map's largest "
+                                           "values averaged into the score."),
+    epochs: int = typer.Option(10, help="Passes over the training split."),
+    batch_size: int = typer.Option(32, help="Images per step."),
+    lr: float = typer.Option(5e-3, help="Peak learning rate."),
+    defect_prob: float = typer.Option(0.5, help="Autoencoder: share of inputs with a "
+                                                "synthetic defect."),
+    seed: int = typer.Option(0, help="Seed of the 8:1:1 split, the weights and the "
+                                     "augmentation."),
+    registry: str | None = REGISTRY,
+) -> None:
+    """Train an image model on a split 8:1:1 set, threshold it on validation, register it."""
+    # lazy: torch (the optional ml extra), loaded by the commands that use it
+    from ml.images.training import ImageTrainConfig, fit_image_model, register_image_model
+    from ml.models.image_autoencoder import ImageAutoencoderConfig
+    from ml.models.resnet import ResNetConfig
+    from ml.registry import ModelRegistry
+
+    settings = _settings(registry)
+    mc: Any = _guarded(lambda: ResNetConfig(image_size=size, width=width,
+                                            small_input=small_input)
+                       if kind is ImageKind.CLASSIFIER else
+                       ImageAutoencoderConfig(image_size=size, base=width, depth=depth,
+                                              latent=latent, top_k=top_k))
+    tc = _guarded(lambda: ImageTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr,
+                                           seed=seed, defect_prob=defect_prob, progress=True))
+    images = _image_set(settings, data, lake, batch, since, size)
+    outcome = _guarded(lambda: fit_image_model(kind.model_kind, images, mc, tc))
+    meta = _guarded(lambda: register_image_model(ModelRegistry.from_settings(settings),
+                                                 outcome))
+    _echo({"model_id": meta.model_id, "kind": meta.kind, "threshold": meta.threshold,
+           "metrics": meta.metrics, "data": meta.data,
+           "train_s": meta.extra.get("train_s"),
+           "infer_images_per_s": meta.extra.get("infer_images_per_s")})
+
+
+@images_app.command("evaluate")
+def images_evaluate(
+    model_id: str = typer.Argument(..., help="Image model to evaluate."),
+    data: Path | None = IMG_DATA,
+    lake: bool = IMG_LAKE,
+    batch: list[str] | None = IMG_BATCH,
+    since: str | None = IMG_SINCE,
+    split: str = typer.Option("all", help="all: every labelled image; test: the test part "
+                                          "of the model's seeded 8:1:1 split of this data."),
+    threshold: float | None = typer.Option(None, help="Override the stored threshold."),
+    save: bool = typer.Option(False, help="Store the metrics with the model."),
+    registry: str | None = REGISTRY,
+) -> None:
+    """Accuracy, ROC AUC, PR AUC, F1 of an image model on labelled images."""
+    # lazy: torch (the optional ml extra), loaded by the commands that use it
+    from ml.images.data import split_indices
+    from ml.images.inference import load_image_model
+    from ml.images.training import evaluate_image_model
+    from ml.registry import ModelRegistry
+
+    if split not in ("all", "test"):
+        raise typer.BadParameter("all or test", param_hint="--split")
+    settings = _settings(registry)
+    reg = ModelRegistry.from_settings(settings)
+    loaded = _guarded(lambda: load_image_model(reg, model_id))
+    images = _image_set(settings, data, lake, batch, since, loaded.model.image_size)
+    if split == "test":
+        labels = images.labels
+        known = np.arange(len(labels)) if loaded.metadata.kind == "image_autoencoder" \
+            else np.flatnonzero(labels >= 0)
+        seed = int(loaded.metadata.data.get("split_seed", 0))
+        _, _, te = split_indices(np.maximum(labels[known], 0), seed)
+        images = images.subset(known[te])
+    th = threshold if threshold is not None else loaded.threshold
+    metrics = _guarded(lambda: evaluate_image_model(loaded.model, images, th))
+    if save:
+        reg.update_image(model_id, metrics=metrics.to_dict())
+    _echo({"model_id": model_id, "kind": loaded.metadata.kind, "split": split,
+           **metrics.to_dict()})
+
+
+@images_app.command("score")
+def images_score(
+    model_id: str | None = typer.Option(None, help="Image model (default: the active one "
+                                                   "of --kind)."),
+    kind: ImageKind = typer.Option(ImageKind.CLASSIFIER, help="Kind of the active model to "
+                                                              "use without --model-id."),
+    batch: list[str] | None = IMG_BATCH,
+    since: str | None = IMG_SINCE,
+    rescore: bool = typer.Option(False, help="Score again images the model already scored."),
+    write: bool = typer.Option(True, help="Write ads_image_anomaly (--no-write: report "
+                                          "only)."),
+    registry: str | None = REGISTRY,
+) -> None:
+    """Score lake images not yet scored by the model into ads_image_anomaly."""
+    # lazy: torch and Spark
+    from ml.images.scoring import ImageScoreRequest, run_image_scoring
+
+    settings = _settings(registry)
+    request = ImageScoreRequest(model_id, kind.model_kind, tuple(batch or ()),
+                                _ms(since, "--since") if since else None, rescore, write)
+    result = _guarded(lambda: run_image_scoring(settings, request, progress=True))
+    _echo(result.to_dict())
+
+
+@images_app.command("models")
+def images_models(registry: str | None = REGISTRY) -> None:
+    """Image models in the registry with kind, threshold and test metrics."""
+    # lazy: torch (the optional ml extra)
+    from ml.registry import ModelRegistry
+
+    metas = _guarded(lambda: ModelRegistry.from_settings(_settings(registry)).image_models())
+    _echo({"models": [{"model_id": m.model_id, "kind": m.kind, "created": m.created,
+                       "threshold": m.threshold, "metrics": m.metrics,
+                       "data": m.data} for m in metas]})

@@ -18,10 +18,10 @@ from typing import NoReturn
 import typer
 
 from infra.logs import configure_logging
-from infra.settings import load_settings
-from infra.stack.errors import StackError
-from ops import services
-from ops.services import DEFAULT_JOB
+
+#: Default streaming job of ``stream`` (ops.services.DEFAULT_JOB; that module imports the
+#: stack and the API's service module, which `--help` does not need).
+DEFAULT_JOB = "lakehouse"
 
 app = typer.Typer(
     help="Run one service in the foreground (the main process of a container).",
@@ -42,6 +42,15 @@ def run(
     job: str = typer.Option(DEFAULT_JOB, help="Streaming job of `stream`."),
 ) -> None:
     """Prepare the service (config, one-time format), then exec it in the foreground."""
+    # lazy: the stack's and the API's modules (psutil, httpx); `--help` needs none
+    from infra.settings import load_settings
+
+    # lazy: see above
+    from infra.stack.errors import StackError
+
+    # lazy: see above
+    from ops import services
+
     settings = load_settings()
     try:
         launch = services.prepare(settings, name, job=job)
@@ -59,6 +68,15 @@ def check(
     job: str = typer.Option(DEFAULT_JOB, help="Streaming job of `stream`."),
 ) -> None:
     """Run the service's health check; exit 0 when healthy, 1 otherwise."""
+    # lazy: the stack's and the API's modules (psutil, httpx); `--help` needs none
+    from infra.settings import load_settings
+
+    # lazy: see above
+    from infra.stack.errors import StackError
+
+    # lazy: see above
+    from ops import services
+
     try:
         health = services.probe(load_settings(), name, live=live, job=job)
     except StackError as err:
@@ -73,6 +91,15 @@ def provision(
     timeout: float = typer.Option(300.0, help="Seconds to wait for the NameNode and Kafka."),
 ) -> None:
     """Wait for the NameNode and Kafka, then create the lake root and the Kafka topics."""
+    # lazy: the stack's and the API's modules (psutil, httpx); `--help` needs none
+    from infra.settings import load_settings
+
+    # lazy: see above
+    from infra.stack.errors import StackError
+
+    # lazy: see above
+    from ops import services
+
     try:
         created = services.provision(load_settings(), timeout_s=timeout)
     except StackError as err:
@@ -83,6 +110,12 @@ def provision(
 @app.command("list")
 def list_services() -> None:
     """Print the service names `run` accepts, one per line."""
+    # lazy: the stack's and the API's modules (psutil, httpx); `--help` needs none
+    from infra.settings import load_settings
+
+    # lazy: see above
+    from ops import services
+
     for name in services.service_names(load_settings()):
         typer.echo(name)
 

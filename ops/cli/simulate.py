@@ -7,48 +7,29 @@ bounded retries, and so does a run in which some messages could not be delivered
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from infra.kafka_client import (
-    JsonlSink,
-    KafkaUnavailableError,
-    NullSink,
-    Publisher,
-    PublishReport,
-    Sink,
-    create_topics,
-)
-from infra.settings import load_settings
-from lakehouse.contracts.registry import all_topics
-from lakehouse.time import MINUTE_MS, format_time_ms
-from mock_devices.clock import MODES, Pacer, realtime_start
-from mock_devices.config import (
-    DEVICE_KINDS,
-    ConfigError,
-    FleetConfig,
-    Record,
-    parse_duration_ms,
-    parse_time_ms,
-)
-from mock_devices.defects import DEFECT_TYPES, DefectConfig
-from mock_devices.faults import CATALOGUE, parse_fault
-from mock_devices.fleet import Fleet
-from mock_devices.images import ARCHIVES, SETS, archive_batch, generate_batch
-from mock_devices.replay import SAMPLE_PATH, ReplayConfig, load_uci, replay_records
-from mock_devices.runner import Progress as RunProgress
-from mock_devices.runner import fleet_stream, run_stream
-from mock_devices.topology import build_topology
+from mock_devices.config import DEVICE_KINDS  # cheap (no dependencies): named in a --help
 
-app = typer.Typer(help="Mock device fleet: simulate grid telemetry into Kafka.",
+if TYPE_CHECKING:
+    from infra.kafka_client import PublishReport, Sink
+    from mock_devices.clock import Pacer
+    from mock_devices.config import Record
+    from mock_devices.runner import Progress as RunProgress
+
+app = typer.Typer(help="Mock device fleet: grid telemetry into Kafka, equipment images.",
                   no_args_is_help=True, add_completion=False)
 out = Console()
 err = Console(stderr=True)
@@ -56,6 +37,9 @@ log = logging.getLogger(__name__)
 
 
 def _settings() -> Any:
+    # lazy: the fleet, Kafka client and settings; `--help` needs none
+    from infra.settings import load_settings
+
     return load_settings()
 
 
@@ -69,6 +53,15 @@ def _time_range(
     speedup: float,
 ) -> tuple[str, int, int | None]:
     """Resolve mode, start and end; raise ConfigError on inconsistent values."""
+    # lazy: the fleet, Kafka client and settings; `--help` needs none
+    from lakehouse.time import format_time_ms
+
+    # lazy: see above
+    from mock_devices.clock import MODES, realtime_start
+
+    # lazy: see above
+    from mock_devices.config import ConfigError, parse_duration_ms, parse_time_ms
+
     if not speedup > 0:
         raise ConfigError(f"--speedup must be positive, got {speedup}")
     if mode is None:
@@ -99,6 +92,21 @@ def _time_range(
 
 def _sink(output: Path | None, dry_run: bool, settings: Any, prefix: str,
           connect_retries: int, make_topics: bool, connect_timeout: float) -> Sink:
+    # lazy: the fleet, Kafka client and settings; `--help` needs none
+    from infra.kafka_client import (
+        JsonlSink,
+        KafkaUnavailableError,
+        NullSink,
+        Publisher,
+        create_topics,
+    )
+
+    # lazy: see above
+    from lakehouse.contracts.registry import all_topics
+
+    # lazy: see above
+    from mock_devices.config import ConfigError
+
     if output is not None and dry_run:
         raise ConfigError("give --output or --dry-run, not both")
     if dry_run:
@@ -127,8 +135,6 @@ def _sink(output: Path | None, dry_run: bool, settings: Any, prefix: str,
                     ) from None
                 err.print(f"Kafka at {settings.kafka.bootstrap} unreachable, retrying in "
                           f"{delay:.0f} s ({attempt}/{attempts})")
-                import time
-
                 time.sleep(delay)
                 delay *= 2
     return Publisher.from_settings(settings, topic_prefix=prefix,
@@ -139,6 +145,12 @@ def _sink(output: Path | None, dry_run: bool, settings: Any, prefix: str,
 def _drive(records: Iterator[Record], sink: Sink, pacer: Pacer, start_ms: int,
            end_ms: int | None, rate: float | None, labels_file: Path | None,
            label_topic: bool, quiet: bool) -> PublishReport:
+    # lazy: the fleet, Kafka client and settings; `--help` needs none
+    from lakehouse.time import format_time_ms
+
+    # lazy: see above
+    from mock_devices.runner import run_stream
+
     span = (end_ms - start_ms) if end_ms is not None else None
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
@@ -239,6 +251,30 @@ def run(
     quiet: QuietOpt = False,
 ) -> None:
     """Simulate the fleet (meters, SCADA, transformers, ESS, PV, registry) into Kafka."""
+    # lazy: the fleet, Kafka client and settings; `--help` needs none
+    from infra.kafka_client import KafkaUnavailableError
+
+    # lazy: see above
+    from lakehouse.time import format_time_ms
+
+    # lazy: see above
+    from mock_devices.clock import Pacer
+
+    # lazy: see above
+    from mock_devices.config import ConfigError, FleetConfig
+
+    # lazy: see above
+    from mock_devices.defects import DefectConfig
+
+    # lazy: see above
+    from mock_devices.faults import parse_fault
+
+    # lazy: see above
+    from mock_devices.fleet import Fleet
+
+    # lazy: see above
+    from mock_devices.runner import fleet_stream
+
     settings = _settings()
     try:
         if rate is not None and not rate > 0:
@@ -278,8 +314,8 @@ def run(
 
 @app.command()
 def replay(
-    path: Annotated[Path, typer.Option(help="UCI household power file (semicolon CSV).")] = (
-        SAMPLE_PATH),
+    path: Annotated[Path | None, typer.Option(
+        help="UCI household power file (semicolon CSV); default: the bundled sample.")] = None,
     meters: Annotated[int, typer.Option(help="Virtual meters fed from the series.")] = 1,
     seed: Annotated[int | None, typer.Option(help="Seed (default: settings).")] = None,
     noise: Annotated[float, typer.Option(help="Relative noise added per meter.")] = 0.02,
@@ -299,6 +335,22 @@ def replay(
     quiet: QuietOpt = False,
 ) -> None:
     """Replay a public 1-minute household series as meter telemetry."""
+    # lazy: the fleet, Kafka client and settings; `--help` needs none
+    from infra.kafka_client import KafkaUnavailableError
+
+    # lazy: see above
+    from lakehouse.time import MINUTE_MS
+
+    # lazy: see above
+    from mock_devices.clock import Pacer
+
+    # lazy: see above
+    from mock_devices.config import ConfigError, parse_time_ms
+
+    # lazy: see above
+    from mock_devices.replay import SAMPLE_PATH, ReplayConfig, load_uci, replay_records
+
+    path = path or SAMPLE_PATH
     settings = _settings()
     try:
         if mode not in ("historical", "accelerated"):
@@ -329,6 +381,12 @@ def replay(
 @app.command()
 def catalogue() -> None:
     """List the injectable faults and data defects."""
+    # lazy: the fleet, Kafka client and settings; `--help` needs none
+    from mock_devices.defects import DEFECT_TYPES
+
+    # lazy: see above
+    from mock_devices.faults import CATALOGUE
+
     table = Table(title="Faults")
     for col in ("fault", "device", "topic", "default", "what"):
         table.add_column(col)
@@ -346,6 +404,12 @@ def topology(
     seed: Annotated[int | None, typer.Option(help="Seed (default: settings).")] = None,
 ) -> None:
     """Print the device counts of the topology a seed generates."""
+    # lazy: the fleet, Kafka client and settings; `--help` needs none
+    from mock_devices.config import ConfigError, FleetConfig
+
+    # lazy: see above
+    from mock_devices.topology import build_topology
+
     settings = _settings()
     try:
         cfg = FleetConfig(meters=settings.simulator.meters if meters is None else meters,
@@ -375,13 +439,13 @@ def images(
     min_size: Annotated[int, typer.Option(help="Smallest long side (px).")] = 96,
     max_size: Annotated[int, typer.Option(help="Largest long side (px).")] = 320,
     days: Annotated[int, typer.Option(help="Capture period before today (days).")] = 14,
+    workers: Annotated[int, typer.Option(help="Processes drawing in parallel.")] = 1,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Draw labelled substation equipment images (visible and infrared) for an import."""
-    import csv
-    import time
-    from collections import Counter
+    # lazy: the image generator (numpy, Pillow); `--help` needs none
+    from mock_devices.images import ARCHIVES, SETS, archive_batch, generate_batch
 
     if set_ not in SETS:
         raise _fail(f"unknown --set {set_!r}; choose from {', '.join(SETS)}")
@@ -399,7 +463,7 @@ def images(
         try:
             desc = generate_batch(
                 out_dir, count, kind=set_, seed=seed, infrared_share=infrared_share,
-                jpeg_share=jpeg_share, size=(min_size, max_size), days=days,
+                jpeg_share=jpeg_share, size=(min_size, max_size), days=days, workers=workers,
                 on_progress=lambda done, _total: prog.update(task, completed=done))
         except ValueError as e:
             raise _fail(str(e)) from None
@@ -425,3 +489,21 @@ def images(
     out.print(f"{len(rows):,} images, {size_mb:.1f} MB in {seconds:.1f} s = "
               f"[bold]{len(rows) / seconds:,.0f} images/s[/]; descriptions: {desc}"
               + (f"; archive: {packed}" if packed else ""))
+
+
+@app.command("image-examples")
+def image_examples(
+    path: Annotated[Path, typer.Argument(help="PNG file to write.")] = Path(
+        "docs/images/generated_examples.png"),
+    seed: Annotated[int, typer.Option(help="Seed of the scenes.")] = 2,
+    cell: Annotated[int, typer.Option(help="Width of one example (px).")] = 144,
+) -> None:
+    """Draw a contact sheet: each component normal and with each of its defects."""
+    # lazy: the image generator (numpy, Pillow); `--help` needs none
+    from mock_devices.images import example_sheet
+
+    if not 64 <= cell <= 512:
+        raise _fail(f"--cell must be within 64..512, got {cell}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    example_sheet(seed, cell).save(path, optimize=True)
+    out.print(f"wrote {path} ({path.stat().st_size / 1000:.0f} kB)")

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra.settings import load_settings
-from jobs.streaming import control
-from jobs.streaming.monitor import JobReport, job_report
 from lakehouse.time import from_ms
+
+if TYPE_CHECKING:
+    from infra.settings import GridLakeSettings
+    from jobs.streaming.monitor import JobReport
 
 app = typer.Typer(help="Streaming jobs (PyFlink).", no_args_is_help=True)
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -32,6 +35,12 @@ def start(
     It resumes from the last stop's savepoint, else from the Kafka offsets committed at
     its last checkpoint.
     """
+    # lazy: the streaming modules (httpx, Flink REST, psutil); `--help` needs none
+    from infra.settings import load_settings
+
+    # lazy: see above
+    from jobs.streaming import control
+
     settings = load_settings()
     try:
         pid = control.start(settings, name, resume=resume)
@@ -51,6 +60,12 @@ def stop(
     savepoint: bool = typer.Option(True, help="Stop through Flink with a savepoint."),
 ) -> None:
     """Stop a streaming job (with a savepoint that the next start resumes from)."""
+    # lazy: the streaming modules (httpx, Flink REST, psutil); `--help` needs none
+    from infra.settings import load_settings
+
+    # lazy: see above
+    from jobs.streaming import control
+
     settings = load_settings()
     stopped = control.stop(settings, name, savepoint=savepoint)
     where = control.last_savepoint(settings, name) if savepoint else None
@@ -64,6 +79,9 @@ def stop(
 def status(
     name: str = typer.Argument("lakehouse", help="Job name."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON."),
+    verbose: bool = typer.Option(
+        False, "--verbose", help="The full report: checkpoints, records per sink and "
+        "operator, lag per topic, last commit per table (reads every table's timeline)."),
     group: str = typer.Option(
         None, "--group", help="Kafka consumer group (default: the job's own)."
     ),
@@ -73,12 +91,30 @@ def status(
     ),
     timeout: float = typer.Option(5.0, help="Seconds per request to each service."),
 ) -> None:
-    """Job state, checkpoints, records per sink and layer, Kafka lag, last commit per table.
+    """Job state, uptime, last checkpoint, Kafka lag and rows/s (`--verbose`: everything).
 
     Exit code 1 when the job is not running. A service that cannot be reached is named
     with its error; the other sections are still shown.
     """
-    report = job_report(load_settings(), name, group_id=group, topics=topic or None,
+    # lazy: settings and the streaming monitor (httpx, Kafka, lake); `--help` needs none
+    from infra.settings import load_settings
+
+    settings = load_settings()
+    if not verbose:
+        summary = job_summary(settings, name, timeout)
+        if as_json:
+            typer.echo(json.dumps(summary, indent=2))
+        else:
+            for key, value in summary.items():
+                console.print(f"{key:>16}: {value if value is not None else '-'}",
+                              highlight=False)
+        if not summary["running"]:
+            raise typer.Exit(1)
+        return
+    # lazy: see above
+    from jobs.streaming.monitor import job_report
+
+    report = job_report(settings, name, group_id=group, topics=topic or None,
                         timeout_s=timeout)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
@@ -86,6 +122,67 @@ def status(
         _render_report(report)
     if not report.job.running:
         raise typer.Exit(1)
+
+
+def source_rate(job: dict[str, Any]) -> tuple[float | None, int | None]:
+    """Uptime (s) and records read by the sources, from Flink's ``/jobs/<id>`` answer.
+
+    A source vertex's ``write-records`` counts what it emitted; summed over the sources
+    it is the rows the job has taken in since it started.
+    """
+    duration = job.get("duration")
+    uptime = duration / 1000 if isinstance(duration, int | float) and duration > 0 else None
+    total = None
+    for v in job.get("vertices") or []:
+        if str(v.get("name", "")).startswith("Source"):
+            written = (v.get("metrics") or {}).get("write-records")
+            if isinstance(written, int):
+                total = (total or 0) + written
+    return uptime, total
+
+
+def job_summary(settings: GridLakeSettings, name: str, timeout_s: float) -> dict[str, Any]:
+    """The short status view: a few lines, no lake reads (see ``--verbose``)."""
+    # lazy: the streaming modules (httpx, Flink REST, Kafka admin)
+    from infra.kafka_lag import KafkaUnavailableError, consumer_lag
+
+    # lazy: see above
+    from jobs.streaming import control
+
+    # lazy: see above
+    from jobs.streaming.flink_rest import FlinkRest, FlinkUnavailable
+
+    # lazy: see above
+    from jobs.streaming.monitor import JOB_SOURCES
+
+    st = control.status(settings, name)
+    out: dict[str, Any] = {
+        "job": name, "running": st.running, "pid": st.pid, "state": st.flink_state,
+        "uptime": None, "last checkpoint": None, "Kafka lag": None, "rows/s": None,
+        "log": st.log_file,
+    }
+    if st.last_checkpoint_ms:
+        age = max(0.0, time.time() - st.last_checkpoint_ms / 1000)
+        out["last checkpoint"] = f"{_when(st.last_checkpoint_ms)} ({age:.0f} s ago)"
+    if st.flink_job_id:
+        try:
+            with FlinkRest(control.rest_url(settings), timeout_s) as rest:
+                uptime, rows = source_rate(rest.get(f"/jobs/{st.flink_job_id}"))
+            if uptime:
+                out["uptime"] = f"{uptime / 60:.1f} min"
+                if rows is not None:
+                    out["rows/s"] = round(rows / uptime, 1)
+        except FlinkUnavailable as err:
+            out["uptime"] = f"unknown ({err})"
+    source = JOB_SOURCES.get(name)
+    if source is not None:
+        try:
+            lags = consumer_lag(settings, source.group_id(settings),
+                                source.topic_names(settings), timeout_s)
+            out["Kafka lag"] = sum(t.lag or 0 for t in lags)
+        except KafkaUnavailableError as err:
+            out["Kafka lag"] = f"unknown ({err})"
+    return out
 
 
 def _when(ms: int | None) -> str:

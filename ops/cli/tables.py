@@ -11,9 +11,6 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from infra.lake import LakeError
-from infra.settings import REPO_ROOT, load_settings
-from jobs.catalog import MISMATCH, OK, check_tables, create_tables
 from lakehouse.contracts.tables import TABLES
 from lakehouse.reference import render_markdown
 
@@ -23,11 +20,13 @@ console = Console()
 
 @app.command()
 def docs(
-    out: Path = typer.Option(
-        REPO_ROOT / "docs" / "tables.md", help="Output file."
-    ),
+    out: Path | None = typer.Option(None, help="Output file (default: docs/tables.md)."),
 ) -> None:
     """Write the generated table reference page."""
+    # lazy: settings (pydantic) are only needed by the commands, not by `--help`
+    from infra.settings import REPO_ROOT
+
+    out = out or REPO_ROOT / "docs" / "tables.md"
     out.write_text(render_markdown(TABLES))
     typer.echo(f"wrote {out} ({len(TABLES)} tables)")
 
@@ -46,6 +45,15 @@ def check() -> None:
     Checks record key, ordering field, partition fields, table type and merge mode; prints
     one line per table: ok, missing, or mismatch with what differs.
     """
+    # lazy: the lake client (httpx) and settings; `--help` needs none
+    from infra.lake import LakeError
+
+    # lazy: see above
+    from infra.settings import load_settings
+
+    # lazy: see above
+    from jobs.catalog import MISMATCH, OK, check_tables
+
     settings = load_settings()
     try:
         checks = check_tables(settings)
@@ -70,6 +78,15 @@ def check() -> None:
 @app.command("create")
 def create() -> None:
     """Create every missing lake table as an empty Hudi table (existing ones are kept)."""
+    # lazy: the lake client (httpx), Spark and settings; `--help` needs none
+    from infra.lake import LakeError
+
+    # lazy: see above
+    from infra.settings import load_settings
+
+    # lazy: see above
+    from jobs.catalog import create_tables
+
     settings = load_settings()
     try:
         results = create_tables(settings)

@@ -22,6 +22,7 @@ import pandas as pd
 from infra.serde import loads
 from infra.settings import GridLakeSettings
 from lakehouse.contracts.messages import DEVICE_REGISTRY
+from lakehouse.contracts.precision import rounded
 from lakehouse.contracts.tables import ADS_TABLES
 from ops.bench.isolation import isolated_run
 from tests.api import serving_load
@@ -119,9 +120,11 @@ def close(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def same_rows(ds: Any, got: list[dict[str, Any]], want: list[dict[str, Any]]) -> None:
+def same_rows(ds: Any, got: list[dict[str, Any]], want: list[dict[str, Any]],
+              answered: bool = False) -> None:
     """Assert that API/lake rows equal oracle rows, key by key and column by column
-    (``updated_ts`` is the loader's, not predicted)."""
+    (``updated_ts`` is the loader's, not predicted); ``answered``: the API's rows, whose
+    doubles are rounded to their unit's decimals."""
     key = ds.table.record_key
 
     def index(rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, Any]]:
@@ -132,8 +135,11 @@ def same_rows(ds: Any, got: list[dict[str, Any]], want: list[dict[str, Any]]) ->
     assert g.keys() == w.keys(), (
         f"{ds.name}: missing {sorted(w.keys() - g.keys())[:5]}, "
         f"unexpected {sorted(g.keys() - w.keys())[:5]}")
+    places = dict(ds.roundings) if answered else {}
     for k, row in w.items():
         for col, value in row.items():
             if col == "updated_ts":
                 continue
+            if col in places and value is not None:
+                value = rounded(float(value), places[col])
             assert close(ms(g[k].get(col)), ms(value)), (ds.name, k, col, g[k].get(col), value)

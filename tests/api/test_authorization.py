@@ -47,6 +47,8 @@ PUBLIC = {("GET", "/api/v1/health"), ("GET", "/api/v1/ready"),
           ("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/refresh"),
           ("POST", "/api/v1/auth/logout")}
 
+NO_IMAGE = "0" * 64  # an image id no import made
+
 # (method, path) → (permission, concrete path, query, JSON body). Calls an allowed role
 # makes are harmless: unknown ids (404) or invalid bodies (422) after authorization.
 ROUTES: dict[tuple[str, str], tuple[str, str, dict[str, Any], Any]] = {
@@ -71,6 +73,18 @@ ROUTES: dict[tuple[str, str], tuple[str, str, dict[str, Any], Any]] = {
         "indicators:read", "/api/v1/asset-health/ranking", RANGE, None),
     ("GET", "/api/v1/asset-health/{asset_type}/{asset_id}"): (
         "indicators:read", "/api/v1/asset-health/transformer/TX-1", RANGE, None),
+    ("GET", "/api/v1/images"): ("indicators:read", "/api/v1/images", {}, None),
+    ("GET", "/api/v1/images/{image_id}"): (
+        "indicators:read", f"/api/v1/images/{NO_IMAGE}", {}, None),
+    ("GET", "/api/v1/images/{image_id}/content"): (
+        "indicators:read", f"/api/v1/images/{NO_IMAGE}/content", {}, None),
+    ("GET", "/api/v1/images/{image_id}/results"): (
+        "indicators:read", f"/api/v1/images/{NO_IMAGE}/results", {}, None),
+    ("GET", "/api/v1/image-anomalies"): ("indicators:read", "/api/v1/image-anomalies", {},
+                                         None),
+    ("POST", "/api/v1/images/{image_id}/predict"): (
+        "ml:score", f"/api/v1/images/{NO_IMAGE}/predict", {}, None),
+    ("POST", "/api/v1/ml/images/predict"): ("ml:score", "/api/v1/ml/images/predict", {}, {}),
     ("GET", "/api/v1/feed"): ("feed:read", "", {}, None),  # streams: see test_feed
     ("GET", "/api/v1/devices"): ("devices:read", "/api/v1/devices", {}, None),
     ("GET", "/api/v1/devices/{device_id}"): (
@@ -101,6 +115,12 @@ ROUTES: dict[tuple[str, str], tuple[str, str, dict[str, Any], Any]] = {
     ("DELETE", "/api/v1/users/{username}"): (
         "users:manage", "/api/v1/users/nobody", {}, None),
     ("GET", "/api/v1/audit"): ("audit:read", "/api/v1/audit", {}, None),
+    ("GET", "/api/v1/alarms"): ("alarms:read", "/api/v1/alarms", {}, None),
+    ("GET", "/api/v1/alarms/{alarm_id}"): ("alarms:read", "/api/v1/alarms/999999", {}, None),
+    ("POST", "/api/v1/alarms/{alarm_id}/acknowledge"): (
+        "alarms:write", "/api/v1/alarms/999999/acknowledge", {}, None),
+    ("POST", "/api/v1/alarms/{alarm_id}/close"): (
+        "alarms:write", "/api/v1/alarms/999999/close", {}, None),
 }
 
 

@@ -34,11 +34,13 @@ from infra.settings import ApiSettings, GridLakeSettings
 # The documented matrix (docs/api.md), written out independently of api.security.
 DOCUMENTED = {
     "admin": {"indicators:read", "devices:read", "feed:read", "devices:write", "jobs:read",
-              "jobs:run", "ml:score", "ml:manage", "users:manage", "audit:read"},
+              "jobs:run", "ml:score", "ml:manage", "users:manage", "audit:read",
+              "alarms:read", "alarms:write"},
     "operator": {"indicators:read", "devices:read", "feed:read", "devices:write",
-                 "jobs:read", "jobs:run", "ml:score"},
-    "analyst": {"indicators:read", "devices:read", "feed:read", "jobs:read", "ml:score"},
-    "viewer": {"indicators:read", "devices:read", "feed:read"},
+                 "jobs:read", "jobs:run", "ml:score", "alarms:read", "alarms:write"},
+    "analyst": {"indicators:read", "devices:read", "feed:read", "jobs:read", "ml:score",
+                "alarms:read"},
+    "viewer": {"indicators:read", "devices:read", "feed:read", "alarms:read"},
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from infra.lake import (
@@ -209,3 +210,21 @@ def test_last_commit_from_a_timeline_on_hdfs(isolated: GridLakeSettings) -> None
     legacy = commits[dim.name]
     assert (legacy.state, legacy.instant, legacy.completed) == ("ok", "20240101000000000", None)
     assert sum(c.state == "no table" for c in commits.values()) == len(TABLES) - 3
+
+
+def test_write_asks_for_the_given_replication() -> None:
+    """Writers pass the stack's replication (2 DataNodes), not HDFS's default of 3."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "nn":
+            return httpx.Response(307, headers={"location": "http://dn/x?op=CREATE"})
+        return httpx.Response(201)
+
+    fs = WebHdfs("http://nn:9870", "gridlake")
+    fs._http = httpx.Client(transport=httpx.MockTransport(handler))
+    fs.write("/a/b.png", b"data", replication=2)
+    fs.write("/a/c.png", b"data")
+    assert seen[0].url.params["replication"] == "2" and seen[1].content == b"data"
+    assert "replication" not in seen[2].url.params

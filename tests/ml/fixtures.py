@@ -12,6 +12,7 @@ their own and train one tiny model on it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,10 +20,15 @@ import torch
 from infra.settings import GridLakeSettings
 from lakehouse.time import parse_time_ms
 from ml.data.lake_source import LakeSource
+from ml.images.data import ImageSet, load_folder
+from ml.images.training import ImageFitOutcome, ImageTrainConfig, fit_image_model
+from ml.models.image_autoencoder import ImageAutoencoderConfig
+from ml.models.resnet import ResNetConfig
 from ml.pipeline import FitOutcome, fit_model, register
 from ml.registry import ModelMetadata, ModelRegistry
 from ml.training.train import TrainConfig
 from mock_devices.ml_source import SITE_A, SITE_B, SiteScenario
+from tests.ml.images.image_helpers import write_set
 from tests.ml.lake_helpers import TRAIN, LakeSlice, write_slice
 from tests.ml.ml_helpers import SOURCE_TRAINING, SiteData, tiny_config
 
@@ -68,3 +74,35 @@ def lake_model(ml_lake: LakeSlice) -> ModelMetadata:
     outcome = fit_model(src.load(), src.description(), cfg,
                         model_config=tiny_config(src.description().n_channels, n_patches=16))
     return register(ModelRegistry.from_settings(s), outcome)
+
+
+IMAGE_SIZE = 32
+"""Input size of the test image models (small: the whole image suite trains in seconds)."""
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A balanced synthetic image set (240 PNGs and descriptions.csv); its description file."""
+    return write_set(tmp_path_factory.mktemp("images"), 240, 0.5, seed=3)
+
+
+@pytest.fixture(scope="session")
+def image_set(image_folder: Path) -> ImageSet:
+    return load_folder(image_folder, IMAGE_SIZE)
+
+
+@pytest.fixture(scope="session")
+def trained_classifier(image_set: ImageSet) -> ImageFitOutcome:
+    """A narrow ResNet-18 (width 8, small-input stem) trained for 12 epochs."""
+    return fit_image_model("image_classifier", image_set,
+                           ResNetConfig(image_size=IMAGE_SIZE, width=8, small_input=True),
+                           ImageTrainConfig(epochs=12, batch_size=16, lr=1e-2, seed=0))
+
+
+@pytest.fixture(scope="session")
+def trained_autoencoder(image_set: ImageSet) -> ImageFitOutcome:
+    """A small autoencoder trained on the normal training images for 8 epochs."""
+    return fit_image_model("image_autoencoder", image_set,
+                           ImageAutoencoderConfig(image_size=IMAGE_SIZE, base=8, depth=3,
+                                                  latent=16),
+                           ImageTrainConfig(epochs=8, batch_size=16, lr=5e-3, seed=0))

@@ -156,7 +156,7 @@ def test_cli_run_prepares_and_execs(
     settings: GridLakeSettings, fake_env: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     execs: list[services.Launch] = []
-    monkeypatch.setattr(service_cli, "load_settings", lambda: settings)
+    monkeypatch.setattr("infra.settings.load_settings", lambda: settings)  # imported lazily
     monkeypatch.setattr("infra.stack.prereq.check_java", lambda s: JAVA)
     monkeypatch.setattr(services, "exec_launch", execs.append)
     result = CliRunner().invoke(service_cli.app, ["run", "datanode-slave1"])
@@ -168,14 +168,14 @@ def test_cli_run_prepares_and_execs(
 def test_cli_run_reports_errors_in_one_line(
     settings: GridLakeSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service_cli, "load_settings", lambda: settings)
+    monkeypatch.setattr("infra.settings.load_settings", lambda: settings)  # imported lazily
     result = CliRunner().invoke(service_cli.app, ["run", "zookeeper"])
     assert result.exit_code == 1
     assert "unknown or unmanaged service 'zookeeper'" in result.output
 
 
 def test_cli_check_exit_code(settings: GridLakeSettings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(service_cli, "load_settings", lambda: settings)
+    monkeypatch.setattr("infra.settings.load_settings", lambda: settings)  # imported lazily
     health = {"redis": Health(True, "PONG"), "kafka": Health(False, "down")}
     monkeypatch.setattr(services, "probe", lambda s, n, live, job: health[n])
     assert CliRunner().invoke(service_cli.app, ["check", "redis"]).exit_code == 0

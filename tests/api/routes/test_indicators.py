@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.datasets import DATASETS
+from lakehouse.contracts.precision import rounded
 from tests.api.ads_data import World, close, ms, same_rows
 from tests.api.conftest import Users
 
@@ -41,7 +42,7 @@ def test_every_dataset_equals_the_oracle(live: TestClient, live_users: Users, wo
     assert body["total"] == len(want) > 0
     # the 15-minute tables start at 22:00: the lake is asked for the hours before
     assert body["sources"] == (["serving"] if ds.grain == "1d" else ["lake", "serving"])
-    same_rows(ds, body["rows"], want)
+    same_rows(ds, body["rows"], want, answered=True)
     times = [ms(r[ds.time_field]) for r in body["rows"]]
     assert times == sorted(times)  # default order: time first
 
@@ -86,7 +87,7 @@ def test_entity_indicators_at_both_grains(live: TestClient, live_users: Users,
         want = [r for r in world.rows_in(ds, START_MS, END_MS)
                 if ds.row_entity(r) in (("transformer", "TX-2"), (None, "TX-2"))]
         assert want, name
-        same_rows(ds, rows, want)
+        same_rows(ds, rows, want, answered=True)
     day = {"start": "2026-03-02T00:00:00Z", "end": "2026-03-03T00:00:00Z"}
     body = _get(live, live_users, "/api/v1/entities/meter/M-1/indicators", grain="15min",
                 **day)
@@ -96,7 +97,7 @@ def test_entity_indicators_at_both_grains(live: TestClient, live_users: Users,
         want = [r for r in world.rows_in(ds, ms(day["start"]), ms(day["end"]))
                 if ds.row_entity(r)[1] == "M-1"]
         assert len(want) >= 90
-        same_rows(ds, rows, want)
+        same_rows(ds, rows, want, answered=True)
 
 
 def test_load_curve_of_a_feeder(live: TestClient, live_users: Users, world: World) -> None:
@@ -106,7 +107,7 @@ def test_load_curve_of_a_feeder(live: TestClient, live_users: Users, world: Worl
     want = [r for r in world.rows_in(ds, ms(day["start"]), ms(day["end"]))
             if (r["entity_type"], r["entity_id"]) == ("feeder", "F1")]
     assert len(want) == 96 and body["total"] == 96
-    same_rows(ds, body["rows"], want)
+    same_rows(ds, body["rows"], want, answered=True)
     assert [r["point"] for r in body["rows"]] == list(range(96))
 
 
@@ -127,7 +128,9 @@ def test_rankings_equal_an_independent_aggregation(live: TestClient, live_users:
             .sort_values(["loading_rate_pct", "transformer_id"], ascending=[False, True]))
     body = _get(live, live_users, "/api/v1/rankings/transformer_loading", **RANGE)
     got = [(r["rank"], r["entity_id"], r["value"]) for r in body["rows"]]
-    assert got == [(i + 1, t, v) for i, (t, v) in enumerate(want.itertuples(index=False))]
+    # ranked at full precision, the value rounded to its unit's decimals (% : 2)
+    assert got == [(i + 1, t, rounded(v, 2))
+                   for i, (t, v) in enumerate(want.itertuples(index=False))]
     assert body["rows"][0]["entity_id"] == "TX-2"  # the scenario overloads TX-2
     assert body["rows"][0]["region_id"] == world.region("TX-2")
 
@@ -141,7 +144,7 @@ def test_rankings_equal_an_independent_aggregation(live: TestClient, live_users:
     assert body["total"] == len(want_v)
     got_v = [(r["entity_id"], r["value"]) for r in body["rows"]]
     assert [e for e, _ in got_v] == list(want_v.entity_id[:3])
-    assert all(close(v, w) for (_, v), w in zip(got_v, want_v.rate[:3], strict=True))
+    assert all(v == rounded(w, 2) for (_, v), w in zip(got_v, want_v.rate[:3], strict=True))
     assert body["rows"][0]["value"] < 100.0  # the undervoltage meter is worst
 
     q = oracle("quality_scorecard")
@@ -149,8 +152,8 @@ def test_rankings_equal_an_independent_aggregation(live: TestClient, live_users:
     sums["score"] = 100.0 * sums.clean / (sums.received + sums.quarantined)
     want_q = sums.reset_index().sort_values(["score", "region_id"])
     body = _get(live, live_users, "/api/v1/rankings/quality_score", **RANGE)
-    assert [(r["entity_id"], round(r["value"], 9)) for r in body["rows"]] == [
-        (rid, round(s, 9)) for rid, s in zip(want_q.region_id, want_q.score, strict=True)]
+    assert [(r["entity_id"], r["value"]) for r in body["rows"]] == [
+        (rid, rounded(s, 2)) for rid, s in zip(want_q.region_id, want_q.score, strict=True)]
 
     fd = oracle("feeder_daily")
     loss = fd.groupby("feeder_id")[["loss_kwh", "supply_kwh"]].sum()
@@ -175,7 +178,7 @@ def test_quality_scorecards_of_a_region(live: TestClient, live_users: Users,
     ds = DATASETS["quality_scorecard"]
     want = [r for r in world.rows_in(ds, START_MS, END_MS) if r["region_id"] == "R1"]
     assert len(want) == 3
-    same_rows(ds, body["rows"], want)
+    same_rows(ds, body["rows"], want, answered=True)
 
 
 def test_meter_energy_route_of_the_first_release(live: TestClient, live_users: Users,
@@ -186,7 +189,7 @@ def test_meter_energy_route_of_the_first_release(live: TestClient, live_users: U
     want = [r for r in world.rows_in(ds, ms(params["start"]), ms(params["end"]))
             if r["device_id"] == "M-2"]
     assert body["device_id"] == "M-2" and len(body["rows"]) == len(want) == 12
-    same_rows(ds, body["rows"], want)
+    same_rows(ds, body["rows"], want, answered=True)
     # unknown meter: an empty series, as the first release answered
     assert _get(live, live_users, "/api/v1/meters/NOPE/energy/15min", **params)["rows"] == []
 
@@ -213,7 +216,7 @@ def test_unregistered_device_with_data_is_served_to_unscoped_users(
     r = live.get("/api/v1/datasets/meter_energy_15min", params=params,
                  headers=live_users.admin)
     assert r.status_code == 200
-    same_rows(ds, r.json()["rows"], want)
+    same_rows(ds, r.json()["rows"], want, answered=True)
     scoped = live.get("/api/v1/datasets/meter_energy_15min", params=params,
                       headers=live_users.headers("viewer", ["R1", "R2"]))
     assert scoped.status_code == 404

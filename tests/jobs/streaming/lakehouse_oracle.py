@@ -25,8 +25,16 @@ from typing import Any, cast
 
 import pandas as pd
 
-from lakehouse.contracts.messages import DEVICE_REGISTRY, MESSAGES
-from lakehouse.contracts.quality import DWD_SPECS, RULES, SPIKE_RATIO, DwdSpec
+from lakehouse.contracts.messages import DEVICE_REGISTRY, FEEDER_SCADA, MESSAGES, METER_READING
+from lakehouse.contracts.quality import (
+    DWD_SPECS,
+    REGISTER_RESET_KWH,
+    REGISTER_ROLLOVER_SHARE,
+    REGISTER_TOLERANCE_KWH,
+    RULES,
+    SPIKE_RATIO,
+    DwdSpec,
+)
 from lakehouse.contracts.schema import FieldType, MessageContract, TableContract
 from lakehouse.contracts.tables import (
     ADS_ESS_DAILY,
@@ -305,8 +313,41 @@ def _scorecard(quality: pd.DataFrame) -> list[dict[str, Any]]:
 
 # --- register energies (meters and feeders) --------------------------------------------
 
-def _register_intervals(usable: pd.DataFrame) -> pd.DataFrame:
-    """Per device and 15-minute interval: last/first registers and the interval energies."""
+def register_energy(last: float, first: float, prev: float | None,
+                    maximum: float | None) -> tuple[float, str]:
+    """One register's interval energy and baseline by the register rules (docs/indicators.md).
+
+    Args:
+        last: Largest reading of the interval; ``first`` the smallest.
+        first: Smallest reading of the interval.
+        prev: Largest reading of the previous interval, None when it has no readings.
+        maximum: The register's declared maximum (rollover), if any.
+
+    Returns:
+        (energy, baseline): energy NaN when not computed (``register_decrease``).
+
+    """
+    if prev is None:
+        return last - first, "first_reading"
+    if last >= prev:
+        return last - prev, "previous_interval"
+    if prev - last <= REGISTER_TOLERANCE_KWH:
+        return 0.0, "previous_interval"  # jitter of a re-read
+    if maximum is not None:
+        share = REGISTER_ROLLOVER_SHARE * maximum
+        if prev >= maximum - share and last <= share:
+            return (maximum - prev) + last, "register_rollover"
+    if first <= REGISTER_RESET_KWH:
+        return last, "register_reset"
+    return math.nan, "register_decrease"
+
+
+def _register_intervals(usable: pd.DataFrame,
+                        maxima: tuple[float | None, float | None] = (None, None)) -> pd.DataFrame:
+    """Per device and 15-minute interval: last/first registers and the interval energies.
+
+    ``maxima``: the declared maxima of the import and export registers.
+    """
     w = usable.assign(k=usable["event_ts"] - usable["event_ts"] % QUARTER_MS)
     g = w.groupby(["device_id", "k"], sort=True).agg(
         imp_last=("energy_import_kwh", "max"), imp_first=("energy_import_kwh", "min"),
@@ -320,15 +361,19 @@ def _register_intervals(usable: pd.DataFrame) -> pd.DataFrame:
     base: list[str] = []
     for r in rows:
         prev = last.get((r["device_id"], r["k"] - QUARTER_MS))
-        if prev is not None:
-            ei.append(r["imp_last"] - prev["imp_last"])
-            ee.append(r["exp_last"] - prev["exp_last"])
-            base.append("previous_interval")
-        else:
-            ei.append(r["imp_last"] - r["imp_first"])
-            ee.append(r["exp_last"] - r["exp_first"])
-            base.append("first_reading")
+        e_i, b_i = register_energy(r["imp_last"], r["imp_first"],
+                                   None if prev is None else prev["imp_last"], maxima[0])
+        e_e, _ = register_energy(r["exp_last"], r["exp_first"],
+                                 None if prev is None else prev["exp_last"], maxima[1])
+        ei.append(e_i)
+        ee.append(e_e)
+        base.append(b_i)
     return g.assign(energy_import=ei, energy_export=ee, baseline=base)
+
+
+def _sum(s: pd.Series) -> float:
+    """SQL's SUM: NULLs skipped, NULL (NaN) when every value is NULL."""
+    return float(s.sum(min_count=1))
 
 
 def _meter_stage(meters: pd.DataFrame) -> pd.DataFrame:
@@ -341,7 +386,9 @@ def _meter_stage(meters: pd.DataFrame) -> pd.DataFrame:
         qualified=("qualified", "sum"),
         **{c: (c, _max_present) for c in HIERARCHY if c != "device_id"},
     ).reset_index()
-    stage = _register_intervals(u).merge(extra, on=["device_id", "k"], how="left")
+    maxima = (METER_READING.field("energy_import_kwh").maximum,
+              METER_READING.field("energy_export_kwh").maximum)
+    stage = _register_intervals(u, maxima).merge(extra, on=["device_id", "k"], how="left")
     stage["load_kw"] = (stage["energy_import"] - stage["energy_export"]) / 0.25
     return stage
 
@@ -360,8 +407,8 @@ def _dws_meter(stage: pd.DataFrame) -> tuple[list[dict[str, Any]], list[dict[str
     for etype, col in LEVELS.items():
         sub = stage[stage[col].notna()].assign(one=1)
         q = sub.groupby([col, "k"], sort=True).agg(
-            energy_import_kwh=("energy_import", "sum"), energy_export_kwh=("energy_export", "sum"),
-            load=("load_kw", "sum"), devices=("one", "sum"), readings=("readings", "sum"),
+            energy_import_kwh=("energy_import", _sum), energy_export_kwh=("energy_export", _sum),
+            load=("load_kw", _sum), devices=("one", "sum"), readings=("readings", "sum"),
             vmin=("vmin", "min"), vmax=("vmax", "max"), vsum=("vsum", "sum"),
             qualified=("qualified", "sum"),
         ).reset_index().rename(columns={col: "entity_id"})
@@ -377,8 +424,8 @@ def _dws_meter(stage: pd.DataFrame) -> tuple[list[dict[str, Any]], list[dict[str
         for grain in ("1h", "1d"):
             w = q.assign(w=q["k"] - q["k"] % GRAIN_MS[grain])
             agg = w.groupby(["entity_id", "w"], sort=True).agg(
-                energy_import_kwh=("energy_import_kwh", "sum"),
-                energy_export_kwh=("energy_export_kwh", "sum"),
+                energy_import_kwh=("energy_import_kwh", _sum),
+                energy_export_kwh=("energy_export_kwh", _sum),
                 avg=("load", "mean"), peak=("load", "max"), valley=("load", "min"),
                 points=("load", "size"), devices=("devices", "max"),
                 readings=("readings", "sum"), vmin=("vmin", "min"), vmax=("vmax", "max"),
@@ -460,15 +507,16 @@ def _dws_feeder(feeders: pd.DataFrame) -> list[dict[str, Any]]:
     u = feeders[feeders["usable"]].copy()
     u["unbalance"] = [_unbalance(a, b, c) for a, b, c in
                       zip(u["current_a"], u["current_b_a"], u["current_c_a"], strict=True)]
-    energy = _register_intervals(u)
+    energy = _register_intervals(u, (FEEDER_SCADA.field("energy_import_kwh").maximum,
+                                     FEEDER_SCADA.field("energy_export_kwh").maximum))
     rows = []
     for grain, (dev, start), r in _windowed(u, ("15min", "1h", "1d")):
         e = energy[(energy["device_id"] == dev) & (energy["k"] >= start)
                    & (energy["k"] < start + GRAIN_MS[grain])]
         rows.append({
             **_key("feeder", dev, grain, start), "readings": len(r),
-            "energy_import_kwh": e["energy_import"].sum(),
-            "energy_export_kwh": e["energy_export"].sum(),
+            "energy_import_kwh": _sum(e["energy_import"]),
+            "energy_export_kwh": _sum(e["energy_export"]),
             "active_power_avg_kw": r["active_power_kw"].mean(),
             "reactive_power_avg_kvar": r["reactive_power_kvar"].mean(),
             "active_power_max_kw": r["active_power_kw"].max(),

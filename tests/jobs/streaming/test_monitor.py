@@ -170,14 +170,23 @@ def test_cli_status_json_without_services(
         "GRIDLAKE_FLINK__REST_PORT": str(settings.flink.rest_port),
     }.items():
         monkeypatch.setenv(key, value)
-    res = CliRunner().invoke(app, ["stream", "status", "--json", "--timeout", "1"])
+    res = CliRunner().invoke(app, ["stream", "status", "--verbose", "--json", "--timeout", "1"])
     assert res.exit_code == 1, res.output
     data = json.loads(res.stdout)
     assert set(data["errors"]) == {"flink", "kafka", "lake"}
-    res = CliRunner().invoke(app, ["stream", "status", "--timeout", "1"])
+    res = CliRunner().invoke(app, ["stream", "status", "--verbose", "--timeout", "1"])
     assert res.exit_code == 1
     assert "Traceback" not in res.output
     assert "kafka:" in res.output and "lake:" in res.output and "not running" in res.output
+    # the short default view: a few lines, the unreachable Kafka named in the lag line
+    res = CliRunner().invoke(app, ["stream", "status", "--json", "--timeout", "1"])
+    assert res.exit_code == 1, res.output
+    short = json.loads(res.stdout)
+    assert short["running"] is False
+    assert str(short["Kafka lag"]).startswith("unknown (")
+    res = CliRunner().invoke(app, ["stream", "status", "--timeout", "1"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert 5 <= len(res.output.splitlines()) <= 12
 
 
 # ---------------------------------------------------------------------------------------

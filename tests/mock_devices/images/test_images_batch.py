@@ -93,3 +93,21 @@ def test_bad_batch_arguments_are_refused(kwargs: dict[str, object], needle: str)
     args: dict[str, object] = {"count": 5, **kwargs}
     with pytest.raises(ValueError, match=needle):
         plan(**args)  # type: ignore[arg-type]
+
+
+def test_parallel_workers_write_the_same_files(tmp_path: Path) -> None:
+    one = generate_batch(tmp_path / "one", 10, seed=5, until=UNTIL)
+    two = generate_batch(tmp_path / "two", 10, seed=5, until=UNTIL, workers=2)
+    assert one.read_text() == two.read_text()
+    for p in (tmp_path / "one").rglob("*.*"):
+        assert p.read_bytes() == (tmp_path / "two" / p.relative_to(tmp_path / "one")).read_bytes()
+    with pytest.raises(ValueError, match="workers"):
+        generate_batch(tmp_path / "three", 2, workers=0)
+
+
+def test_the_component_does_not_give_the_label_away() -> None:
+    items = [i for i in plan(4000, seed=8, until=UNTIL) if i.row["camera"] == "visible"]
+    for comp in ("insulator", "bushing", "transformer_tank", "switchgear"):
+        labels = [i.row["label"] for i in items if i.row["component"] == comp]
+        share = sum(lab != NORMAL for lab in labels) / len(labels)
+        assert 0.46 < share < 0.54, (comp, share)  # without the mix: bushings 0.56

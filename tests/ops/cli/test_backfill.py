@@ -55,8 +55,9 @@ def test_cli_import_writes_then_offers_or_runs_the_backfill(
         return res
 
     backfills: list[dict[str, Any]] = []
-    monkeypatch.setattr(cli, "run_import", fake_import)
-    monkeypatch.setattr(cli, "check_stream_stopped", lambda s: None)
+    # the command imports them when it runs (lazily): patch them where they live
+    monkeypatch.setattr("jobs.batch.history.load.run_import", fake_import)
+    monkeypatch.setattr("jobs.batch.history.load.check_stream_stopped", lambda s: None)
     monkeypatch.setattr(cli, "run", lambda **kw: backfills.append(kw))
     args = ["import", str(METERS), "--kind", "meter_reading"]
     res = CliRunner().invoke(cli.app, args)

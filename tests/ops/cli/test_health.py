@@ -25,7 +25,7 @@ def test_run_passes_the_range(monkeypatch: pytest.MonkeyPatch, clean_env: None) 
         day_range(start, end)  # the job's own check
         return HealthRunResult(start.isoformat(), end.isoformat(), rows=3)
 
-    monkeypatch.setattr(health, "run_health", fake)
+    monkeypatch.setattr("jobs.health.job.run_health", fake)  # imported when the command runs
     res = CliRunner().invoke(health.app, ["run", "--start", "2026-03-01", "--end",
                                           "2026-03-03", "--no-serving"])
     assert res.exit_code == 0, res.output

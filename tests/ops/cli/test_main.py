@@ -37,3 +37,28 @@ def test_an_unknown_command_is_refused() -> None:
     result = CliRunner().invoke(app, ["nosuch"])
     assert result.exit_code == 2
     assert "No such command" in result.output
+
+
+#: Modules no ``--help`` may import: each costs from a tenth of a second to seconds.
+HEAVY = ("pandas", "pyarrow", "numpy", "torch", "pyspark", "pyflink", "fastapi", "httpx",
+         "kafka", "redis", "sqlalchemy", "psutil", "uvicorn", "pydantic_settings",
+         "rich.markdown", "rich.syntax")
+
+
+@pytest.mark.parametrize("args", [[], *([name] for name in GROUPS)],
+                         ids=lambda a: " ".join(a) or "gridlake")
+def test_help_imports_no_heavy_module(args: list[str]) -> None:
+    probe = (
+        "import runpy, sys\n"
+        "sys.argv = ['gridlake', *sys.argv[1:]]\n"
+        "try:\n"
+        "    runpy.run_module('ops.cli.main', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"heavy = {HEAVY!r}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe, *args, "--help"], cwd=REPO_ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert "Usage:" in run.stdout, run.stdout + run.stderr
+    assert run.stdout.splitlines()[-1] == "[]", run.stdout.splitlines()[-1]

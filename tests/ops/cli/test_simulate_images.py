@@ -8,6 +8,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from ops.cli.simulate import app
@@ -49,3 +50,13 @@ def test_images_bad_options_fail_with_one_line(tmp_path: Path, args: list[str],
     lines = [x for x in res.output.splitlines() if x.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0]
     assert not (tmp_path / "b" / "descriptions.csv").exists()
+
+
+def test_image_examples_writes_a_contact_sheet(tmp_path: Path) -> None:
+    path = tmp_path / "sheet.png"
+    res = runner.invoke(app, ["image-examples", str(path), "--cell", "64"])
+    assert res.exit_code == 0, res.output
+    with Image.open(path) as im:
+        # Five columns (normal + up to four defects) and six rows of captioned cells.
+        assert im.format == "PNG" and im.size[0] == 5 * 68 + 4 and im.size[1] > 6 * 48
+    assert runner.invoke(app, ["image-examples", str(path), "--cell", "8"]).exit_code == 2

@@ -1,0 +1,1 @@
+"""The image import (`gridlake images import`): equipment photos into the lake."""

@@ -1,0 +1,1 @@
+"""Equipment image anomaly models: data, training, evaluation, inference, lake scoring."""
