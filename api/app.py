@@ -32,6 +32,7 @@ from api.context import AppContext, RateLimited, SessionGuard
 from api.datasets import DATASETS
 from api.db import Conflict, LastAdmin, UserStore, database_url
 from api.docs import install_docs
+from api.embed import EmbedGuard, EmbedTokens
 from api.errors import error_response, install_error_handlers, openapi_with_errors
 from api.events import EventHub, alarm_channel
 from api.fastpath import CacheFastPath
@@ -154,6 +155,7 @@ def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
         context.catalog.start()
         context.hub.start()
         app.state.ctx = context
+        app.state.embed = EmbedTokens(cfg)
         app.state.settings = cfg
         app.state.feed = feed.FeedScanner(context.queries)
         app.state.feed_slots = feed.ConnectionSlots(cfg.api.feed_connections_per_user)
@@ -228,5 +230,7 @@ def create_app(settings: GridLakeSettings | None = None) -> FastAPI:
     app.include_router(ml.router, prefix=PREFIX, max_body_size=cfg.api.ml_max_body_bytes)
     app.include_router(images.ml_router, prefix=PREFIX, max_body_size=cfg.images.max_bytes)
     app.add_middleware(CacheFastPath)
+    # an embed token is checked against its view before the fast path and routing
+    app.add_middleware(EmbedGuard)
     install_metrics(app)  # last: its middleware is the outermost, counting every answer
     return app

@@ -33,6 +33,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.catalog import DeviceCatalog
 from api.db import User, UserStore
+from api.embed import EMBED_PRINCIPAL
 from api.events import EventHub
 from api.lake_reader import LakeReader
 from api.query import QueryService
@@ -87,6 +88,8 @@ class SessionGuard:
 
     def cached(self, who: Principal) -> bool | None:
         """The answer from a copy young enough for a read; None when there is none."""
+        if who.expires is not None:  # an embed token's: no user, it lasts until it expires
+            return time.time() < who.expires
         hit = self._states.get(who.username)
         if hit is None or time.monotonic() - hit[1] > self.max_age_s:
             return None
@@ -99,6 +102,10 @@ class SessionGuard:
             AuthError: The user is gone or inactive, or the token's epoch is not theirs.
 
         """
+        if who.expires is not None:
+            if time.time() >= who.expires:
+                raise AuthError("embed token expired: the portal must sign a new one")
+            return
         ok = None if fresh else self.cached(who)
         if ok is None:
             user = await asyncio.to_thread(self._find, who.username)
@@ -186,7 +193,10 @@ async def authenticate(request: Request, credentials: HTTPAuthorizationCredentia
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthError("missing bearer token")
     context = ctx(request)
-    who = context.tokens.principal(credentials.credentials)
+    # an embed token was verified, and the request checked against its view, by
+    # api.embed.EmbedGuard before routing
+    embedded: Principal | None = request.scope.get(EMBED_PRINCIPAL)
+    who = embedded or context.tokens.principal(credentials.credentials)
     # the cache fast path may have taken this request's token already
     if not request.scope.get(RATE_CHECKED):
         wait = context.limiter.take(f"user:{who.username}")

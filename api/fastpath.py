@@ -20,6 +20,7 @@ from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.context import RATE_CHECKED
+from api.embed import EMBED_PRINCIPAL
 from api.security import AuthError, Perm
 
 #: Routes answered through :meth:`api.query.QueryService.cached`.
@@ -49,7 +50,8 @@ class CacheFastPath:
             await self.app(scope, receive, send)
             return
         try:
-            who = context.tokens.principal(token)
+            # an embed token's principal, set by api.embed.EmbedGuard for an allowed request
+            who = scope.get(EMBED_PRINCIPAL) or context.tokens.principal(token)
         except AuthError:
             await self.app(scope, receive, send)
             return

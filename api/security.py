@@ -111,6 +111,8 @@ class Principal:
         role: Role.
         regions: Regions the user is scoped to; empty means every region.
         epoch: The user's session epoch when the token was issued.
+        expires: For an embed token's principal (:mod:`api.embed`, no user behind it):
+            when the token expires (Unix time); its session ends then. ``None`` for users.
 
     """
 
@@ -118,6 +120,7 @@ class Principal:
     role: Role
     regions: frozenset[str]
     epoch: str = field(default="", compare=False)
+    expires: float | None = field(default=None, compare=False)
 
     @property
     def unscoped(self) -> bool:

@@ -8,7 +8,8 @@ itself (``exec``) with the service's own command line (:meth:`Service.command
 container's PID 1: it gets ``docker stop``'s SIGTERM directly and its console output is
 the container log. No pid file is written: the container runtime supervises it.
 
-Besides the stack services (``redis``, ``namenode``, ``datanode-<role>``, ``kafka``) two
+Besides the stack services (``redis``, ``namenode``, ``datanode-<role>``, ``kafka``,
+``nginx``) two
 application processes run the same way: ``api`` (uvicorn, :func:`api.service.command`)
 and ``stream`` (a PyFlink job in its local mini-cluster, launched like
 ``gridlake stream start`` but in the foreground, after provisioning the Kafka topics
@@ -31,6 +32,7 @@ from infra.stack.base import Health, Service, http_json, url_error_text
 from infra.stack.errors import StackError
 from infra.stack.hdfs import NameNodeService
 from infra.stack.manager import Stack
+from infra.stack.nginx import NginxService
 from infra.stack.redis import RedisService
 from jobs.streaming.control import JOBS, job_env
 
@@ -86,14 +88,15 @@ def _stack_service(settings: GridLakeSettings, name: str) -> Service:
 
 
 def needs_java(svc: Service) -> bool:
-    """Whether the service runs on the JVM (every stack service but Redis)."""
-    return not isinstance(svc, RedisService)
+    """Whether the service runs on the JVM (every stack service but Redis and Nginx)."""
+    return not isinstance(svc, RedisService | NginxService)
 
 
 def console_args(svc: Service) -> list[str]:
     """Arguments appended to the service's command so it logs to the console.
 
-    The JVM services already log to stdout (their generated log4j configuration).
+    The JVM services already log to stdout (their generated log4j configuration), Nginx
+    its errors to stderr (``-e stderr``; its access log stays a file of the home).
     Redis writes to its ``logfile``; ``--logfile ""`` on the command line overrides
     that one directive so ``docker logs`` shows it.
     """

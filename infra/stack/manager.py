@@ -65,13 +65,15 @@ class Stack:
         """Services in start order (a dependency comes before its dependants).
 
         DataNodes are only listed when GridLake manages HDFS; for an external HDFS the
-        NameNode row reports the cluster. Nginx comes last: it only forwards to the API
-        and serves files, so it needs nothing running to start.
+        NameNode row reports the cluster. Nginx comes last (it only forwards to the API
+        and serves files, so it needs nothing running to start), and only when GridLake
+        runs it (``web.managed=false``: no web server of the stack at all).
         """
         hdfs: list[Service] = [self.namenode]
         if self.settings.hdfs.managed:
             hdfs += self.datanodes
-        return [self.redis, *hdfs, self.kafka, self.nginx]
+        web: list[Service] = [self.nginx] if self.settings.web.managed else []
+        return [self.redis, *hdfs, self.kafka, *web]
 
     def service(self, name: str) -> Service:
         """Return the service called ``name``."""

@@ -31,6 +31,7 @@ from lakehouse.time import from_ms
 from ops.bench import api as api_bench
 from ops.bench import api_stall
 from ops.bench import backfill as backfill_bench
+from ops.bench import dashboard as dashboard_bench
 from ops.bench import health as health_bench
 from ops.bench import simulator as simulator_bench
 from ops.bench import streaming as streaming_bench
@@ -260,6 +261,11 @@ def bench_api_filter_stall(settings: GridLakeSettings) -> dict[str, Any]:
     return api_stall.run_benchmark(settings)
 
 
+def bench_dashboard(settings: GridLakeSettings) -> dict[str, Any]:
+    """The dashboard overview's requests at 16 clients, direct to the API and via Nginx."""
+    return dashboard_bench.run_benchmark(settings)
+
+
 def bench_api(settings: GridLakeSettings) -> dict[str, Any]:
     """API latency and requests/s at 1, 16, 64 clients, with a raw Redis GET as the floor."""
     return api_bench.run_benchmark(settings)
@@ -268,7 +274,7 @@ def bench_api(settings: GridLakeSettings) -> dict[str, Any]:
 #: Benchmarks that measure the running platform; ``gridlake run`` is ensured first.
 NEEDS_PLATFORM = {"publish_to_api", "memory"}
 #: Benchmarks that need the local stack (Kafka, HDFS, Redis) and start their own jobs.
-NEEDS_STACK = {"lakehouse", "simulator", "ml_lake", "backfill", "images_import"}
+NEEDS_STACK = {"lakehouse", "simulator", "ml_lake", "backfill", "images_import", "dashboard"}
 
 BENCHMARKS: dict[str, Benchmark] = {
     "cold_up": bench_cold_up,
@@ -277,6 +283,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "lakehouse": bench_lakehouse,
     "api": bench_api,
     "api_filter_stall": bench_api_filter_stall,
+    "dashboard": bench_dashboard,
     "ml_lake": bench_ml_lake,
     "ml": bench_ml,
     "ml_ablation": bench_ml_ablation,

@@ -60,16 +60,22 @@ class HttpConnection:
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
         length = 0
+        close = False
         for line in lines[1:]:
             if line[:15].lower() == "content-length:":
                 length = int(line[15:])
+            elif line.lower() == "connection: close":
+                close = True
         await self.reader.readexactly(length)
+        if close:  # e.g. Nginx after keepalive_requests answers: the next GET reconnects
+            self.close()
         return status
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (the next GET opens a new one)."""
         if self.writer is not None:
             self.writer.close()
+        self.reader = self.writer = None
 
 
 async def _run(spec: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +101,9 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
             conn = await pool.get()
             try:
                 return await conn.get(target) == 200
+            except Exception:
+                conn.close()  # a broken connection is not reused
+                raise
             finally:
                 pool.put_nowait(conn)
 

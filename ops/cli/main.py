@@ -52,6 +52,7 @@ GROUPS: dict[str, Group] = {
     "service": Group("ops.cli.service",
                      "Run one service in the foreground (the main process of a container)."),
     "web": Group("ops.cli.web", "The web dashboard (web/): API types, build."),
+    "embed": Group("ops.cli.embed", "Signed embed URLs of dashboard views."),
     "bench": Group("ops.cli.bench",
                    "Run the benchmarks, print a table and write .gridlake/bench/results.json."),
 }
@@ -213,7 +214,10 @@ def up(
 
 
 @app.command()
-def down() -> None:
+def down(
+    only: list[str] = typer.Option(None, "--only", help="Stop only these services (e.g. "
+                                   "nginx, to start it again with new settings)."),
+) -> None:
     """Stop the services GridLake started; data is kept for the next ``up``."""
     # lazy: the stack's modules are only needed by the commands that manage it
     from infra.stack.errors import StackError
@@ -222,7 +226,7 @@ def down() -> None:
     from infra.stack.manager import Stack
 
     try:
-        stopped = Stack(_settings()).down()
+        stopped = Stack(_settings()).down(only or None)
     except StackError as err:
         _fail(err)
     _console().print(f"stopped: {', '.join(stopped) or 'nothing was running'}")

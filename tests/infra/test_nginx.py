@@ -114,6 +114,9 @@ def test_nginx_is_a_stack_service(settings: GridLakeSettings) -> None:
     row = stack.service("nginx").status()
     assert row.address == f"http://127.0.0.1:{settings.web.port}"
     assert not row.healthy and row.detail == "not running"
+    # without the stack's web server, up neither installs, starts nor waits for Nginx
+    off = Stack(web(settings, managed=False))
+    assert "nginx" not in [s.name for s in off.services]
 
 
 @pytest.mark.skipif(nginx_path() is None, reason="Debian's nginx is not installed "
