@@ -9,8 +9,9 @@ S, INT, D, B, TS, BOOL = (
     FieldType.BOOLEAN,
 )
 
-METER_REGISTER_MAX_KWH = 999_999.99
-"""Largest value of a meter's energy registers (6 + 2 digits): the next count rolls over to
+METER_REGISTER_MAX_KWH = 99_999_999.99
+"""Largest value of a meter's energy registers (8 + 2 digits, large enough for the C&I
+meters of the fleet): the next count rolls over to
 0 (quality rule ``register_rollover``, docs/indicators.md)."""
 
 METER_READING = MessageContract(
