@@ -145,6 +145,13 @@ def _bounds(start: datetime | None, end: datetime | None) -> None:
         raise HTTPException(422, "end: must be after start")
 
 
+def _matching(rows: list[dict[str, Any]], who: Principal, start: datetime | None,
+              end: datetime | None, want: dict[str, Any]) -> list[dict[str, Any]]:
+    """The caller's rows captured in ``[start, end)`` matching ``want`` (``None``: any)."""
+    return [r for r in rows if visible(who, r) and in_range(r, start, end)
+            and all(v is None or r.get(k) == v for k, v in want.items())]
+
+
 def _newest_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (-(to_ms(r["captured_ts"]) if r.get("captured_ts")
                                          else 0), str(r.get("image_id")),
@@ -210,9 +217,7 @@ async def list_images(
     index, _ = copies(c, request)
     want = {"asset_id": asset_id, "asset_type": asset_type, "region_id": region_id,
             "substation_id": substation_id, "camera": camera, "label": label}
-    rows = [r for r in (await index.current()).rows
-            if visible(who, r) and in_range(r, start, end)
-            and all(v is None or r.get(k) == v for k, v in want.items())]
+    rows = _matching((await index.current()).rows, who, start, end, want)
     page = [_image(r) for r in _newest_first(rows)[offset:offset + size]]
     return Response(dumps({"total": len(rows), "limit": size, "offset": offset,
                            "rows": page}), media_type=JSON)
@@ -348,9 +353,7 @@ async def image_anomalies(
     _, results = copies(c, request)
     want = {"defect": defect, "model_kind": model_kind, "model_id": model_id,
             "asset_id": asset_id, "region_id": region_id, "camera": camera}
-    rows = [r for r in (await results.current()).rows
-            if visible(who, r) and in_range(r, start, end)
-            and all(v is None or r.get(k) == v for k, v in want.items())]
+    rows = _matching((await results.current()).rows, who, start, end, want)
     return _page(rows, size, offset)
 
 
