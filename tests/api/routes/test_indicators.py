@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.datasets import DATASETS
-from lakehouse.contracts.precision import rounded
+from lakehouse.contracts.precision import decimals, rounded
 from tests.api.ads_data import World, close, ms, same_rows
 from tests.api.conftest import Users
 
@@ -72,7 +72,9 @@ def test_paging_sorting_filtering_and_projection(live: TestClient, live_users: U
     assert body["total"] == len(meters)
     assert [list(r) for r in body["rows"]] == [["entity_id", "window_start", "load_kw"]] * 7
     got = [(r["entity_id"], ms(r["window_start"]), r["load_kw"]) for r in body["rows"]]
-    assert got == [(e, w, v) for e, w, v in
+    kw = decimals(ds.table.field("load_kw"))
+    assert kw is not None
+    assert got == [(e, w, rounded(v, kw)) for e, w, v in
                    want[["entity_id", "window_start", "load_kw"]].itertuples(index=False)][3:10]
 
 
