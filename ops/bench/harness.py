@@ -266,6 +266,17 @@ def bench_dashboard(settings: GridLakeSettings) -> dict[str, Any]:
     return dashboard_bench.run_benchmark(settings)
 
 
+def bench_dashboard_soak(settings: GridLakeSettings) -> dict[str, Any]:
+    """The live overview's JS heap in Chromium while live points arrive (slope per minute).
+
+    Duration from ``GRIDLAKE_BENCH_SOAK_S`` (default 600); see
+    :func:`ops.bench.dashboard.run_soak`.
+    """
+    opts = dashboard_bench.soak_options()
+    return dashboard_bench.run_soak(settings, seconds=opts["seconds"], sample_s=opts["sample_s"],
+                                    point_s=opts["point_s"])
+
+
 def bench_api(settings: GridLakeSettings) -> dict[str, Any]:
     """API latency and requests/s at 1, 16, 64 clients, with a raw Redis GET as the floor."""
     return api_bench.run_benchmark(settings)
@@ -274,7 +285,8 @@ def bench_api(settings: GridLakeSettings) -> dict[str, Any]:
 #: Benchmarks that measure the running platform; ``gridlake run`` is ensured first.
 NEEDS_PLATFORM = {"publish_to_api", "memory"}
 #: Benchmarks that need the local stack (Kafka, HDFS, Redis) and start their own jobs.
-NEEDS_STACK = {"lakehouse", "simulator", "ml_lake", "backfill", "images_import", "dashboard"}
+NEEDS_STACK = {"lakehouse", "simulator", "ml_lake", "backfill", "images_import", "dashboard",
+               "dashboard_soak"}
 
 BENCHMARKS: dict[str, Benchmark] = {
     "cold_up": bench_cold_up,
@@ -284,6 +296,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "api": bench_api,
     "api_filter_stall": bench_api_filter_stall,
     "dashboard": bench_dashboard,
+    "dashboard_soak": bench_dashboard_soak,
     "ml_lake": bench_ml_lake,
     "ml": bench_ml,
     "ml_ablation": bench_ml_ablation,

@@ -177,6 +177,10 @@ def test_pages_render_and_drill_down_to_a_transformer(site: Site) -> None:
     assert got["pages"]["overview"]["points"] > 0
     for name in ("quality", "ess", "health", "devices", "users", "jobs"):
         assert got["pages"][name]["error"] is None, (name, got["pages"][name])
+    # the images page renders its grid or its empty state (never both, never neither),
+    # unless it shows the API's error in place
+    img = got["pages"]["images"]
+    assert img["error"] or (img["cards"] > 0) != img["empty"], img
     path = got["drill"]["path"]
     assert len(path) == 4 and path[0] in ("R1", "R2")
     assert got["drill"]["url"].endswith("/grid/" + "/".join(

@@ -112,6 +112,11 @@ async function pages() {
   await visit('/devices', '[data-test=devices] tbody tr', 'devices');
   await visit('/users', '[data-test=users] tbody tr', 'users');
   await visit('/jobs', '[data-test=jobs]', 'jobs');
+  // the images page renders once its first load is over: its grid, or its empty state when
+  // the image index is empty (or its error in place, reported under `error`)
+  await visit('/images', '[data-test=images][data-loaded=true]', 'images');
+  seen.images.cards = await page.locator('[data-test^=image-][data-image-id]').count();
+  seen.images.empty = await page.locator('[data-test=images-empty]').count() > 0;
   result.pages = seen;
 
   // drill down by clicking: region → substation → feeder → transformer

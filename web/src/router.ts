@@ -22,6 +22,7 @@ export const router = createRouter({
     { path: '/grid/:path(.*)*', name: 'drill', component: () => import('./pages/DrillPage.vue'), meta: { perm: perm('drill') } },
     { path: '/ess', name: 'ess', component: () => import('./pages/EssPage.vue'), meta: { perm: perm('ess') } },
     { path: '/health', name: 'health', component: () => import('./pages/HealthPage.vue'), meta: { perm: perm('health') } },
+    { path: '/images', name: 'images', component: () => import('./pages/ImagesPage.vue'), meta: { perm: perm('images') } },
     { path: '/quality', name: 'quality', component: () => import('./pages/QualityPage.vue'), meta: { perm: perm('quality') } },
     { path: '/devices', name: 'devices', component: () => import('./pages/DevicesPage.vue'), meta: { perm: perm('devices') } },
     { path: '/jobs', name: 'jobs', component: () => import('./pages/JobsPage.vue'), meta: { perm: perm('jobs') } },

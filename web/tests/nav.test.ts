@@ -7,11 +7,11 @@ const names = (role: keyof typeof ROLE_PERMISSIONS) => visibleMenu(ROLE_PERMISSI
 
 describe('menu by role', () => {
   it('shows administration only to admins and jobs not to viewers', () => {
-    expect(names('admin')).toEqual(['overview', 'drill', 'ess', 'health', 'quality', 'devices', 'jobs', 'users']);
+    expect(names('admin')).toEqual(['overview', 'drill', 'ess', 'health', 'images', 'quality', 'devices', 'jobs', 'users']);
     expect(names('operator')).not.toContain('users');
     expect(names('operator')).toContain('jobs');
     expect(names('analyst')).toContain('jobs');
-    expect(names('viewer')).toEqual(['overview', 'drill', 'ess', 'health', 'quality', 'devices']);
+    expect(names('viewer')).toEqual(['overview', 'drill', 'ess', 'health', 'images', 'quality', 'devices']);
   });
 
   it('allows write actions by permission', () => {

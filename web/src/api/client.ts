@@ -79,3 +79,23 @@ export const get = <P extends keyof Operations>(p: P, o?: CallOptions<P, 'get'>)
 export const post = <P extends keyof Operations>(p: P, o?: CallOptions<P, 'post'>) => call('post', p, o);
 export const patch = <P extends keyof Operations>(p: P, o?: CallOptions<P, 'patch'>) => call('patch', p, o);
 export const del = <P extends keyof Operations>(p: P, o?: CallOptions<P, 'delete'>) => call('delete', p, o);
+
+/**
+ * The bytes of a binary endpoint (an image's content) with the session's Bearer token —
+ * which an `<img src>` cannot send — as a Blob for an object URL. Same refresh and errors
+ * as {@link call}.
+ */
+export async function getBlob(url: string, signal?: AbortSignal): Promise<Blob> {
+  const send = () => {
+    const token = session.bearer();
+    return fetch(API_BASE + url, { headers: token ? { Authorization: `Bearer ${token}` } : {}, signal });
+  };
+  let resp = await send();
+  if (resp.status === 401 && (await session.refresh())) resp = await send();
+  if (!resp.ok) {
+    if (resp.status === 401) session.expired();
+    throw new ApiError(resp.status, errorMessage(resp.status, await readBody(resp), resp.headers.get('Retry-After')),
+      Number(resp.headers.get('Retry-After')) || null);
+  }
+  return resp.blob();
+}

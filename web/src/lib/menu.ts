@@ -13,6 +13,7 @@ export const MENU: MenuItem[] = [
   { name: 'drill', path: '/grid', title: 'Grid drill-down', perm: 'indicators:read' },
   { name: 'ess', path: '/ess', title: 'ESS banks', perm: 'indicators:read' },
   { name: 'health', path: '/health', title: 'Asset health', perm: 'indicators:read' },
+  { name: 'images', path: '/images', title: 'Equipment images', perm: 'indicators:read' },
   { name: 'quality', path: '/quality', title: 'Data quality', perm: 'indicators:read' },
   { name: 'devices', path: '/devices', title: 'Devices', perm: 'devices:read' },
   { name: 'jobs', path: '/jobs', title: 'Backfill jobs', perm: 'jobs:read' },
