@@ -33,6 +33,9 @@ class ResNetConfig:
         small_input: 3×3 stride-1 stem without max-pool (for small images).
         num_classes: Outputs; 1 means one defect logit.
         dropout: Dropout before the head.
+        pool: Global pooling before the head: ``avg`` (the standard ResNet) or ``max``
+            (a small local defect, a few cells of the last feature map, is not diluted
+            by the defect-free rest of the image).
 
     """
 
@@ -43,6 +46,7 @@ class ResNetConfig:
     small_input: bool = False
     num_classes: int = 1
     dropout: float = 0.0
+    pool: str = "avg"
 
     def __post_init__(self) -> None:
         for name in ("image_size", "in_channels", "width", "num_classes"):
@@ -52,6 +56,8 @@ class ResNetConfig:
             raise ValueError("blocks must be positive counts, one per stage")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError("dropout must be in [0, 1)")
+        if self.pool not in ("avg", "max"):
+            raise ValueError(f"pool must be 'avg' or 'max', got {self.pool!r}")
         object.__setattr__(self, "blocks", tuple(int(b) for b in self.blocks))
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,7 +123,8 @@ class ResNet(nn.Module):
             stages.append(nn.Sequential(*blocks))
             c_in = c_out
         self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool: nn.Module = (nn.AdaptiveMaxPool2d(1) if config.pool == "max"
+                                else nn.AdaptiveAvgPool2d(1))
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(c_in, config.num_classes)
         self.apply(_init_weights)

@@ -905,6 +905,8 @@ def images_train(
                                        "ResNet-18). Autoencoder: first encoder channels."),
     small_input: bool = typer.Option(True, help="Classifier: 3×3 stem without max-pool "
                                                 "(for inputs below ~128 px)."),
+    pool: str = typer.Option("avg", help="Classifier: global pooling before the head, "
+                                         "avg (standard) or max (small local defects)."),
     depth: int = typer.Option(3, help="Autoencoder: down-sampling stages."),
     latent: int = typer.Option(16, help="Autoencoder: bottleneck channels."),
     top_k: float = typer.Option(0.02, help="Autoencoder: share of the anomaly map's largest "
@@ -927,7 +929,7 @@ def images_train(
 
     settings = _settings(registry)
     mc: Any = _guarded(lambda: ResNetConfig(image_size=size, width=width,
-                                            small_input=small_input)
+                                            small_input=small_input, pool=pool)
                        if kind is ImageKind.CLASSIFIER else
                        ImageAutoencoderConfig(image_size=size, base=width, depth=depth,
                                               latent=latent, top_k=top_k))

@@ -41,3 +41,17 @@ def test_config_round_trip_and_validation() -> None:
         ResNetConfig(blocks=())
     with pytest.raises(TypeError):
         ResNetConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+
+
+def test_max_pool_head_sees_a_single_hot_cell() -> None:
+    torch.manual_seed(0)
+    net = ResNet(ResNetConfig(image_size=32, width=8, small_input=True, pool="max")).eval()
+    assert isinstance(net.pool, torch.nn.AdaptiveMaxPool2d)
+    h = torch.zeros(1, 64, 4, 4)
+    h[0, :, 1, 2] = 1.0  # one cell of the last feature map: max keeps it, avg divides by 16
+    assert torch.allclose(net.pool(h).flatten(), torch.ones(64))
+    assert net(torch.rand(2, 3, 32, 32)).shape == (2,)
+    assert ResNetConfig.from_dict(ResNetConfig(pool="max").to_dict()).pool == "max"
+    assert ResNetConfig.from_dict({"image_size": 32}).pool == "avg"  # older models
+    with pytest.raises(ValueError, match="pool"):
+        ResNetConfig(pool="mean")
