@@ -42,6 +42,8 @@ class PartStatus:
         pid: Its process id when GridLake started it here.
         healthy: Whether it answers as it should.
         detail: What was found, or what is wrong and what to do.
+        role: A stack service's cluster role (``master``, ``slave1``, ...); empty for apps.
+        managed: Whether GridLake runs it here (False: an external service).
 
     """
 
@@ -51,6 +53,8 @@ class PartStatus:
     pid: int | None
     healthy: bool
     detail: str
+    role: str = ""
+    managed: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
@@ -65,7 +69,8 @@ def _stack_probes(settings: GridLakeSettings) -> list[Callable[[], PartStatus]]:
         def run() -> PartStatus:
             s = svc.status()
             pid = s.pid if s.pid else None
-            return PartStatus(s.name, "service", s.address, pid, s.healthy, s.detail)
+            return PartStatus(s.name, "service", s.address, pid, s.healthy, s.detail,
+                              s.role, s.managed)
         return run
 
     return [probe(svc) for svc in Stack(settings).services]
