@@ -72,7 +72,7 @@ def test_paging_sorting_filtering_and_projection(live: TestClient, live_users: U
     assert body["total"] == len(meters)
     assert [list(r) for r in body["rows"]] == [["entity_id", "window_start", "load_kw"]] * 7
     got = [(r["entity_id"], ms(r["window_start"]), r["load_kw"]) for r in body["rows"]]
-    kw = decimals(ds.table.field("load_kw"))
+    kw = decimals(next(f for f in ds.table.fields if f.name == "load_kw"))
     assert kw is not None
     assert got == [(e, w, rounded(v, kw)) for e, w, v in
                    want[["entity_id", "window_start", "load_kw"]].itertuples(index=False)][3:10]
