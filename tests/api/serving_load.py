@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 from infra.logs import configure_logging
 from infra.settings import REPO_ROOT, GridLakeSettings, load_settings
+from infra.stack.hdfs import write_client_conf
 from jobs.common.ddl import FLINK_TYPES, hudi_sink_ddl, quote, redis_sink_ddl, sql_string
 from jobs.common.flink_env import flink_launch_env
 from lakehouse.contracts import FieldType, TableContract
@@ -43,6 +45,10 @@ def run(settings: GridLakeSettings, folder: Path, env: dict[str, str], timeout: 
     """Run the loader as its own process (the job's JVM needs the Flink launch env)."""
     full = {**flink_launch_env(settings.jars, "768m"), **env,
             "PYTHONPATH": str(REPO_ROOT)}
+    # like the streaming job (jobs.streaming.control.job_env): the Hudi writer's Hadoop
+    # client takes the stack's dfs.replication from the class path
+    full["HADOOP_CLASSPATH"] = os.pathsep.join(
+        [full["HADOOP_CLASSPATH"], str(write_client_conf(settings))])
     proc = subprocess.run(  # noqa: S603 - our own module
         [sys.executable, "-m", "tests.api.serving_load", str(folder)], cwd=REPO_ROOT,
         env=full, capture_output=True, text=True, timeout=timeout, check=False,
