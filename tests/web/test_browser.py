@@ -154,8 +154,8 @@ def run(site: Site, scenario: str, timeout: float = 240, **extra: Any) -> dict[s
 
 def test_each_role_sees_only_its_pages_and_actions(site: Site) -> None:
     got = run(site, "roles")["roles"]
-    assert got["admin"]["menu"] == ["overview", "drill", "ess", "health", "quality", "devices",
-                                    "jobs", "users"]
+    assert got["admin"]["menu"] == ["overview", "drill", "ess", "health", "images", "quality",
+                                    "devices", "jobs", "users"]
     assert got["admin"]["usersPage"] == "shown"
     for role in ("operator", "analyst", "viewer", "scoped"):
         assert "users" not in got[role]["menu"], role
