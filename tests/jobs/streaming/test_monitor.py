@@ -237,7 +237,7 @@ def test_cli_status_on_the_stack(isolated: GridLakeSettings) -> None:
     }
     res = subprocess.run(
         [sys.executable, "-m", "ops.cli.main", "stream", "status", "lakehouse",
-         "--topic", s.kafka.topic_prefix + "nothing", "--group", "g"],
+         "--topic", s.kafka.topic_prefix + "nothing", "--group", "g", "--verbose"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )
     assert res.returncode == 1, res.stderr  # not running
