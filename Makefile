@@ -29,7 +29,7 @@ stop:
 
 ## Every test (unit + integration on the real local stack, started once per session).
 test: setup
-	$(PYTEST) -q tests
+	$(PYTEST) -q --durations=40 tests
 
 test-unit: bootstrap
 	$(PYTEST) -q -m "not integration" tests

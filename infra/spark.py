@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from infra.lake import hudi_table_path
@@ -71,6 +72,34 @@ def spark_session(settings: GridLakeSettings, app_name: str = "gridlake") -> Any
     )
     log.info("starting Spark session %s on %s", app_name, settings.spark.master)
     return builder.getOrCreate()
+
+
+@contextmanager
+def spark_scope(settings: GridLakeSettings, app_name: str = "gridlake",
+                spark: Any = None) -> Iterator[Any]:
+    """A Spark session for one piece of work, stopped afterwards only if this scope started it.
+
+    ``SparkSession.builder.getOrCreate`` hands back the process's running session, so a job
+    that "started" a session and stopped it at the end would stop a session its caller still
+    uses (an API process, an ML service, a test fixture holding a lake slice). This scope
+    yields ``spark`` when given, else the running session, else a new one (logging errors
+    only) that it stops on exit.
+    """
+    if spark is not None:
+        yield spark
+        return
+    from pyspark import SparkContext
+
+    # no public API tells whether a context is running in this process
+    running = SparkContext._active_spark_context is not None
+    session = spark_session(settings, app_name)
+    if not running:
+        session.sparkContext.setLogLevel("ERROR")
+    try:
+        yield session
+    finally:
+        if not running:
+            session.stop()
 
 
 def read_table(spark: Any, settings: GridLakeSettings, table: TableContract) -> Any:

@@ -23,7 +23,7 @@ from typing import Any
 
 from infra.lake import HudiTableConfig, WebHdfs, hudi_table_path, lake_path, read_table_config
 from infra.settings import GridLakeSettings
-from infra.spark import MERGE_MODE, spark_schema, spark_session, spark_write_options
+from infra.spark import MERGE_MODE, spark_schema, spark_scope, spark_write_options
 from lakehouse.contracts import TableContract
 from lakehouse.contracts.tables import TABLES
 
@@ -174,18 +174,11 @@ def create_tables(
     ]
     if not missing:
         return out
-    own_session = spark is None
-    if own_session:
-        spark = spark_session(settings, "gridlake-tables-create")
-        spark.sparkContext.setLogLevel("ERROR")
-    try:
+    with spark_scope(settings, "gridlake-tables-create", spark) as session:
         for t in missing:
-            create_table(spark, settings, t)
+            create_table(session, settings, t)
             out.append(
                 TableCreate(t.name, t.layer, lake_path(settings, t.layer, t.name), "created")
             )
-    finally:
-        if own_session:
-            spark.stop()
     order = {t.name: i for i, t in enumerate(tables)}
     return sorted(out, key=lambda c: order[c.table])

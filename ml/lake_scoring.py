@@ -31,7 +31,7 @@ import pandas as pd
 from infra.lake import WebHdfs, hudi_table_path, lake_path, read_table_config
 from infra.serving_store import ServingWriter, connect
 from infra.settings import GridLakeSettings
-from infra.spark import write_options
+from infra.spark import spark_scope, write_options
 from jobs.common.ddl import quote, sql_string
 from lakehouse.contracts.schema import TableContract
 from lakehouse.contracts.serving import row_member
@@ -41,7 +41,7 @@ from lakehouse.contracts.tables import (
     ML_SERVING_SCORE,
 )
 from lakehouse.time import dt_of, format_time_ms
-from ml.data.lake_source import LakeSource, enable_arrow, lake_session, load_table, upsert_rows
+from ml.data.lake_source import LakeSource, enable_arrow, load_table, upsert_rows
 from ml.data.sources import GENERIC_CONTRACT, SourceError, contract_by_name
 from ml.detection import AnomalyInterval, DeviceScores, IntervalRules, score_devices
 from ml.inference import InputError
@@ -317,7 +317,7 @@ def run_lake_scoring(
         settings: Lake, Spark, Redis and registry settings.
         request: Model, range, devices, threshold and interval rules.
         registry: Model registry (default: the one ``settings.ml`` describes).
-        spark: A Spark session to use (default: :func:`ml.data.lake_source.lake_session`).
+        spark: A Spark session to use (default: :func:`infra.spark.spark_scope`).
         progress: Show a progress bar while scoring.
 
     Raises:
@@ -338,7 +338,7 @@ def run_lake_scoring(
     contract = contract_by_name(meta.data.contract)
     result = LakeScoreResult(meta.model_id, contract.name, threshold, request.start_ms,
                              request.end_ms)
-    with lake_session(settings, "gridlake-ml-score", spark) as session:
+    with spark_scope(settings, "gridlake-ml-score", spark) as session:
         t0 = time.perf_counter()
         source = LakeSource(settings, request.start_ms, request.end_ms, contract,
                             request.devices, request.site, meta.data.channels,

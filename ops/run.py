@@ -146,7 +146,7 @@ def load_history(settings: GridLakeSettings,
         log.warning("history skipped: the streaming job is running (stop it to load it)")
         return None
     # lazy: Spark and the bulk loader (pyspark, pyarrow); only a first run needs them
-    from infra.spark import spark_session
+    from infra.spark import spark_scope
 
     # lazy: see above
     from jobs.batch.backfill import BackfillRequest, run_backfill
@@ -163,22 +163,21 @@ def load_history(settings: GridLakeSettings,
     staging = settings.data / "history-staging"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    spark = spark_session(settings, "gridlake-history")
     try:
-        create_tables(settings, spark=spark)
-        done_days: list[str] = []
+        with spark_scope(settings, "gridlake-history") as spark:
+            create_tables(settings, spark=spark)
+            done_days: list[str] = []
 
-        def on_day(day: Any, figures: Any) -> None:
-            done_days.append(day.day)
-            report("ods", len(done_days), days)
+            def on_day(day: Any, figures: Any) -> None:
+                done_days.append(day.day)
+                report("ods", len(done_days), days)
 
-        report("ods", 0, days)
-        load_ods(spark, settings, start, days, settings.simulator.meters, staging, on_day)
-        request = BackfillRequest(start, end, "dim")
-        run_backfill(settings, request, spark=spark,
-                     on_table=lambda res, done, total: report("backfill", done, total))
+            report("ods", 0, days)
+            load_ods(spark, settings, start, days, settings.simulator.meters, staging, on_day)
+            request = BackfillRequest(start, end, "dim")
+            run_backfill(settings, request, spark=spark,
+                         on_table=lambda res, done, total: report("backfill", done, total))
     finally:
-        spark.stop()
         shutil.rmtree(staging, ignore_errors=True)
     marker = settings.run / HISTORY_MARKER
     marker.parent.mkdir(parents=True, exist_ok=True)

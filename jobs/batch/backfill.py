@@ -27,7 +27,7 @@ from typing import Any
 
 from infra.lake import hudi_table_path
 from infra.settings import GridLakeSettings
-from infra.spark import spark_session, spark_type, with_retries, write_options
+from infra.spark import spark_scope, spark_type, with_retries, write_options
 from jobs.batch import serving_refresh
 from jobs.common.ddl import quote, sql_string
 from jobs.streaming import control
@@ -516,12 +516,8 @@ def run_backfill(
 
     """
     validate(request)
-    own = spark is None
-    if own:
-        spark = spark_session(settings, "gridlake-backfill")
-        spark.sparkContext.setLogLevel("ERROR")
     results: list[TableResult] = []
-    try:
+    with spark_scope(settings, "gridlake-backfill", spark) as session:
         # Rows are stamped with the time of the snapshot read, less the time a running
         # stream may hold computed rows before committing them (see docs/backfill.md).
         margin_ms = stream_margin_ms(settings)
@@ -529,22 +525,19 @@ def run_backfill(
         d = SparkDialect(as_of_ms)
         outputs = planned_outputs(request, d)
         if any(o.table.name not in done for o in outputs):
-            register_views(spark, settings, request, d)
-            _check_scope_known(spark, request.scope)
+            register_views(session, settings, request, d)
+            _check_scope_known(session, request.scope)
         for i, output in enumerate(outputs, 1):
             if output.table.name in done:
                 log.info("%s already written by this job; skipped", output.table.name)
                 continue
-            res = _write_table(spark, settings, output, request, as_of_ms)
+            res = _write_table(session, settings, output, request, as_of_ms)
             log.info("%s: %d rows in %d partitions, %d stale deleted (%.1f s)",
                      res.table, res.rows, res.partitions, res.deleted, res.seconds)
             results.append(res)
             if on_table is not None:
                 on_table(res, i, len(outputs))
-        _refresh_serving(spark, settings, request, outputs, as_of_ms, results, on_serving)
-    finally:
-        if own:
-            spark.stop()
+        _refresh_serving(session, settings, request, outputs, as_of_ms, results, on_serving)
     return results
 
 

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -39,7 +37,7 @@ from infra.settings import GridLakeSettings
 from infra.spark import (
     frame_to_spark,
     read_table,
-    spark_session,
+    spark_scope,
     with_retries,
     write_options,
 )
@@ -301,19 +299,6 @@ def publish(settings: GridLakeSettings, frame: pd.DataFrame, stale: list[dict[st
         client.close()
 
 
-@contextmanager
-def _session(settings: GridLakeSettings, spark: Any) -> Iterator[Any]:
-    if spark is not None:
-        yield spark
-        return
-    session = spark_session(settings, "gridlake-health")
-    session.sparkContext.setLogLevel("ERROR")
-    try:
-        yield session
-    finally:
-        session.stop()
-
-
 def run_health(settings: GridLakeSettings, start: date, end: date, *, spark: Any = None,
                serving: bool = True, write: bool = True) -> HealthRunResult:
     """Judge every asset for each day of ``[start, end]`` and write the rows.
@@ -333,7 +318,7 @@ def run_health(settings: GridLakeSettings, start: date, end: date, *, spark: Any
     start_ms, end_ms = day_range(start, end)
     result = HealthRunResult(start.isoformat(), end.isoformat())
     updated_ms = int(time.time() * 1000)
-    with _session(settings, spark) as session:
+    with spark_scope(settings, "gridlake-health", spark) as session:
         t0 = time.perf_counter()
         inputs = read_inputs(session, settings, start_ms, end_ms)
         result.read_s = time.perf_counter() - t0

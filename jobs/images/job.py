@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,7 +56,7 @@ from infra.lake import (
     snapshot_files,
 )
 from infra.settings import GridLakeSettings
-from infra.spark import frame_to_spark, read_table, spark_session, with_retries, write_options
+from infra.spark import frame_to_spark, read_table, spark_scope, with_retries, write_options
 from jobs.images.checks import (
     Description,
     Device,
@@ -356,7 +357,8 @@ class Lake:
     def __init__(self, settings: GridLakeSettings, spark: Any = None) -> None:
         self.settings = settings
         self.spark = spark
-        self._own_spark = False
+        self._spark_scope = ExitStack()
+        self._spark_started = False
         self._local = threading.local()
         self._clients: list[WebHdfs] = []
         self._lock = threading.Lock()
@@ -364,9 +366,9 @@ class Lake:
     def session(self) -> Any:
         """The Spark session (started on first use)."""
         if self.spark is None:
-            self.spark = spark_session(self.settings, "gridlake-images-import")
-            self.spark.sparkContext.setLogLevel("ERROR")
-            self._own_spark = True
+            self.spark = self._spark_scope.enter_context(
+                spark_scope(self.settings, "gridlake-images-import"))
+            self._spark_started = True
         return self.spark
 
     def _read(self, table: TableContract, columns: list[str],
@@ -394,9 +396,9 @@ class Lake:
             for fs in self._clients:
                 fs.close()
             self._clients.clear()
-        if self._own_spark and self.spark is not None:
-            self.spark.stop()
-            self.spark, self._own_spark = None, False
+        if self._spark_started:
+            self._spark_scope.close()
+            self.spark, self._spark_started = None, False
 
     def _exists(self, fs: WebHdfs, table: Any) -> bool:
         return read_table_config(fs, lake_path(self.settings, table.layer, table.name)) \

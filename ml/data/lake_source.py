@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -32,7 +30,7 @@ import pandas as pd
 
 from infra.lake import hudi_table_path
 from infra.settings import GridLakeSettings
-from infra.spark import frame_to_spark, spark_session, write_options
+from infra.spark import frame_to_spark, spark_scope, write_options
 from jobs.common.ddl import quote, sql_string
 from lakehouse.contracts.messages import ESS_BMS, SIM_LABEL
 from lakehouse.contracts.quality import DwdSpec, Measure, dwd_spec
@@ -61,33 +59,6 @@ class NoDataError(SourceError):
 
 class LakeReadError(SourceError):
     """The lake could not be read (table missing, HDFS or Spark failure)."""
-
-
-@contextmanager
-def lake_session(settings: GridLakeSettings, app_name: str = "gridlake-ml",
-                 spark: Any = None) -> Iterator[Any]:
-    """A Spark session for lake reads and writes.
-
-    Yields ``spark`` when given, else the calling thread's active session (a caller that
-    already runs Spark keeps it), else a new one from :func:`infra.spark.spark_session`
-    that is stopped on exit.
-    """
-    if spark is not None:
-        yield spark
-        return
-    from pyspark.sql import SparkSession
-
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        yield active
-        return
-
-    session = spark_session(settings, app_name)
-    session.sparkContext.setLogLevel("ERROR")
-    try:
-        yield session
-    finally:
-        session.stop()
 
 
 def enable_arrow(spark: Any) -> None:
@@ -178,7 +149,7 @@ class LakeSource:
         usable_only: Leave out rows the quality rules exclude from summaries (they become
             gaps).
         labels: Take fault labels from ``ods_sim_label`` (simulator ground truth).
-        spark: A Spark session to use (default: :func:`lake_session`).
+        spark: A Spark session to use (default: :func:`infra.spark.spark_scope`).
 
     """
 
@@ -298,7 +269,7 @@ class LakeSource:
     def _loaded(self) -> tuple[DataDescription, list[Series], dict[str, dict[str, str]]]:
         self._check()  # bad parameters fail before any JVM starts
         t0 = time.perf_counter()
-        with lake_session(self.settings, "gridlake-ml-lake", self.spark) as spark:
+        with spark_scope(self.settings, "gridlake-ml-lake", self.spark) as spark:
             frame, measures = self._read(spark)
             labels = self._labels(spark, frame) if self.labels else None
         devices = frame["device_id"].astype(str).to_numpy()

@@ -23,10 +23,11 @@ import pandas as pd
 
 from infra.lake import WebHdfs, lake_path, read_table_config
 from infra.settings import GridLakeSettings
+from infra.spark import spark_scope
 from jobs.common.ddl import sql_string
 from lakehouse.contracts.tables import ADS_IMAGE_ANOMALY
 from lakehouse.time import dt_of
-from ml.data.lake_source import lake_session, load_table, upsert_rows
+from ml.data.lake_source import load_table, upsert_rows
 from ml.images.data import SkippedItem, lake_index, load_lake_rows
 from ml.images.inference import (
     LoadedImageModel,
@@ -136,7 +137,7 @@ def run_image_scoring(settings: GridLakeSettings, request: ImageScoreRequest,
     model_id = request.model_id or active_image_model_id(reg, request.kind, configured)
     loaded = load_image_model(reg, model_id, settings.ml.batch_size)
     result = ImageScoreResult(model_id, loaded.metadata.kind, loaded.threshold)
-    with lake_session(settings, "gridlake-ml-images-score", spark) as session:
+    with spark_scope(settings, "gridlake-ml-images-score", spark) as session:
         t0 = time.perf_counter()
         index = lake_index(session, settings, request.batches, request.since_ms)
         result.candidates = len(index)

@@ -101,7 +101,8 @@ def _ms(text: str, option: str) -> int:
 def _lake_data(settings: GridLakeSettings, q: _LakeQuery, contract: str,
                chans: tuple[str, ...] | None, with_test: bool) -> _Data:
     # lazy: torch, pandas, Spark and settings; `--help` needs none
-    from ml.data.lake_source import LakeSource, check_disjoint, lake_session, parse_devices
+    from infra.spark import spark_scope
+    from ml.data.lake_source import LakeSource, check_disjoint, parse_devices
 
     # lazy: see above
     from ml.data.sources import contract_by_name
@@ -117,7 +118,7 @@ def _lake_data(settings: GridLakeSettings, q: _LakeQuery, contract: str,
         check_disjoint(train_range, test_range)
     c = contract_by_name(contract)
     devices = parse_devices(q.devices)
-    with lake_session(settings, "gridlake-ml-train") as spark:
+    with spark_scope(settings, "gridlake-ml-train") as spark:
         src = LakeSource(settings, *train_range, c, devices, q.site, chans, q.step_ms,
                          spark=spark)
         normal = src.load()
@@ -839,7 +840,7 @@ def _image_set(settings: GridLakeSettings, data: Path | None, lake: bool,
                batches: list[str] | None, since: str | None, size: int) -> Any:
     """Decode a folder's or the lake's images (progress bar; bad files reported)."""
     # lazy: torch, Pillow and (for the lake) Spark
-    from ml.data.lake_source import lake_session
+    from infra.spark import spark_scope
     from ml.images.data import lake_index, load_folder, load_lake_rows
     from ml.progress import progress_bar
 
@@ -858,7 +859,7 @@ def _image_set(settings: GridLakeSettings, data: Path | None, lake: bool,
         since_ms = _ms(since, "--since") if since else None
 
         def read_lake() -> Any:
-            with lake_session(settings, "gridlake-ml-images") as spark:
+            with spark_scope(settings, "gridlake-ml-images") as spark:
                 index = lake_index(spark, settings, batches or (), since_ms)
             with progress_bar(True, len(index), "reading images") as advance:
                 return load_lake_rows(settings, index, size, advance,

@@ -57,10 +57,9 @@ def read_tables(
         spark: A session to use (default: one is started and stopped).
 
     """
-    from infra.spark import read_table, spark_session
+    from infra.spark import read_table, spark_scope
 
-    session = spark or spark_session(settings, "test-lakehouse")
-    try:
+    with spark_scope(settings, "test-lakehouse", spark) as session:
         return {
             t.name: read_table(session, settings, t).selectExpr(*[
                 f"unix_millis(`{f.name}`) AS `{f.name}`" if f.type is FieldType.TIMESTAMP
@@ -68,9 +67,6 @@ def read_tables(
             ]).toPandas()
             for t in tables
         }
-    finally:
-        if spark is None:
-            session.stop()
 
 
 def same(a: Any, b: Any) -> bool:

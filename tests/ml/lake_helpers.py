@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,11 +145,11 @@ def write_slice(stack: GridLakeSettings, local_dir: Path) -> Iterator[LakeSlice]
     """Write the slice; yield it; remove its HDFS directory and Redis keys afterwards."""
     import redis
 
-    from infra.spark import spark_session
+    from infra.spark import spark_scope
 
     settings, env = isolated(stack, local_dir)
-    spark = spark_session(settings, "test-ml-lake")
-    spark.sparkContext.setLogLevel("ERROR")
+    scope = ExitStack()
+    spark = scope.enter_context(spark_scope(settings, "test-ml-lake"))
     try:
         ess, unusable, desc = ess_series()
         tx = tx_series()
@@ -160,7 +161,7 @@ def write_slice(stack: GridLakeSettings, local_dir: Path) -> Iterator[LakeSlice]
                     fault_label_frame(settings, ESS_BMS, ess, ESS_STEP_MS, seed=7))
         yield LakeSlice(settings, env, spark, ess, unusable, desc, tx)
     finally:
-        spark.stop()
+        scope.close()
         with WebHdfs.from_settings(settings) as fs:
             fs.delete(settings.hdfs.lake_root.rsplit("/", 1)[0], recursive=True)
         client = redis.Redis.from_url(settings.redis.url)

@@ -131,7 +131,7 @@ def test_history_puts_a_whole_day_into_ods_and_ads(
     """The first run's history step on a small fleet, in a lake of its own."""
     import uuid
 
-    from infra.spark import read_table, spark_session
+    from infra.spark import read_table, spark_scope
     from lakehouse.contracts.tables import ODS_TABLES, TABLES
     from ops.bench.backfill import _cleanup, bench_root, isolated
 
@@ -146,8 +146,7 @@ def test_history_puts_a_whole_day_into_ods_and_ads(
         day = span[0].isoformat()
         assert ("ods", 1, 1) in phases
         assert phases[-1][0] == "backfill" and phases[-1][1] == phases[-1][2] > 0
-        spark = spark_session(s, "test-history-step")
-        try:
+        with spark_scope(s, "test-history-step") as spark:
             ods = read_table(spark, s, ODS_TABLES["meter_reading"])
             assert ods.filter(f"dt = '{day}'").count() >= 20 * 96  # every 15 min, all meters
             by_name = {t.name: t for t in TABLES}
@@ -159,8 +158,6 @@ def test_history_puts_a_whole_day_into_ods_and_ads(
             daily = read_table(spark, s, by_name["ads_load_daily"]).filter(
                 f"dt = '{day}'").collect()
             assert daily and any(r["peak_load_kw"] > r["valley_load_kw"] for r in daily)
-        finally:
-            spark.stop()
         assert run.load_history(s) is None  # the marker: nothing is redone
     finally:
         _cleanup(s, bench_root(key))

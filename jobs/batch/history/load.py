@@ -17,7 +17,7 @@ from typing import Any
 
 from infra.lake import hudi_table_path
 from infra.settings import GridLakeSettings
-from infra.spark import spark_session, spark_type, with_retries, write_options
+from infra.spark import spark_scope, spark_type, with_retries, write_options
 from jobs.batch.history.files import HistoryError, contract_for, open_source, sha256_of, walk
 from jobs.batch.history.plan import FilePlan, ImportPlan
 from jobs.batch.history.rows import file_position, stored_row
@@ -154,10 +154,6 @@ def run_import(
     result = ImportResult(plan.kind)
     for file in plan.imported:  # all of them before the first write
         _check_unchanged(file)
-    own = spark is None
-    if own:
-        spark = spark_session(settings, "gridlake-import")
-        spark.sparkContext.setLogLevel("ERROR")
     ods_table = ODS_TABLES[plan.kind]
     buffers: dict[str, list[dict[str, Any]]] = {ods_table.name: [], QUARANTINE.name: []}
 
@@ -166,7 +162,7 @@ def run_import(
             rows = buffers[table.name]
             if not rows:
                 continue
-            _write(spark, settings, table, rows)
+            _write(session, settings, table, rows)
             result.commits += 1
             result.rows += len(rows)
             if table is QUARANTINE:
@@ -178,7 +174,7 @@ def run_import(
         if on_progress is not None:
             on_progress(result)
 
-    try:
+    with spark_scope(settings, "gridlake-import", spark) as session:
         for file in plan.imported:
             for table, row in table_rows(plan, file):
                 buffers[table.name].append(row)
@@ -188,9 +184,6 @@ def run_import(
             if on_progress is not None:
                 on_progress(result)
         flush()
-    finally:
-        if own:
-            spark.stop()
     result.seconds = round(time.monotonic() - t0, 1)
     log.info("import of %d %s files: %d rows to %s, %d to %s (%.1f s)", result.files,
              plan.kind, result.ods_rows, ods_table.name, result.quarantined, QUARANTINE.name,

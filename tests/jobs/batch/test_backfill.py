@@ -50,12 +50,10 @@ def lake_run(
 @pytest.fixture(scope="module")
 def spark(lake_run: tuple[GridLakeSettings, str]) -> Iterator[Any]:
     """One Spark session for the module."""
-    from infra.spark import spark_session
+    from infra.spark import spark_scope
 
-    session = spark_session(lake_run[0], "test-backfill")
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+    with spark_scope(lake_run[0], "test-backfill") as session:
+        yield session
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import redis
 
 from infra.lake import hudi_table_path
 from infra.settings import GridLakeSettings
-from infra.spark import frame_to_spark, read_table, spark_session, write_options
+from infra.spark import frame_to_spark, read_table, spark_scope, write_options
 from jobs.health.daily import assess
 from jobs.health.job import DWD_DGA, run_health
 from lakehouse.contracts.schema import FieldType, TableContract
@@ -42,13 +42,9 @@ def lake(stack: GridLakeSettings) -> Iterator[tuple[GridLakeSettings, Any]]:
         "hdfs": stack.hdfs.model_copy(update={"lake_root": f"/gridlake/test/{run}"}),
         "redis": stack.redis.model_copy(update={"key_prefix": f"t{run}:"}),
     })
-    spark = spark_session(settings, "test-health")
-    spark.sparkContext.setLogLevel("ERROR")
-    try:
+    with spark_scope(settings, "test-health") as spark:
         _write_inputs(spark, settings)
         yield settings, spark
-    finally:
-        spark.stop()
 
 
 def _write(spark: Any, settings: GridLakeSettings, table: TableContract,

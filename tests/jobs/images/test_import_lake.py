@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from infra.lake import WebHdfs, lake_path, read_timeline
 from infra.settings import GridLakeSettings
-from infra.spark import read_table, spark_session
+from infra.spark import read_table, spark_scope
 from jobs.images.checks import sha256
 from jobs.images.job import run_import
 from lakehouse.contracts.tables import ODS_EQUIPMENT_IMAGE
@@ -42,13 +42,11 @@ def lake(stack: GridLakeSettings) -> Iterator[tuple[GridLakeSettings, Any]]:
         "images": stack.images.model_copy(update={"hdfs_root": f"{root}/files",
                                                   "upload_workers": 4}),
     })
-    spark = spark_session(settings, "test-images-import")
-    spark.sparkContext.setLogLevel("ERROR")
     try:
-        write_dim_device(spark, settings, REGISTRY)
-        yield settings, spark
+        with spark_scope(settings, "test-images-import") as spark:
+            write_dim_device(spark, settings, REGISTRY)
+            yield settings, spark
     finally:
-        spark.stop()
         with WebHdfs.from_settings(settings) as fs:
             fs.delete(root, recursive=True)
 

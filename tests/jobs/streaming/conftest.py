@@ -153,7 +153,7 @@ def read_lake(settings: GridLakeSettings) -> dict[str, pd.DataFrame]:
     committing that checkpoint; the offsets move only once every table has.
     """
     wait_consumed(settings)
-    from infra.spark import read_table, spark_session
+    from infra.spark import read_table, spark_scope
     from lakehouse.contracts.tables import (
         ADS_METER_ENERGY_15MIN,
         DWD_TABLES,
@@ -161,13 +161,10 @@ def read_lake(settings: GridLakeSettings) -> dict[str, pd.DataFrame]:
         QUARANTINE,
     )
 
-    spark = spark_session(settings, "test-streaming")
-    try:
+    with spark_scope(settings, "test-streaming") as spark:
         return {
             "ods": read_table(spark, settings, ODS_METER_READING).toPandas(),
             "quarantine": read_table(spark, settings, QUARANTINE).toPandas(),
             "ads": read_table(spark, settings, ADS_METER_ENERGY_15MIN).toPandas(),
             "dwd": read_table(spark, settings, DWD_TABLES["meter_reading"]).toPandas(),
         }
-    finally:
-        spark.stop()

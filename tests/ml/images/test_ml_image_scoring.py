@@ -58,70 +58,68 @@ def _index_rows(settings: GridLakeSettings, files: list[tuple[bytes, str, str]],
 def test_batch_scoring_and_lake_prediction(stack: GridLakeSettings, tmp_path: Path,
                                            trained_classifier: ImageFitOutcome,
                                            trained_autoencoder: ImageFitOutcome) -> None:
-    from infra.spark import spark_session
+    from infra.spark import spark_scope
 
     base, _ = isolated(stack, tmp_path / "models")
     root = base.hdfs.lake_root.rsplit("/", 1)[0]
     settings = base.model_copy(update={"images": base.images.model_copy(
         update={"hdfs_root": f"{root}/images"})})
-    spark = spark_session(settings, "test-ml-images")
-    spark.sparkContext.setLogLevel("ERROR")
     try:
-        reg = ModelRegistry.from_settings(settings)
-        clf = register_image_model(reg, trained_classifier)
-        ae = register_image_model(reg, trained_autoencoder)
-        first, blobs = _index_rows(settings, [(_png(False, 1), "normal", "R1"),
-                                              (_png(True, 2), "crack", "R2"),
-                                              (_png(True, 3), "", "R1"),
-                                              (b"not an image at all", "", "R2")], "b1")
-        second, more = _index_rows(settings, [(_png(False, 4), "normal", "R3")], "b2")
-        upsert_rows(spark, settings, ODS_EQUIPMENT_IMAGE, pd.concat([first, second]))
-        blobs.update(more)
-        bad_id = str(first["image_id"].iloc[3])
+        with spark_scope(settings, "test-ml-images") as spark:
+            reg = ModelRegistry.from_settings(settings)
+            clf = register_image_model(reg, trained_classifier)
+            ae = register_image_model(reg, trained_autoencoder)
+            first, blobs = _index_rows(settings, [(_png(False, 1), "normal", "R1"),
+                                                  (_png(True, 2), "crack", "R2"),
+                                                  (_png(True, 3), "", "R1"),
+                                                  (b"not an image at all", "", "R2")], "b1")
+            second, more = _index_rows(settings, [(_png(False, 4), "normal", "R3")], "b2")
+            upsert_rows(spark, settings, ODS_EQUIPMENT_IMAGE, pd.concat([first, second]))
+            blobs.update(more)
+            bad_id = str(first["image_id"].iloc[3])
 
-        out = run_image_scoring(settings, ImageScoreRequest(batches=("b1",)), spark=spark)
-        assert out.model_id == clf.model_id  # the newest classifier
-        assert (out.candidates, out.scored, out.rows_written) == (4, 3, 3)
-        assert [s.item for s in out.skipped] == [bad_id] and "not an image" in \
-            out.skipped[0].reason
-        ads = load_table(spark, settings, ADS_IMAGE_ANOMALY).toPandas().set_index("image_id")
-        assert set(ads.index) == set(first["image_id"].iloc[:3])
-        lib = trained_classifier.image_model()
-        for _, row in first.iloc[:3].iterrows():
-            got = ads.loc[row["image_id"]]
-            score = float(lib.predict(decode_image(blobs[row["image_id"]], 32)[None])
-                          .scores[0])
-            assert got["score"] == pytest.approx(score, abs=1e-6)
-            assert got["defect"] == (score >= clf.threshold)
-            assert (got["region_id"], got["asset_id"], got["camera"]) == (
-                row["region_id"], row["asset_id"], "visible")
-            assert got["model_kind"] == "image_classifier" and got["model_id"] == clf.model_id
-        assert bool(ads.loc[first["image_id"].iloc[1], "defect"])  # the crack is flagged
+            out = run_image_scoring(settings, ImageScoreRequest(batches=("b1",)), spark=spark)
+            assert out.model_id == clf.model_id  # the newest classifier
+            assert (out.candidates, out.scored, out.rows_written) == (4, 3, 3)
+            assert [s.item for s in out.skipped] == [bad_id] and "not an image" in \
+                out.skipped[0].reason
+            ads = load_table(spark, settings, ADS_IMAGE_ANOMALY).toPandas().set_index("image_id")
+            assert set(ads.index) == set(first["image_id"].iloc[:3])
+            lib = trained_classifier.image_model()
+            for _, row in first.iloc[:3].iterrows():
+                got = ads.loc[row["image_id"]]
+                score = float(lib.predict(decode_image(blobs[row["image_id"]], 32)[None])
+                              .scores[0])
+                assert got["score"] == pytest.approx(score, abs=1e-6)
+                assert got["defect"] == (score >= clf.threshold)
+                assert (got["region_id"], got["asset_id"], got["camera"]) == (
+                    row["region_id"], row["asset_id"], "visible")
+                assert got["model_kind"] == "image_classifier" and got["model_id"] == clf.model_id
+            assert bool(ads.loc[first["image_id"].iloc[1], "defect"])  # the crack is flagged
 
-        again = run_image_scoring(settings, ImageScoreRequest(), spark=spark)
-        # b1's scored images are left out; the bad file is tried again; b2 is new
-        assert (again.candidates, again.already_scored, again.scored) == (5, 3, 1)
-        ae_run = run_image_scoring(settings, ImageScoreRequest(kind="image_autoencoder",
-                                                               batches=("b2",)), spark=spark)
-        assert ae_run.model_id == ae.model_id and ae_run.scored == 1
-        ads = load_table(spark, settings, ADS_IMAGE_ANOMALY).toPandas()
-        assert len(ads) == 5 and set(ads["model_id"]) == {clf.model_id, ae.model_id}
+            again = run_image_scoring(settings, ImageScoreRequest(), spark=spark)
+            # b1's scored images are left out; the bad file is tried again; b2 is new
+            assert (again.candidates, again.already_scored, again.scored) == (5, 3, 1)
+            ae_run = run_image_scoring(settings, ImageScoreRequest(kind="image_autoencoder",
+                                                                   batches=("b2",)), spark=spark)
+            assert ae_run.model_id == ae.model_id and ae_run.scored == 1
+            ads = load_table(spark, settings, ADS_IMAGE_ANOMALY).toPandas()
+            assert len(ads) == 5 and set(ads["model_id"]) == {clf.model_id, ae.model_id}
 
-        client = TestClient(create_app(settings, registry=reg, spark=spark))
-        sha = str(first["image_id"].iloc[1])
-        r = client.post(f"/images/lake/{sha}/predict", params={"kind": "autoencoder"})
-        assert r.status_code == 200, r.text
-        body = r.json()
-        expected = trained_autoencoder.image_model().predict(
-            decode_image(blobs[sha], 32)[None])
-        assert body["image_id"] == sha and body["model_id"] == ae.model_id
-        assert body["score"] == pytest.approx(float(expected.scores[0]), abs=1e-6)
-        assert body["heatmap_shape"] == [4, 4]
-        r = client.post(f"/images/lake/{'0' * 64}/predict")
-        assert r.status_code == 404
-        r = client.post(f"/images/lake/{bad_id}/predict")
-        assert r.status_code == 422 and "not an image" in r.json()["detail"]
+            client = TestClient(create_app(settings, registry=reg, spark=spark))
+            sha = str(first["image_id"].iloc[1])
+            r = client.post(f"/images/lake/{sha}/predict", params={"kind": "autoencoder"})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            expected = trained_autoencoder.image_model().predict(
+                decode_image(blobs[sha], 32)[None])
+            assert body["image_id"] == sha and body["model_id"] == ae.model_id
+            assert body["score"] == pytest.approx(float(expected.scores[0]), abs=1e-6)
+            assert body["heatmap_shape"] == [4, 4]
+            r = client.post(f"/images/lake/{'0' * 64}/predict")
+            assert r.status_code == 404
+            r = client.post(f"/images/lake/{bad_id}/predict")
+            assert r.status_code == 422 and "not an image" in r.json()["detail"]
     finally:
-        spark.stop()
         with WebHdfs.from_settings(settings) as fs:
             fs.delete(root, recursive=True)

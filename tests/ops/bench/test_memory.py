@@ -20,4 +20,6 @@ def test_memory_names_what_was_not_running(
     out = harness.bench_memory(settings)
     assert set(out["not_running"]) == set(harness.PLATFORM_PARTS) - {"api", "kafka"}
     assert "ml" in out["not_running"] and "stream-lakehouse" in out["not_running"]
-    assert out["rss_mib.total"] == out["rss_mib.api"] + out["rss_mib.kafka"] > 0
+    # each figure is rounded to whole MiB on its own: the sum may differ by one per part
+    parts = out["rss_mib.api"] + out["rss_mib.kafka"]
+    assert out["rss_mib.total"] > 0 and abs(out["rss_mib.total"] - parts) <= 2

@@ -15,7 +15,7 @@ import pytest
 
 from infra.lake import WebHdfs
 from infra.settings import GridLakeSettings
-from infra.spark import read_table, spark_session
+from infra.spark import read_table, spark_scope
 from jobs.batch.history import load
 from jobs.batch.history.files import HistoryError
 from jobs.batch.history.load import run_import
@@ -79,10 +79,8 @@ def lake(stack: GridLakeSettings) -> Iterator[GridLakeSettings]:
 
 @pytest.fixture(scope="module")
 def spark(lake: GridLakeSettings) -> Iterator[Any]:
-    session = spark_session(lake, "test-history")
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+    with spark_scope(lake, "test-history") as session:
+        yield session
 
 
 def _read(spark: Any, settings: GridLakeSettings) -> dict[str, list[dict[str, Any]]]:
