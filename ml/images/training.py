@@ -13,8 +13,9 @@ reports the test split's metrics as the reference does: accuracy, ROC AUC and PR
 * **Autoencoder** (:mod:`ml.models.image_autoencoder`): trained on the *normal* training
   images only (unlabelled images count as normal: it is meant for utilities without defect
   labels). Self-supervised: with probability ``defect_prob`` each input gets a synthetic
-  defect pasted on it (a cut-paste patch of the same image with changed brightness, or a
-  noise blotch of random colour), while the reconstruction target stays the clean image.
+  defect pasted on it (a cut-paste patch of the same image with changed brightness, a
+  noise blotch of random colour, a smooth dark or rust-coloured stain, or a thin dark
+  scratch), while the reconstruction target stays the clean image.
   Its scores are calibrated on the validation normals (:mod:`ml.images.inference`).
 
 Threshold: the score maximising F1 on the validation split (max-F1, not Youden); when the
@@ -147,7 +148,13 @@ class ImageFitOutcome:
 
 
 def _paste_defects(x: torch.Tensor, prob: float, g: torch.Generator) -> torch.Tensor:
-    """Synthetic defects on a copy of ``x`` ``(B, 3, S, S)``: cut-paste patches or blotches."""
+    """Synthetic defects on a copy of ``x`` ``(B, 3, S, S)``.
+
+    Four kinds, equally likely: a cut-paste patch of the same image at another
+    brightness, a noise blotch of random colour, a smooth stain (a soft-edged patch of
+    one dark or rust-like colour: soot, oil, corrosion, which a bottleneck reproduces
+    easily unless it learns to remove it) and a thin dark scratch (a jagged line).
+    """
     out = x.clone()
     b, _, s, _ = x.shape
     yy, xx = torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")
@@ -157,18 +164,36 @@ def _paste_defects(x: torch.Tensor, prob: float, g: torch.Generator) -> torch.Te
         r = int(torch.randint(max(2, s // 16), max(3, s // 5), (1,), generator=g))
         cy, cx = (int(v) for v in torch.randint(r, s - r, (2,), generator=g))
         ry = r * (0.5 + float(torch.rand(1, generator=g)))
-        mask = (((yy - cy) / ry) ** 2 + ((xx - cx) / r) ** 2) <= 1.0
-        if float(torch.rand(1, generator=g)) < 0.5:
+        dist = ((yy - cy) / ry) ** 2 + ((xx - cx) / r) ** 2
+        mask = (dist <= 1.0).float()
+        kind = int(torch.randint(0, 4, (1,), generator=g))
+        if kind == 0:
             # cut-paste: the same image's texture from elsewhere, darker or brighter
             sy, sx = (int(v) for v in torch.randint(0, s, (2,), generator=g))
             src = torch.roll(x[i], shifts=(sy - cy, sx - cx), dims=(1, 2))
             gain = 0.4 + 1.2 * float(torch.rand(1, generator=g))
             patch = (src * gain).clamp(0, 1)
-        else:
+        elif kind == 1:
             colour = torch.rand(3, 1, 1, generator=g)
             noise = torch.rand(3, s, s, generator=g) * 0.3
             patch = (colour + noise - 0.15).clamp(0, 1)
-        out[i] = torch.where(mask[None], patch, out[i])
+        elif kind == 2:
+            colour = torch.rand(3, 1, 1, generator=g) * 0.5
+            if float(torch.rand(1, generator=g)) < 0.5:  # rust-like: warm
+                colour = colour * torch.tensor([1.4, 0.7, 0.3]).view(3, 1, 1)
+            mask = (1.0 - dist).clamp(0, 1).sqrt() * (0.6 + 0.4 * float(torch.rand(1,
+                                                                                generator=g)))
+            patch = colour.clamp(0, 1).expand(3, s, s)
+        else:
+            mask = torch.zeros(s, s)
+            py, px = float(cy), float(cx)
+            dy, dx = (torch.rand(2, generator=g) * 2 - 1).tolist()
+            for _ in range(int(torch.randint(s // 6, s // 2, (1,), generator=g))):
+                mask[int(py) % s, int(px) % s] = 1.0
+                jy, jx = (torch.rand(2, generator=g) * 0.8 - 0.4).tolist()
+                py, px = py + dy + jy, px + dx + jx
+            patch = x[i] * 0.25
+        out[i] = out[i] * (1 - mask[None]) + patch * mask[None]
     return out
 
 

@@ -82,7 +82,7 @@ def crack(img: np.ndarray, scene: Scene, rng: np.random.Generator, sev: float) -
     sheds = scene.parts.get("sheds")
     boxes = sheds or scene.parts.get("discs") or []
     j = int(rng.integers(0, len(boxes)))
-    span = int(rng.integers(2, 5)) if sheds else 1
+    span = int(rng.integers(3, 6)) if sheds else 1
     # Sheds of one bushing are consecutive in the list; stay within the same bushing.
     sel = [b for b in boxes[j:j + span] if abs((b[0] + b[2]) - (boxes[j][0] + boxes[j][2])) < 2]
     x0, x1 = min(b[0] for b in sel), max(b[2] for b in sel)
@@ -90,7 +90,9 @@ def crack(img: np.ndarray, scene: Scene, rng: np.random.Generator, sev: float) -
     bw, bh = x1 - x0, y1 - y0
     cx = (x0 + x1) / 2
     im, d = _layer(w, h)
-    width = max(1, int(round(bw / 32 + rng.uniform(0.0, 0.8))))
+    # Wide enough to stay visible at inspection resolution: at least ~1.2 px when the
+    # frame is shrunk to 64 px (an open crack with its chipped glaze, not a hairline).
+    width = max(2, int(round(max(w, h) / 64 * rng.uniform(1.2, 2.0))))
     if sheds:  # along the housing
         x, y = cx + bw * 0.15 * rng.uniform(-1, 1), y0 + bh * 0.1  # over the core
         steps = 3 * len(sel) + 1
@@ -109,21 +111,21 @@ def crack(img: np.ndarray, scene: Scene, rng: np.random.Generator, sev: float) -
             pts.append((x + (end_x - x) * f + bw * rng.uniform(-0.03, 0.03),
                         y + (y1 - bh * 0.05 - y) * f + bh * rng.uniform(-0.12, 0.12)))
     d.line(pts, fill=255, width=width)
-    if rng.random() < 0.4:  # a chip broken out of the rim where the crack ends
+    if rng.random() < 0.7:  # a chip broken out of the rim where the crack ends
         ex, ey = pts[-1]
-        r = max(1.5, bw * rng.uniform(0.03, 0.07))
+        r = max(1.5, bw * rng.uniform(0.06, 0.12))
         d.polygon([(ex - r, ey), (ex + r * rng.uniform(0.3, 1), ey - r), (ex + r, ey + r * 0.4),
                    (ex, ey + r * 0.6)], fill=210)
     if rng.random() < 0.5:  # a branch
         bx, by = pts[len(pts) // 2]
         d.line([(bx, by), (bx + bw * rng.uniform(-0.2, 0.2), by + bh * rng.uniform(0.1, 0.3))],
-               fill=230, width=1)
+               fill=230, width=max(1, width - 1))
     band = np.zeros((h, w), np.float32)
     band[max(0, int(y0) - 1):min(h, int(y1) + 2), max(0, int(x0)):min(w, int(x1) + 1)] = 1.0
     mask = _arr(im) * (scene.mat == PORCELAIN) * band
     # The glaze chips along the crack and shows the pale porcelain body beside it.
     edge = np.clip(np.roll(mask, 1, axis=1) + np.roll(mask, -1, axis=0), 0, 1) * (1 - mask)
-    a = 0.7 + 0.28 * sev
+    a = 0.8 + 0.18 * sev
     img *= (1.0 - a * mask)[..., None]
     _blend(img, edge * scene.mat.astype(bool) * 0.55 * a, np.array([0.8, 0.78, 0.74],
                                                                      np.float32))
@@ -175,12 +177,12 @@ def rust(img: np.ndarray, scene: Scene, rng: np.random.Generator, sev: float) ->
     h, w = scene.mat.shape
     where = scene.parts.get("tank") or scene.parts.get("cabinets") or [(0, 0, w, h)]
     x0, y0, x1, y1 = where[int(rng.integers(0, len(where)))]
-    bw, bh = (x1 - x0) * rng.uniform(0.3, 0.7), (y1 - y0) * rng.uniform(0.2, 0.45)
+    bw, bh = (x1 - x0) * rng.uniform(0.45, 0.8), (y1 - y0) * rng.uniform(0.3, 0.55)
     # Water stands at the bottom edge and at seams; some patches start high on the wall.
     bx = rng.uniform(x0 - bw * 0.2, x1 - bw * 0.8)
     by = y1 - bh * rng.uniform(0.6, 1.0) if rng.random() < 0.6 else rng.uniform(y0, y1 - bh)
     box = (bx, by, bx + bw, by + bh)
-    mask = _blotches(w, h, box, rng, int(rng.integers(4, 8)), rng.uniform(0.45, 0.7))
+    mask = _blotches(w, h, box, rng, int(rng.integers(4, 8)), rng.uniform(0.6, 0.8))
     im, d = _layer(w, h)
     for _ in range(int(rng.integers(0, 5))):  # rust-coloured runoff down the wall
         rx = rng.uniform(bx + bw * 0.1, bx + bw * 0.9)
@@ -212,7 +214,7 @@ def oil_leak(img: np.ndarray, scene: Scene, rng: np.random.Generator, sev: float
         starts.append((rng.uniform(s[0] + (s[2] - s[0]) * 0.1, s[2] - (s[2] - s[0]) * 0.1),
                        s[1], (s[2] - s[0]) * 0.08, False))
     x, y, width, pool = starts[int(rng.integers(0, len(starts)))]
-    width *= rng.uniform(0.6, 1.3)
+    width *= rng.uniform(1.0, 1.6)
     bottom = y + (h - y) * (rng.uniform(0.7, 1.0) if pool else rng.uniform(0.3, 0.85))
     im, d = _layer(w, h)
     d.polygon([(x - width * 0.3, y), (x + width * 0.3, y), (x + width * 0.6, y + (bottom - y)

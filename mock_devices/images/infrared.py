@@ -101,8 +101,9 @@ def _hot_spot(temps: np.ndarray, scene: sc.Scene, rng: np.random.Generator,
     if "bolts" in scene.parts and rng.random() < 0.3:
         sites = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in scene.parts["bolts"]]
     sx, sy = sites[int(rng.integers(0, len(sites)))][:2]
-    peak = hot_spot + rng.uniform(10.0, 60.0)
-    sigma = max(1.2, min(w, h) * rng.uniform(0.012, 0.035))
+    peak = hot_spot + rng.uniform(25.0, 70.0)
+    # A connection glowing over a few pixels even when the view is shrunk to 64 px.
+    sigma = max(1.5, min(w, h) * rng.uniform(0.035, 0.06))
     r = int(3 * sigma) + 1
     xa, xb, ya, yb = max(0, int(sx) - r), min(w, int(sx) + r), max(0, int(sy) - r), \
         min(h, int(sy) + r)

@@ -105,7 +105,9 @@ def render_visible(spec: ImageSpec) -> np.ndarray:
     rng_d = np.random.default_rng([spec.seed, 1])
     bg = background(w, h, rng)
     light = float(rng.uniform(-1, 1))
-    missing = ((float(rng_d.random()), float(rng_d.random()))
+    # Only parts an inspection photo shows are left out (a disc, a shed, a fin, a bushing,
+    # a handle): missing[1] < 0.75 never picks a single bolt, a few pixels at 64 px.
+    missing = ((float(rng_d.random()), 0.75 * float(rng_d.random()))
                if spec.defect == "missing_part" else None)
     # A third of the insulator strings are strain strings, drawn upright and turned.
     turned = spec.component == "insulator" and rng.random() < 0.33

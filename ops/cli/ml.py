@@ -906,15 +906,15 @@ def images_train(
                                        "ResNet-18). Autoencoder: first encoder channels."),
     small_input: bool = typer.Option(True, help="Classifier: 3×3 stem without max-pool "
                                                 "(for inputs below ~128 px)."),
-    pool: str = typer.Option("avg", help="Classifier: global pooling before the head, "
-                                         "avg (standard) or max (small local defects)."),
+    pool: str = typer.Option("max", help="Classifier: global pooling before the head, "
+                                         "max (small local defects) or avg (standard)."),
     depth: int = typer.Option(3, help="Autoencoder: down-sampling stages."),
     latent: int = typer.Option(16, help="Autoencoder: bottleneck channels."),
     top_k: float = typer.Option(0.02, help="Autoencoder: share of the anomaly map's largest "
                                            "values averaged into the score."),
     epochs: int = typer.Option(10, help="Passes over the training split."),
     batch_size: int = typer.Option(32, help="Images per step."),
-    lr: float = typer.Option(5e-3, help="Peak learning rate."),
+    lr: float = typer.Option(2e-3, help="Peak learning rate."),
     defect_prob: float = typer.Option(0.5, help="Autoencoder: share of inputs with a "
                                                 "synthetic defect."),
     seed: int = typer.Option(0, help="Seed of the 8:1:1 split, the weights and the "
