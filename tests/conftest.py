@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,5 +99,25 @@ def stack() -> Iterator[GridLakeSettings]:
         started = result.started
         logger.info("test session started: %s", started)
     yield settings
-    if started:
-        Stack(settings).down(only=started)
+    try:
+        _assert_fully_replicated(st)
+    finally:
+        if started:
+            Stack(settings).down(only=started)
+
+
+def _assert_fully_replicated(st: Any, wait_s: float = 30.0) -> None:
+    """Every block the session's writers left on HDFS has its replicas (issue 23).
+
+    A writer that ignores ``settings.hdfs.replication`` (the Hadoop client's default is 3)
+    leaves blocks under-replicated for good on the stack's DataNodes; a block closed a
+    moment ago may still wait for its last replica, hence the short wait.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        under = int(st.namenode.state().get("UnderReplicatedBlocks", 0))
+        if under == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    assert under == 0, f"{under} HDFS blocks under-replicated after the tests (a writer " \
+        "did not take settings.hdfs.replication)"

@@ -322,7 +322,10 @@ class NameNodeService(HdfsDaemon):
         fs_state = str(st.get("FSState", "?"))
         if fs_state != "Operational":
             return Health(False, f"in safe mode ({fs_state}), {live} live datanodes")
-        return Health(True, f"out of safe mode, {live} live datanodes")
+        under = int(st.get("UnderReplicatedBlocks", 0))
+        # healthy all the same: the data is readable; the figure says what to look at
+        tail = f", {under} under-replicated blocks" if under else ""
+        return Health(True, f"out of safe mode, {live} live datanodes{tail}")
 
     def ensure_dir(self, path: str) -> None:
         """Create an HDFS directory (and parents) through WebHDFS ``MKDIRS``."""

@@ -1,6 +1,6 @@
 """End-to-end proof of GridLake's Flink connectors ``gridlake-hudi`` and ``gridlake-redis``.
 
-Self-contained: builds the jars when ``.gridlake/jars/flink`` lacks them, runs three
+Self-contained: builds the jars (``settings.jars``) when missing or stale, runs three
 PyFlink jobs (bounded changelog sources in streaming mode) in one subprocess launched
 with :func:`jobs.common.flink_env.flink_launch_env`, then reads the Hudi tables back with
 pyspark 3.5 + the Hudi Spark bundle in a second subprocess, and checks Redis directly.
@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[3]
-JARS = REPO / ".gridlake" / "jars"
 HEAP = "768m"
 PREFIX = "gridlake:test:meter:"
 #: The same changes into a sink ordered by updated_ts (the serving protocol's guard).
@@ -429,35 +428,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _jars_built() -> bool:
-    return bool(glob.glob(str(JARS / "flink" / "gridlake-flink-connectors-*.jar"))) and bool(
-        glob.glob(str(JARS / "spark" / "hudi-spark3.5-bundle_*.jar"))
-    )
-
-
 @pytest.fixture(scope="module")
 def jars() -> Path:
-    """GridLake's jars, built with Maven when missing."""
-    if not _jars_built():
-        if shutil.which("mvn") is None:
-            pytest.skip("jars not built and mvn not installed")
-        subprocess.run(
-            [
-                "mvn",
-                "-q",
-                "-f",
-                str(REPO / "infra" / "jvm" / "pom.xml"),
-                "-pl",
-                "flink,spark",
-                "-am",
-                "package",
-                "-DskipTests",
-            ],
-            check=True,
-            timeout=1800,
-        )
-    assert _jars_built()
-    return JARS
+    """GridLake's jars (``settings.jars``), built by ``gridlake setup``'s step when stale."""
+    from infra.jars import ensure_jars
+    from infra.settings import load_settings
+
+    settings = load_settings()
+    if shutil.which("mvn") is None and not (settings.jars / "flink").is_dir():
+        pytest.skip("jars not built and mvn not installed")
+    ensure_jars(settings, ["flink", "spark"])
+    assert glob.glob(str(settings.jars / "flink" / "gridlake-flink-connectors-*.jar"))
+    assert glob.glob(str(settings.jars / "spark" / "hudi-spark3.5-bundle_*.jar"))
+    return settings.jars
 
 
 @pytest.fixture(scope="module")
