@@ -32,6 +32,15 @@ logger = logging.getLogger(__name__)
 pytest_plugins = ["tests.ml.fixtures"]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests that rewrite the session's streamed lake after all the others.
+
+    The streamed lake (``tests/jobs/conftest.py::lake_run``) takes minutes to make; the
+    read-only checks and the backfills share it, so the backfills must come last.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("rewrites_shared_lake") is not None)
+
+
 @pytest.fixture(autouse=True)
 def _restore_root_logging() -> Iterator[None]:
     """Give every test the root logger's handlers and level as they were before it.

@@ -26,25 +26,19 @@ from jobs.transforms.dialect import SPARK
 from lakehouse.contracts.schema import TableContract
 from lakehouse.contracts.serving import hash_fields, index_key, row_member, serving_key_prefix
 from lakehouse.contracts.tables import SERVING_SCORE
-from tests.jobs.conftest import STREAM_ENVS, stream_scenario
+from tests.jobs.conftest import STREAM_ENVS
 from tests.jobs.lake_run import JOB, compare, read_tables, wait_consumed
 from tests.jobs.streaming import lakehouse_data, lakehouse_oracle
 from tests.jobs.streaming.conftest import publish_to
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# The session's streamed lake (tests/jobs/conftest.py), after its read-only checks: the
+# backfills here rewrite its tables.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.rewrites_shared_lake]
 
 OUTPUTS: list[TableContract] = [o.table for o in pipeline.outputs(SPARK)]
 SERVED: list[TableContract] = [t for t in OUTPUTS if t.name in SERVING_SCORE]
 # The scenario's event days (2026-03-01 22:00 … 2026-03-03 03:45 UTC).
 FIRST_DAY, END_DAY = date(2026, 3, 1), date(2026, 3, 4)
-
-
-@pytest.fixture(scope="module")
-def lake_run(
-    stack: GridLakeSettings, scenario: lakehouse_data.Scenario
-) -> Iterator[tuple[GridLakeSettings, str]]:
-    """A streamed lake of this module's own: the backfills here rewrite its tables."""
-    yield from stream_scenario(stack, scenario)
 
 
 @pytest.fixture(scope="module")
