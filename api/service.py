@@ -15,7 +15,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-from api.metrics import MULTIPROC_ENV
 from infra.settings import REPO_ROOT, GridLakeSettings
 from infra.stack import process
 
@@ -79,6 +78,10 @@ def start(settings: GridLakeSettings, timeout_s: float = 60.0,
     """
     pid = process.running_pid(pid_file(settings))
     if pid is None:
+        # `gridlake status` imports this module for the pid file alone: no web stack for it
+        # lazy: api.metrics pulls in FastAPI, SQLAlchemy and the routes (seconds when busy)
+        from api.metrics import MULTIPROC_ENV
+
         pid = process.launch(
             command(settings), name="api", marker=MARKER, log_file=log_file(settings),
             pid_file=pid_file(settings), cwd=REPO_ROOT,

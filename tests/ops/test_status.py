@@ -113,3 +113,19 @@ def test_status_json_shows_the_api_readiness(
     assert parts["api"]["healthy"] is True
     assert parts["api"]["detail"] == "ready: degraded (ml down)"
     assert parts["ml"]["healthy"] is False
+
+
+def test_the_api_probe_imports_no_web_stack() -> None:
+    """The API probe reads the API's pid file through ``api.service``; importing FastAPI,
+    SQLAlchemy and the routes with it cost `gridlake status` 4 s on a busy machine."""
+    import subprocess
+    import sys
+
+    from infra.settings import REPO_ROOT
+
+    heavy = ("fastapi", "sqlalchemy", "starlette", "prometheus_client", "kafka")
+    code = ("import sys, api.service, ops.status; "
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
+                         text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
