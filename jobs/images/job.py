@@ -357,8 +357,8 @@ class Lake:
     def __init__(self, settings: GridLakeSettings, spark: Any = None) -> None:
         self.settings = settings
         self.spark = spark
+        self._given_spark = spark
         self._spark_scope = ExitStack()
-        self._spark_started = False
         self._local = threading.local()
         self._clients: list[WebHdfs] = []
         self._lock = threading.Lock()
@@ -368,7 +368,6 @@ class Lake:
         if self.spark is None:
             self.spark = self._spark_scope.enter_context(
                 spark_scope(self.settings, "gridlake-images-import"))
-            self._spark_started = True
         return self.spark
 
     def _read(self, table: TableContract, columns: list[str],
@@ -396,9 +395,8 @@ class Lake:
             for fs in self._clients:
                 fs.close()
             self._clients.clear()
-        if self._spark_started:
-            self._spark_scope.close()
-            self.spark, self._spark_started = None, False
+        self._spark_scope.close()  # nothing to close when the session was given
+        self.spark = self._given_spark
 
     def _exists(self, fs: WebHdfs, table: Any) -> bool:
         return read_table_config(fs, lake_path(self.settings, table.layer, table.name)) \
